@@ -1,0 +1,83 @@
+"""deesse_async: async data access for FastAPI/Starlette services.
+
+Declare collections once; get SQLAlchemy tables, pydantic models, validated CRUD on
+SQLite, PostgreSQL and MySQL/MariaDB.
+"""
+
+from .errors import AccessDenied as AccessDenied
+from .errors import CheckViolation as CheckViolation
+from .errors import ConfigError as ConfigError
+from .errors import ConnectionError as ConnectionError
+from .errors import DatabaseError as DatabaseError
+from .errors import DataLossError as DataLossError
+from .errors import DeesseError as DeesseError
+from .errors import ForeignKeyViolation as ForeignKeyViolation
+from .errors import IntegrityError as IntegrityError
+from .errors import NotFound as NotFound
+from .errors import NotNullViolation as NotNullViolation
+from .errors import QueryError as QueryError
+from .errors import UniqueViolation as UniqueViolation
+from .errors import ValidationError as ValidationError
+from .runtime.config import define_config as define_config
+from .runtime.database import Database as Database
+from .runtime.database import Transaction as Transaction
+from .schema import Collection as Collection
+from .schema import Field as Field
+from .schema import boolean as boolean
+from .schema import collection as collection
+from .schema import date as date
+from .schema import email as email
+from .schema import field as field
+from .schema import index as index
+from .schema import integer as integer
+from .schema import json as json
+from .schema import number as number
+from .schema import optional as optional
+from .schema import relation as relation
+from .schema import required as required
+from .schema import select as select
+from .schema import text as text
+from .schema import timestamp as timestamp
+from .schema import unique as unique
+from .schema import uuid as uuid
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessDenied",
+    "CheckViolation",
+    "Collection",
+    "ConfigError",
+    "ConnectionError",
+    "DataLossError",
+    "Database",
+    "DatabaseError",
+    "DeesseError",
+    "Field",
+    "ForeignKeyViolation",
+    "IntegrityError",
+    "NotFound",
+    "NotNullViolation",
+    "QueryError",
+    "Transaction",
+    "UniqueViolation",
+    "ValidationError",
+    "boolean",
+    "collection",
+    "date",
+    "define_config",
+    "email",
+    "field",
+    "index",
+    "integer",
+    "json",
+    "number",
+    "optional",
+    "relation",
+    "required",
+    "select",
+    "text",
+    "timestamp",
+    "unique",
+    "uuid",
+]

@@ -1,0 +1,1 @@
+"""Compiler: collections -> SQLAlchemy tables, pydantic models, relation graph."""

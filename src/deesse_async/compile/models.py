@@ -1,0 +1,168 @@
+"""Collections -> pydantic v2 models: ``<Slug>Create``, ``<Slug>Update``, ``<Slug>Read``.
+
+The create/update models carry every constraint the DSL declares (lengths, ranges,
+e-mail, choices, the 64-bit integer range, no NUL in text) so that bad input fails in
+pydantic with a field path, before any SQL is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json as jsonlib
+import uuid as uuidlib
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    JsonValue,
+    StringConstraints,
+    create_model,
+)
+from pydantic import Field as PydanticField
+
+from ..schema.collection import Collection
+from ..schema.fields import Field, Integer, Number, Relation, Select, Text
+from .schema import ColumnInfo, Junction, Kind
+
+__all__ = ["build_models"]
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text and MySQL truncates at it: refuse it everywhere.
+    if "\x00" in value:
+        raise ValueError("text may not contain the NUL character")
+    return value
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode would store True as 1; a bool in a number field is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+def _json_encodable(value: Any) -> Any:
+    try:
+        jsonlib.dumps(value, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"not representable as JSON: {exc}") from None
+    return value
+
+
+def _int_type(lo: int | None, hi: int | None) -> Any:
+    lo = INT64_MIN if lo is None else max(lo, INT64_MIN)
+    hi = INT64_MAX if hi is None else min(hi, INT64_MAX)
+    # Constraints before the validator, or pydantic's JSON schema shows them as "ge"/"le".
+    return Annotated[int, annotated_types.Interval(ge=lo, le=hi), BeforeValidator(_not_bool)]
+
+
+ID_TYPES: dict[Kind, Any] = {"int": _int_type(1, None), "uuid": uuidlib.UUID}
+READ_TYPES: dict[Kind, Any] = {
+    "str": str,
+    "float": float,
+    "int": int,
+    "bool": bool,
+    "datetime": dt.datetime,
+    "date": dt.date,
+    "uuid": uuidlib.UUID,
+    "json": JsonValue,
+}
+
+
+def _write_type(f: Field, kind: Kind) -> Any:
+    """The validated Python type of a field's value on create/update."""
+    t = f.type
+    if isinstance(t, Relation):
+        return ID_TYPES[kind]
+    if isinstance(t, Text):
+        return Annotated[
+            str, StringConstraints(min_length=t.min, max_length=t.max), AfterValidator(_no_nul)
+        ]
+    if isinstance(t, Select):
+        return Literal[t.choices]
+    if isinstance(t, Integer):
+        return _int_type(t.min, t.max)
+    if isinstance(t, Number):
+        return Annotated[
+            float,
+            annotated_types.Interval(ge=t.min, le=t.max),
+            PydanticField(allow_inf_nan=False),
+            BeforeValidator(_not_bool),
+        ]
+    by_kind: dict[str, Any] = {
+        "email": Annotated[EmailStr, StringConstraints(max_length=320), AfterValidator(_no_nul)],
+        "boolean": bool,
+        "timestamp": Annotated[dt.datetime, AfterValidator(_utc)],
+        "date": dt.date,
+        "uuid": uuidlib.UUID,
+        "json": Annotated[JsonValue, AfterValidator(_json_encodable)],
+    }
+    return by_kind[t.kind]
+
+
+def _dedupe(ids: list[Any] | None) -> list[Any] | None:
+    # A junction holds each link once; repeating an id in the list means the same link.
+    return None if ids is None else list(dict.fromkeys(ids))
+
+
+def _model_name(slug: str, suffix: str) -> str:
+    return "".join(part.capitalize() for part in slug.split("_") if part) + suffix
+
+
+def build_models(
+    c: Collection, columns: dict[str, ColumnInfo], junctions: dict[str, Junction]
+) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
+    """Build the create, update and read models of one collection."""
+    create: dict[str, Any] = {}
+    update: dict[str, Any] = {}
+    read: dict[str, Any] = {"id": (READ_TYPES[columns["id"].kind], ...)}
+    for name, f in c.fields.items():
+        if name in junctions:
+            target_id: Any = ID_TYPES[junctions[name].target_kind]
+            ids: Any = Annotated[list[target_id], AfterValidator(_dedupe)]
+            create[name] = update[name] = (ids | None, None)
+            read_id: Any = READ_TYPES[junctions[name].target_kind]
+            read[name] = (list[read_id], ...)
+            continue
+        key = f"{name}_id" if isinstance(f.type, Relation) else name
+        kind = columns[key].kind
+        py = _write_type(f, kind)
+        default = f.default
+        if f.required:
+            create[key] = (py, _default_spec(default))
+            update[key] = (py, None)  # may be omitted, may not be set to None
+            read[key] = (READ_TYPES[kind], ...)
+        else:
+            create[key] = (py | None, _default_spec(default, None))
+            update[key] = (py | None, None)
+            read[key] = (READ_TYPES[kind] | None, None)
+    if c.timestamps:
+        read["created_at"] = (dt.datetime, ...)
+        read["updated_at"] = (dt.datetime, ...)
+    write_config = ConfigDict(extra="forbid")
+    return (
+        create_model(_model_name(c.slug, "Create"), __config__=write_config, **create),
+        create_model(_model_name(c.slug, "Update"), __config__=write_config, **update),
+        create_model(_model_name(c.slug, "Read"), **read),
+    )
+
+
+def _default_spec(default: Any, fallback: Any = ...) -> Any:
+    if callable(default):
+        return PydanticField(default_factory=default)
+    if default is None:
+        return fallback
+    return PydanticField(default=default, validate_default=True)

@@ -1,0 +1,154 @@
+"""``deesse demo``: a small blog on an embedded SQLite file, seeded and shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from . import (
+    Collection,
+    DeesseError,
+    collection,
+    define_config,
+    email,
+    field,
+    relation,
+    required,
+    select,
+    text,
+    timestamp,
+    unique,
+)
+
+__all__ = ["blog_collections", "run_demo"]
+
+
+def blog_collections() -> list[Collection]:
+    """The demo's collections: users (self-invites), posts, comments and tags."""
+    users = collection(
+        slug="users",
+        fields={
+            "name": required(field(type=text(min=1, max=100))),
+            "email": unique(required(field(type=email()))),
+            "invited_by": field(type=relation("users", related_name="invitees")),
+        },
+    )
+    tags = collection(slug="tags", fields={"name": unique(required(field(type=text(max=40))))})
+    posts = collection(
+        slug="posts",
+        fields={
+            "title": unique(required(field(type=text(min=1, max=100)))),
+            "content": field(type=text(max=1000)),
+            "status": field(type=select("draft", "published"), default="draft"),
+            "published_at": field(type=timestamp()),
+            "author": required(field(type=relation("users", related_name="posts"))),
+            "tags": field(type=relation("tags", many=True, related_name="posts")),
+        },
+    )
+    comments = collection(
+        slug="comments",
+        fields={
+            "body": required(field(type=text(min=1, max=500))),
+            "post": required(
+                field(type=relation("posts", related_name="comments", on_delete="cascade"))
+            ),
+            "author": field(type=relation("users")),
+        },
+    )
+    return [users, tags, posts, comments]
+
+
+def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold cyan")
+    for c in columns:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*(_show(row.get(c)) for c in columns))
+    return table
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    if value is None:
+        return "[dim]null[/dim]"
+    return str(value)
+
+
+async def run_demo(path: Path, console: Console | None = None) -> dict[str, int]:
+    """Create ``path`` afresh, seed the blog, print CRUD results; returns row counts."""
+    console = console or Console()
+    for suffix in ("", "-wal", "-shm"):
+        await anyio.Path(f"{path}{suffix}").unlink(missing_ok=True)
+    db = define_config(provider=f"sqlite:///{path}", collections=blog_collections())
+    console.print(Panel.fit(f"deesse_async demo: a blog in [bold]{path}[/bold] (SQLite)"))
+    async with db:
+        created = await db.push()
+        console.print(f"[green]✓[/green] created tables: {', '.join(created)}")
+        counts = await _seed_and_show(db, console)
+    console.print(f"\nThe database file stays at [bold]{path}[/bold]; run again to start over.")
+    return counts
+
+
+async def _seed_and_show(db: Any, console: Console) -> dict[str, int]:
+    ada = await db.users.create({"name": "Ada", "email": "ada@example.com"})
+    users = await db.users.create_many(
+        [
+            {"name": "Grace", "email": "grace@example.com", "invited_by_id": ada["id"]},
+            {"name": "Linus", "email": "linus@example.com", "invited_by_id": ada["id"]},
+        ]
+    )
+    users.insert(0, ada)
+    tags = await db.tags.create_many([{"name": n} for n in ("python", "sql", "async")])
+    tag = {t["name"]: t["id"] for t in tags}
+    now = dt.datetime.now(dt.UTC)
+    posts = [
+        await db.posts.create(
+            {"title": "Why async?", "content": "Because waiting is cheap.", "author_id": ada["id"],
+             "status": "published", "published_at": now, "tags": [tag["python"], tag["async"]]}
+        ),
+        await db.posts.create(
+            {"title": "Joins, explained", "author_id": users[1]["id"], "tags": [tag["sql"]]}
+        ),
+    ]  # fmt: skip
+    async with db.transaction() as tx:
+        for body, post, author in (
+            ("Great read!", posts[0], users[1]),
+            ("Agreed.", posts[0], users[2]),
+            ("Draft looks good", posts[1], ada),
+        ):
+            await tx.comments.create(
+                {"body": body, "post_id": post["id"], "author_id": author["id"]}
+            )
+    console.print(_table("users", users, ["id", "name", "email", "invited_by_id", "created_at"]))
+    console.print(_table("posts", posts, ["id", "title", "status", "author_id", "tags"]))
+
+    updated = await db.posts.update(posts[1]["id"], {"status": "published", "published_at": now})
+    console.print(
+        f"[green]✓[/green] update: post {updated['id']} is now {updated['status']!r}, "
+        f"updated_at moved to {_show(updated['updated_at'])}"
+    )
+    try:
+        await db.users.create({"name": "Ada again", "email": "ada@example.com"})
+    except DeesseError as exc:
+        console.print(f"[yellow]✗[/yellow] {type(exc).__name__}: {exc}")
+    try:
+        await db.posts.create({"title": "", "author_id": ada["id"], "status": "secret"})
+    except DeesseError as exc:
+        console.print(f"[yellow]✗[/yellow] {type(exc).__name__}: {exc}")
+    published = await db.posts.count({"status": "published"})
+    console.print(f"[green]✓[/green] count: {published} published posts")
+    deleted = await db.posts.delete(posts[0]["id"])
+    console.print(
+        f"[green]✓[/green] delete: removed {deleted['title']!r}; its comments cascaded, "
+        f"{await db.comments.count()} comment(s) left"
+    )
+    return {
+        slug: await db.collection(slug).count() for slug in ("users", "tags", "posts", "comments")
+    }

@@ -1,0 +1,40 @@
+"""Driver adapters: asyncpg (PostgreSQL), aiosqlite (SQLite), asyncmy (MySQL/MariaDB)."""
+
+from __future__ import annotations
+
+import importlib
+
+from .._types import Backend
+from ..runtime.url import DatabaseURL
+from .base import Codecs, Connection, ConstraintNames, ExecResult, Pool, PoolOptions
+
+__all__ = [
+    "Codecs",
+    "Connection",
+    "ConstraintNames",
+    "ExecResult",
+    "Pool",
+    "PoolOptions",
+    "codecs_for",
+    "create_pool",
+]
+
+_MODULES: dict[Backend, str] = {
+    "postgresql": "deesse_async.drivers.asyncpg",
+    "sqlite": "deesse_async.drivers.aiosqlite",
+    "mysql": "deesse_async.drivers.asyncmy",
+}
+
+
+def codecs_for(backend: Backend) -> Codecs:
+    """The value codecs of a backend's driver."""
+    codecs: Codecs = importlib.import_module(_MODULES[backend]).CODECS
+    return codecs
+
+
+async def create_pool(url: DatabaseURL, options: PoolOptions, constraints: ConstraintNames) -> Pool:
+    """Open the driver pool for ``url`` (raises ``ConnectionError`` if unreachable)."""
+    pool: Pool = await importlib.import_module(_MODULES[url.backend]).create_pool(
+        url, options, constraints
+    )
+    return pool

@@ -1,0 +1,253 @@
+"""aiosqlite adapter (SQLite, the embedded default).
+
+aiosqlite runs each connection in its own thread; the pool here keeps a few of them.
+Connections run in autocommit mode (``isolation_level=None``) and transactions are
+explicit, with foreign keys enforced on every connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from .._types import DriverRow
+from ..errors import ConnectionError, DeesseError
+from ..runtime.url import DatabaseURL
+from .base import (
+    Codecs,
+    Connection,
+    ConstraintNames,
+    ExecResult,
+    Pool,
+    PoolOptions,
+    database_error,
+    integrity_error,
+)
+
+__all__ = ["CODECS", "SqlitePool", "create_pool"]
+
+# The text form SQLAlchemy's SQLite DateTime uses; fixed width, so it sorts as time does.
+_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _encode_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.strftime(_DATETIME)
+
+
+def _decode_datetime(value: Any) -> dt.datetime:
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _decode_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+CODECS = Codecs(
+    encoders={
+        "str": str,
+        "float": float,
+        "int": int,
+        "bool": int,
+        "datetime": _encode_datetime,
+        "date": lambda v: v.isoformat(),
+        "uuid": lambda v: v.hex,  # SQLAlchemy's Uuid stores 32 hex digits off PostgreSQL
+        "json": json.dumps,
+    },
+    decoders={
+        "str": None,
+        "float": float,  # a REAL column hands back an int when the value is whole
+        "int": None,
+        "bool": bool,
+        "datetime": _decode_datetime,
+        "date": dt.date.fromisoformat,
+        "uuid": _decode_uuid,
+        "json": json.loads,
+    },
+)
+
+# Extended result codes, https://www.sqlite.org/rescode.html#constraint
+_INTEGRITY = {
+    "SQLITE_CONSTRAINT_UNIQUE": "unique",
+    "SQLITE_CONSTRAINT_PRIMARYKEY": "unique",
+    "SQLITE_CONSTRAINT_FOREIGNKEY": "foreign_key",
+    "SQLITE_CONSTRAINT_NOTNULL": "not_null",
+    "SQLITE_CONSTRAINT_CHECK": "check",
+}
+
+
+def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
+    """sqlite3 exception -> ``DeesseError`` (None: not a database error)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        kind = _INTEGRITY.get(getattr(exc, "sqlite_errorname", ""), "check")
+        if str(exc).startswith("FOREIGN KEY"):  # RESTRICT fires as SQLITE_CONSTRAINT_TRIGGER
+            kind = "foreign_key"
+        # "UNIQUE constraint failed: users.email" / "CHECK constraint failed: ck_posts_status"
+        subject = str(exc).partition(": ")[2].split(",")[0].strip()
+        table, _, column = subject.partition(".")
+        if column:
+            return integrity_error(kind, constraints, table=table, column=column)
+        return integrity_error(kind, constraints, constraint=subject or None)
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
+        return ConnectionError(f"cannot open SQLite database {url}: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return database_error("SQLite", getattr(exc, "sqlite_errorname", "error"), str(exc))
+    if isinstance(exc, ValueError) and "closed" in str(exc):
+        return ConnectionError(f"SQLite connection to {url} is closed")
+    return None
+
+
+class SqliteConnection(Connection):
+    """One aiosqlite connection."""
+
+    __slots__ = ("_constraints", "_raw", "_url", "codecs")
+
+    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+        self._raw = raw
+        self._constraints = constraints
+        self._url = url
+        self.codecs = CODECS
+
+    def _error(self, exc: Exception) -> Exception:
+        return translate(exc, self._constraints, self._url) or exc
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
+        try:
+            return await self._raw.execute_fetchall(sql, params)  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
+        try:
+            cursor = await self._raw.execute(sql, params)
+            result = ExecResult(cursor.rowcount, cursor.lastrowid)
+            await cursor.close()
+        except Exception as exc:
+            raise self._error(exc) from exc
+        return result
+
+    async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        try:
+            await self._raw.executemany(sql, params)
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def begin(self) -> None:
+        await self.execute("BEGIN IMMEDIATE")
+
+    async def commit(self) -> None:
+        await self.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        if self._raw.in_transaction:
+            await self.execute("ROLLBACK")
+
+
+class SqlitePool(Pool):
+    """Up to ``size`` aiosqlite connections, opened on demand."""
+
+    def __init__(
+        self, url: DatabaseURL, size: int, timeout: float, constraints: ConstraintNames
+    ) -> None:
+        self._url = url
+        self._size = size
+        self._timeout = timeout
+        self._constraints = constraints
+        self._idle: asyncio.LifoQueue[Any] = asyncio.LifoQueue()
+        self._all: list[Any] = []
+        self._opening = 0
+        self.codecs = CODECS
+
+    async def _open(self) -> Any:
+        import aiosqlite
+
+        path = self._url.sqlite_path
+        raw = aiosqlite.connect(path, uri=path.startswith("file:"), isolation_level=None)
+        try:
+            await raw
+        except Exception as exc:
+            # aiosqlite stops its thread by posting a result to this loop: wait for it,
+            # or it would post to a closed loop later.
+            await anyio.to_thread.run_sync(raw._thread.join, 5.0)
+            raise (translate(exc, self._constraints, self._url.display) or exc) from exc
+        try:
+            for pragma in self._pragmas():
+                # Fetch to the end: a PRAGMA left mid-result keeps a statement active, and
+                # then case_sensitive_like cannot replace LIKE (SQLITE_BUSY, silently).
+                await raw.execute_fetchall(pragma)
+        except Exception as exc:
+            await raw.close()
+            raise (translate(exc, self._constraints, self._url.display) or exc) from exc
+        self._all.append(raw)
+        return raw
+
+    def _pragmas(self) -> list[str]:
+        pragmas = [
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA busy_timeout = 5000",
+            # LIKE is case-sensitive on PostgreSQL; make SQLite's agree (ilike lowers both).
+            "PRAGMA case_sensitive_like = ON",
+        ]
+        if self._url.memory_name is None:
+            # WAL lets readers run while one connection writes.
+            pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+        return pragmas
+
+    async def _get(self) -> Any:
+        if not self._idle.empty():
+            return self._idle.get_nowait()
+        if len(self._all) + self._opening < self._size:
+            self._opening += 1
+            try:
+                return await self._open()
+            finally:
+                self._opening -= 1
+        try:
+            with anyio.fail_after(self._timeout):
+                return await self._idle.get()
+        except TimeoutError:
+            raise ConnectionError(
+                f"no SQLite connection free after {self._timeout}s (pool_size={self._size}); "
+                "raise pool_size or shorten transactions"
+            ) from None
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Connection]:
+        raw = await self._get()
+        try:
+            yield SqliteConnection(raw, self._constraints, self._url.display)
+        finally:
+            if raw.in_transaction:  # a cancelled task may leave one open
+                with anyio.CancelScope(shield=True):
+                    await raw.execute("ROLLBACK")
+            self._idle.put_nowait(raw)
+
+    async def open(self) -> None:
+        """Open the first connection now (keeps a memory database alive, checks the path)."""
+        self._idle.put_nowait(await self._open())
+
+    async def close(self) -> None:
+        conns, self._all = self._all, []
+        while not self._idle.empty():
+            self._idle.get_nowait()
+        for raw in conns:
+            await raw.close()
+
+
+async def create_pool(
+    url: DatabaseURL, options: PoolOptions, constraints: ConstraintNames
+) -> SqlitePool:
+    """Open a SQLite pool (one connection for a memory database, which it keeps alive)."""
+    size = 1 if url.memory_name is not None else max(1, options.pool_size)
+    pool = SqlitePool(url, size, options.pool_timeout, constraints)
+    await pool.open()
+    return pool

@@ -1,0 +1,226 @@
+"""asyncmy adapter (MySQL 8 and MariaDB)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .._types import DriverRow
+from ..errors import ConnectionError, DeesseError
+from ..runtime.url import DatabaseURL
+from .base import (
+    Codecs,
+    Connection,
+    ConstraintNames,
+    ExecResult,
+    Pool,
+    PoolOptions,
+    database_error,
+    integrity_error,
+    quoted_names,
+)
+
+__all__ = ["CODECS", "MysqlPool", "create_pool"]
+
+
+def _encode_datetime(value: dt.datetime) -> dt.datetime:
+    # DATETIME(6) has no zone: we store UTC and reattach it on the way out.
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _decode_uuid(value: Any) -> uuid.UUID:
+    return uuid.UUID(value.decode() if isinstance(value, bytes) else value)
+
+
+CODECS = Codecs(
+    encoders={
+        "str": str,
+        "float": float,
+        "int": int,
+        "bool": int,
+        "datetime": _encode_datetime,
+        "date": lambda v: v,
+        "uuid": lambda v: v.hex,  # CHAR(32), as SQLAlchemy's Uuid stores it
+        "json": json.dumps,
+    },
+    decoders={
+        "str": None,
+        "float": float,
+        "int": None,
+        "bool": bool,  # BOOL is TINYINT(1)
+        "datetime": lambda v: v.replace(tzinfo=dt.UTC),
+        "date": None,
+        "uuid": _decode_uuid,
+        "json": json.loads,
+    },
+)
+
+# Server error numbers: https://mariadb.com/kb/en/mariadb-error-code-reference/
+_INTEGRITY = {
+    1062: "unique",
+    1451: "foreign_key",  # cannot delete or update a parent row
+    1452: "foreign_key",  # cannot add or update a child row
+    1216: "foreign_key",
+    1217: "foreign_key",
+    1048: "not_null",
+    1364: "not_null",  # field doesn't have a default value
+    3819: "check",  # MySQL 8
+    4025: "check",  # MariaDB
+}
+# 2002/2003/2006/2013: client cannot reach / lost the server; 1044/1045: access denied;
+# 1049: unknown database.
+_CONNECTION = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013}
+
+
+def _constraint(errno: int, message: str) -> str | None:
+    names = quoted_names(message)
+    if errno == 1062:  # "Duplicate entry 'x' for key 'uq_users_email'": the key is last
+        return names[-1] if names else None
+    marker = message.find("CONSTRAINT")
+    if marker >= 0:  # "... CONSTRAINT `fk_posts_author_id` FOREIGN KEY ..."
+        after = quoted_names(message[marker:])
+        return after[0] if after else None
+    return None
+
+
+def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
+    """asyncmy/OS exception -> ``DeesseError`` (None: not a database error)."""
+    from asyncmy import errors
+
+    if isinstance(exc, errors.MySQLError):
+        args = exc.args
+        errno = args[0] if args and isinstance(args[0], int) else 0
+        message = str(args[1]) if len(args) > 1 else str(exc)
+        if errno in _INTEGRITY:
+            return integrity_error(
+                _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
+            )
+        if errno in _CONNECTION:
+            return ConnectionError(f"cannot use MySQL/MariaDB at {url}: {message}")
+        return database_error("MySQL", errno, message)
+    if isinstance(exc, OSError | TimeoutError):
+        return ConnectionError(
+            f"cannot reach MySQL/MariaDB at {url}: {exc}; is the server running and the URL right?"
+        )
+    return None
+
+
+class MysqlConnection(Connection):
+    """One asyncmy connection (autocommit unless inside ``begin``)."""
+
+    __slots__ = ("_constraints", "_raw", "_url", "codecs")
+
+    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+        self._raw = raw
+        self._constraints = constraints
+        self._url = url
+        self.codecs = CODECS
+
+    def _error(self, exc: Exception) -> Exception:
+        return translate(exc, self._constraints, self._url) or exc
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
+        try:
+            async with self._raw.cursor() as cur:
+                await cur.execute(sql, tuple(params))
+                return await cur.fetchall()  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
+        try:
+            async with self._raw.cursor() as cur:
+                count = await cur.execute(sql, tuple(params))
+                return ExecResult(count or 0, cur.lastrowid)
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        try:
+            async with self._raw.cursor() as cur:
+                await cur.executemany(sql, [tuple(p) for p in params])
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def begin(self) -> None:
+        try:
+            await self._raw.begin()
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def commit(self) -> None:
+        try:
+            await self._raw.commit()
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def rollback(self) -> None:
+        try:
+            await self._raw.rollback()
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+
+class MysqlPool(Pool):
+    """An asyncmy pool behind the ``Pool`` interface."""
+
+    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+        self._raw = raw
+        self._constraints = constraints
+        self._url = url
+        self.codecs = CODECS
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Connection]:
+        try:
+            cm = self._raw.acquire()
+            raw = await cm.__aenter__()
+        except Exception as exc:
+            raise (translate(exc, self._constraints, self._url) or exc) from exc
+        try:
+            yield MysqlConnection(raw, self._constraints, self._url)
+        finally:
+            await cm.__aexit__(None, None, None)
+
+    async def close(self) -> None:
+        self._raw.close()
+        await self._raw.wait_closed()
+
+
+async def create_pool(
+    url: DatabaseURL, options: PoolOptions, constraints: ConstraintNames
+) -> MysqlPool:
+    """Open an asyncmy pool for ``url``; an unreachable server raises ``ConnectionError``."""
+    try:
+        import asyncmy
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ConnectionError(
+            "MySQL/MariaDB needs asyncmy: pip install 'deesse-async[mysql]'"
+        ) from None
+    u = url.url
+    try:
+        raw = await asyncmy.create_pool(
+            minsize=min(options.pool_min_size, options.pool_size),
+            maxsize=options.pool_size,
+            host=u.host or "localhost",
+            port=u.port or 3306,
+            user=u.username or "root",
+            password=u.password or "",
+            database=u.database,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=options.connect_timeout,
+            # Strict mode turns silent truncation into errors; UTC keeps NOW() honest.
+            init_command=(
+                "SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')"
+            ),
+        )
+    except Exception as exc:
+        raise (translate(exc, constraints, url.display) or exc) from exc
+    return MysqlPool(raw, constraints, url.display)

@@ -1,0 +1,185 @@
+"""The driver boundary: a connection runs SQL text with positional parameters.
+
+Each adapter (asyncpg, aiosqlite, asyncmy) implements ``Connection`` and ``Pool``,
+converts values with its ``Codecs`` and translates its exceptions into the
+``deesse_async`` error tree in exactly one place (its ``translate`` function).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .._types import DriverRow
+from ..compile.schema import Kind
+from ..errors import (
+    CheckViolation,
+    DatabaseError,
+    DeesseError,
+    ForeignKeyViolation,
+    IntegrityError,
+    NotNullViolation,
+    UniqueViolation,
+)
+
+__all__ = [
+    "Codecs",
+    "Connection",
+    "ConstraintNames",
+    "ExecResult",
+    "Pool",
+    "PoolOptions",
+    "integrity_error",
+]
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any], Any] | None  # None: the driver's value is already right
+
+ConstraintNames = dict[str, tuple[str, str]]
+"""Constraint/index name -> (collection slug, field), from the compiled schema."""
+
+
+class ExecResult(NamedTuple):
+    """What a non-query statement reports."""
+
+    rowcount: int
+    lastrowid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Codecs:
+    """Value conversion between Python and one driver, per column kind."""
+
+    encoders: dict[Kind, Encoder]
+    decoders: dict[Kind, Decoder]
+
+    def encode(self, kind: Kind, value: Any) -> Any:
+        """Python value -> driver parameter (``None`` stays ``None``)."""
+        return None if value is None else self.encoders[kind](value)
+
+    def row_decoder(self, kinds: Sequence[Kind]) -> Callable[[DriverRow], list[Any]]:
+        """A function turning one driver row into Python values, built once per shape."""
+        steps = [(i, self.decoders[k]) for i, k in enumerate(kinds) if self.decoders[k]]
+        if not steps:
+            return list
+
+        def decode(row: DriverRow) -> list[Any]:
+            values = list(row)
+            for i, fn in steps:
+                v = values[i]
+                if v is not None:
+                    values[i] = fn(v)  # type: ignore[misc]
+            return values
+
+        return decode
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """Pool settings from ``define_config(**options)``."""
+
+    pool_size: int = 10
+    pool_min_size: int = 1
+    pool_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    statement_cache_size: int = 1024
+
+
+class Connection(ABC):
+    """One driver connection. Methods raise only ``DeesseError`` subclasses."""
+
+    codecs: Codecs
+
+    @abstractmethod
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
+        """Run a statement and return its rows."""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
+        """Run a statement that returns no rows."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter tuple."""
+
+    @abstractmethod
+    async def begin(self) -> None:
+        """Open a transaction."""
+
+    @abstractmethod
+    async def commit(self) -> None:
+        """Commit the open transaction."""
+
+    @abstractmethod
+    async def rollback(self) -> None:
+        """Roll the open transaction back."""
+
+
+class Pool(ABC):
+    """A pool of connections to one database."""
+
+    codecs: Codecs
+
+    @abstractmethod
+    def acquire(self) -> AbstractAsyncContextManager[Connection]:
+        """Borrow a connection for the duration of an ``async with`` block."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close every connection."""
+
+
+INTEGRITY_CLASSES: dict[str, type[IntegrityError]] = {
+    "unique": UniqueViolation,
+    "foreign_key": ForeignKeyViolation,
+    "not_null": NotNullViolation,
+    "check": CheckViolation,
+}
+_PHRASES = {
+    "unique": "the value is already taken (unique)",
+    "foreign_key": "the related row does not exist, or other rows still point at this one",
+    "not_null": "a value is required",
+    "check": "the value is not allowed (check constraint)",
+}
+_QUOTED = re.compile(r"[`'\"]([A-Za-z0-9_.]+)[`'\"]")
+
+
+def integrity_error(
+    kind: str,
+    constraints: ConstraintNames,
+    *,
+    constraint: str | None = None,
+    table: str | None = None,
+    column: str | None = None,
+    detail: str = "",
+) -> DeesseError:
+    """Build the ``IntegrityError`` subclass for ``kind``, naming the field when known.
+
+    ``constraint`` is the constraint name the database reported; when it is one of
+    ours it names the collection and field exactly.
+    """
+    slug, field = table, column
+    if constraint is not None:
+        # MySQL 8 reports "table.constraint"; the name itself is what we assigned.
+        key = constraint.rsplit(".", 1)[-1]
+        if key in constraints:
+            slug, field = constraints[key]
+    where = f"{slug}.{field}" if slug and field else (slug or "the row")
+    message = f"{where}: {_PHRASES[kind]}"
+    if detail:
+        message += f" ({detail})"
+    return INTEGRITY_CLASSES[kind](message, collection=slug, field=field)
+
+
+def quoted_names(message: str) -> list[str]:
+    """Identifiers quoted in a driver message, in order (for MySQL error texts)."""
+    return _QUOTED.findall(message)
+
+
+def database_error(driver: str, code: object, message: str) -> DatabaseError:
+    """A generic ``DatabaseError`` keeping the driver's code and text."""
+    return DatabaseError(f"{driver} error {code}: {message}")

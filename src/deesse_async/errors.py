@@ -1,0 +1,135 @@
+"""The one exception tree of deesse_async.
+
+DeesseError
+ ├── ConfigError            a collection, relation or define_config() argument is wrong
+ ├── QueryError             find_many/find_first/count options are wrong (names the path)
+ ├── ValidationError        data given to create/update does not fit the collection
+ ├── NotFound               update() of a row that does not exist
+ ├── AccessDenied           an access rule refused a write
+ ├── DataLossError          a schema plan would lose data and was not accepted
+ ├── ConnectionError        the database cannot be reached (URL shown, password hidden)
+ └── DatabaseError          any other error the database reported
+      └── IntegrityError    a constraint refused the write
+           ├── UniqueViolation       (names the field)
+           ├── ForeignKeyViolation   (names the field when the database says which)
+           ├── NotNullViolation
+           └── CheckViolation
+
+Driver exceptions never escape: ``drivers/`` translates them at the adapter boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "AccessDenied",
+    "CheckViolation",
+    "ConfigError",
+    "ConnectionError",
+    "DataLossError",
+    "DatabaseError",
+    "DeesseError",
+    "ForeignKeyViolation",
+    "IntegrityError",
+    "NotFound",
+    "NotNullViolation",
+    "QueryError",
+    "UniqueViolation",
+    "ValidationError",
+]
+
+
+class DeesseError(Exception):
+    """Root of every error deesse_async raises."""
+
+
+class ConfigError(DeesseError):
+    """A collection, field, relation or configuration argument is invalid."""
+
+
+class QueryError(DeesseError):
+    """Query options are invalid; the message names the path of the mistake."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class ValidationError(DeesseError):
+    """Data does not fit a collection's model.
+
+    ``errors`` lists one dict per problem with ``loc`` (the field path as a tuple),
+    ``msg`` and ``type``, in pydantic's shape.
+    """
+
+    def __init__(self, collection: str, operation: str, errors: Sequence[dict[str, Any]]) -> None:
+        self.collection = collection
+        self.operation = operation
+        self.errors = list(errors)
+        lines = [f"{_loc(e['loc'])}: {e['msg']}" for e in self.errors]
+        super().__init__(f"invalid data for {collection}.{operation}: " + "; ".join(lines))
+
+
+def _loc(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(data)"
+
+
+class NotFound(DeesseError):
+    """The row addressed by id does not exist."""
+
+    def __init__(self, collection: str, id: Any) -> None:
+        self.collection = collection
+        self.id = id
+        super().__init__(f"{collection} with id {id!r} does not exist")
+
+
+class AccessDenied(DeesseError):
+    """An access rule refused the operation."""
+
+
+class DataLossError(DeesseError):
+    """A schema change would lose data and was not accepted."""
+
+    def __init__(self, message: str, statements: Sequence[str] = ()) -> None:
+        self.statements = list(statements)
+        super().__init__(message)
+
+
+class ConnectionError(DeesseError):
+    """The database server cannot be reached; the message shows the URL without password."""
+
+
+class DatabaseError(DeesseError):
+    """The database refused a statement for a reason not covered by a narrower class."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint refused the write; nothing of the operation was kept."""
+
+    def __init__(
+        self, message: str, *, collection: str | None = None, field: str | None = None
+    ) -> None:
+        self.collection = collection
+        self.field = field
+        super().__init__(message)
+
+
+class UniqueViolation(IntegrityError):
+    """A value that must be unique is already taken; ``field`` names the field."""
+
+
+class ForeignKeyViolation(IntegrityError):
+    """A relation points at a missing row, or a delete is restricted by related rows."""
+
+
+class NotNullViolation(IntegrityError):
+    """A required column was given no value."""
+
+
+class CheckViolation(IntegrityError):
+    """A CHECK constraint (select choices, number range) refused the value."""

@@ -1,0 +1,1 @@
+"""Relational queries: options -> plan -> SQL -> rows (filters live here today)."""

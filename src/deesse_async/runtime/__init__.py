@@ -1,0 +1,1 @@
+"""Runtime: define_config, Database, pool, CRUD, transactions."""

@@ -1,0 +1,173 @@
+"""``Database``: the pool, CRUD per collection (``db.<slug>``), transactions, push."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import sqlalchemy as sa
+
+from ..compile.schema import Schema
+from ..dialects import DIALECTS, Dialect
+from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
+from ..errors import ConnectionError
+from ..query.filters import did_you_mean
+from .crud import CollectionAPI
+from .statements import CollectionStatements
+from .url import DatabaseURL
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["Database", "Transaction"]
+
+
+@asynccontextmanager
+async def _in_transaction(conn: Connection) -> AsyncIterator[Connection]:
+    await conn.begin()
+    try:
+        yield conn
+    except BaseException:
+        # Roll back even when the task is being cancelled, so the connection goes back clean.
+        with anyio.CancelScope(shield=True):
+            await conn.rollback()
+        raise
+    await conn.commit()
+
+
+class _Collections:
+    """``obj.<slug>`` access shared by ``Database`` and ``Transaction``."""
+
+    _apis: dict[str, CollectionAPI]
+
+    def __getattr__(self, name: str) -> CollectionAPI:
+        apis: dict[str, CollectionAPI] | None = self.__dict__.get("_apis")
+        if apis is not None and name in apis:
+            return apis[name]
+        hint = did_you_mean(name, list(apis or ()))
+        raise AttributeError(f"{type(self).__name__} has no collection {name!r}{hint}")
+
+    def collection(self, slug: str) -> CollectionAPI:
+        """CRUD for ``slug`` (the same object as ``db.<slug>``)."""
+        api: CollectionAPI = getattr(self, slug)
+        return api
+
+
+class Database(_Collections):
+    """A configured database: ``async with db:`` opens the pool, ``db.<slug>`` is CRUD.
+
+    Build it with ``define_config``.
+    """
+
+    def __init__(self, schema: Schema, url: DatabaseURL, options: PoolOptions) -> None:
+        self.schema = schema
+        self.url = url
+        self.dialect: Dialect = DIALECTS[url.backend]
+        self._options = options
+        self._pool: Pool | None = None
+        codecs = codecs_for(url.backend)
+        self._statements = {
+            slug: CollectionStatements(cc, self.dialect, codecs)
+            for slug, cc in schema.collections.items()
+        }
+        self._apis = {slug: CollectionAPI(s, self) for slug, s in self._statements.items()}
+
+    def __repr__(self) -> str:
+        state = "open" if self._pool is not None else "closed"
+        return f"<Database {self.url.display} {state} collections={list(self._apis)}>"
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The SQLAlchemy ``MetaData`` holding every compiled table."""
+        return self.schema.metadata
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the pool is open."""
+        return self._pool is not None
+
+    async def connect(self) -> None:
+        """Open the connection pool (a no-op when already open)."""
+        if self._pool is None:
+            self._pool = await create_pool(self.url, self._options, self.schema.constraints)
+
+    async def close(self) -> None:
+        """Close the pool; the database can be opened again later."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _require_pool(self) -> Pool:
+        if self._pool is None:
+            raise ConnectionError(
+                f"database {self.url.display} is not connected: use `async with db:` "
+                "or `await db.connect()` first (or db.lifespan() in an ASGI app)"
+            )
+        return self._pool
+
+    # Executor protocol (used by CollectionAPI)
+    def acquire(self) -> Any:
+        """Borrow a pooled connection (internal; CRUD uses it)."""
+        return self._require_pool().acquire()
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Connection]:
+        """A pooled connection inside a transaction (internal; CRUD uses it)."""
+        async with self._require_pool().acquire() as conn, _in_transaction(conn):
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Run several operations atomically; an exception rolls all of them back.
+
+        >>> # async with db.transaction() as tx:
+        >>> #     user = await tx.users.create({...})
+        >>> #     await tx.posts.create({"author_id": user["id"], ...})
+        """
+        async with self.atomic() as conn:
+            yield Transaction(self, conn)
+
+    async def push(self) -> list[str]:
+        """Create the tables (and indexes) that do not exist yet; returns their names.
+
+        Existing tables are left untouched in this version: the schema diff lives in
+        ``deesse_async.sync`` (see docs/sync.md).
+        """
+        from .admin import create_missing
+
+        await self.connect()
+        return await create_missing(self)
+
+
+class Transaction(_Collections):
+    """The view of a database inside ``async with db.transaction() as tx``."""
+
+    def __init__(self, db: Database, conn: Connection) -> None:
+        self._db = db
+        self._conn = conn
+        self._apis = {slug: CollectionAPI(s, self) for slug, s in db._statements.items()}
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Connection]:
+        """The transaction's own connection (internal)."""
+        yield self._conn
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Connection]:
+        """Already atomic: the enclosing transaction (internal)."""
+        yield self._conn

@@ -1,0 +1,203 @@
+"""``collection()``: one declared table, validated the moment it is defined."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ConfigError
+from .fields import Field, FieldType, Relation
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from pydantic import BaseModel
+
+__all__ = ["RESERVED_SLUGS", "SYSTEM_FIELDS", "Collection", "IdType", "collection"]
+
+IdType = Literal["integer", "uuid"]
+SYSTEM_FIELDS = ("id", "created_at", "updated_at")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SLUG = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Longest name PostgreSQL keeps (63 bytes); MySQL allows 64. Leave room for "_id".
+MAX_NAME = 60
+# Slugs become attributes of Database/Transaction (db.<slug>): these would shadow its API.
+RESERVED_SLUGS = frozenset(
+    {
+        "query", "transaction", "metadata", "connect", "close", "push", "plan", "schema",
+        "lifespan", "with_user", "collections", "dialect", "url", "execute", "is_connected",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class Collection:
+    """An immutable collection definition; compiled artifacts appear after define_config().
+
+    After ``define_config(...)``: ``table`` (SQLAlchemy ``Table``), ``create_model``,
+    ``update_model`` and ``read_model`` (pydantic models for FastAPI).
+    """
+
+    slug: str
+    fields: Mapping[str, Field]
+    access: Mapping[str, Any] | None = None
+    hooks: Mapping[str, Any] | None = None
+    timestamps: bool = True
+    id_type: IdType = "integer"
+    renamed_from: str | None = None
+    _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _artifact(self, name: str) -> Any:
+        try:
+            return self._compiled[name]
+        except KeyError:
+            raise ConfigError(
+                f"collection {self.slug!r} is not compiled yet: pass it to define_config() first"
+            ) from None
+
+    @property
+    def table(self) -> sa.Table:
+        """The SQLAlchemy ``Table`` compiled from this collection."""
+        return self._artifact("table")  # type: ignore[no-any-return]
+
+    @property
+    def create_model(self) -> type[BaseModel]:
+        """Pydantic model of the data ``create`` accepts."""
+        return self._artifact("create_model")  # type: ignore[no-any-return]
+
+    @property
+    def update_model(self) -> type[BaseModel]:
+        """Pydantic model of the data ``update`` accepts (every field optional)."""
+        return self._artifact("update_model")  # type: ignore[no-any-return]
+
+    @property
+    def read_model(self) -> type[BaseModel]:
+        """Pydantic model of a row as returned by CRUD."""
+        return self._artifact("read_model")  # type: ignore[no-any-return]
+
+    @property
+    def system_fields(self) -> tuple[str, ...]:
+        """Names the library adds: ``id`` and, with timestamps, the two timestamps."""
+        return SYSTEM_FIELDS if self.timestamps else ("id",)
+
+
+def collection(
+    slug: str,
+    fields: Mapping[str, Field | FieldType],
+    access: Mapping[str, Any] | None = None,
+    hooks: Mapping[str, Any] | None = None,
+    timestamps: bool = True,
+    id_type: IdType = "integer",
+    renamed_from: str | None = None,
+) -> Collection:
+    """Declare a collection (a table) with its fields.
+
+    Raises ``ConfigError`` naming the collection and field for any mistake found
+    without looking at other collections (those are checked by ``define_config``).
+
+    >>> from deesse_async import text, required, field
+    >>> Tags = collection(slug="tags", fields={"name": required(field(type=text(max=40)))})
+    >>> Tags.slug
+    'tags'
+    """
+    _check_slug(slug)
+    if id_type not in ("integer", "uuid"):
+        raise ConfigError(
+            f"collection {slug!r}: id_type must be 'integer' or 'uuid', not {id_type!r}"
+        )
+    if access or hooks:
+        # Shipping rules we would silently not enforce would be a security hole.
+        raise ConfigError(
+            f"collection {slug!r}: access rules and hooks are not implemented in this version "
+            "of deesse_async; remove access=/hooks= (see docs/collections.md)"
+        )
+    if not isinstance(fields, Mapping):
+        raise ConfigError(f"collection {slug!r}: fields must be a dict of name -> field(...)")
+    checked: dict[str, Field] = {}
+    system = SYSTEM_FIELDS if timestamps else ("id",)
+    for name, value in fields.items():
+        checked[name] = _check_field(slug, name, value, system)
+    _check_column_clashes(slug, checked, system)
+    return Collection(
+        slug=slug,
+        fields=MappingProxyType(checked),
+        timestamps=timestamps,
+        id_type=id_type,
+        renamed_from=renamed_from,
+    )
+
+
+def _check_slug(slug: Any) -> None:
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        raise ConfigError(
+            f"collection slug {slug!r} must be lower-case letters, digits and '_', "
+            "starting with a letter or '_'"
+        )
+    if len(slug) > MAX_NAME:
+        raise ConfigError(f"collection slug {slug!r} is longer than {MAX_NAME} characters")
+    if slug in RESERVED_SLUGS:
+        raise ConfigError(
+            f"collection slug {slug!r} is reserved: db.{slug} is part of the Database API; "
+            "choose another slug"
+        )
+
+
+def _check_field(slug: str, name: Any, value: Any, system: tuple[str, ...]) -> Field:
+    where = f"collection {slug!r}, field {name!r}"
+    if not isinstance(name, str) or not IDENTIFIER.match(name) or len(name) > MAX_NAME:
+        raise ConfigError(
+            f"{where}: a field name must be a letter or '_' followed by letters, digits or '_' "
+            f"(at most {MAX_NAME} characters)"
+        )
+    if name in system:
+        raise ConfigError(f"{where}: {name!r} is a system field the library adds; rename it")
+    if isinstance(value, FieldType):
+        value = Field(type=value)
+    if not isinstance(value, Field):
+        raise ConfigError(f"{where}: expected field(type=...), got {value!r}")
+    if not isinstance(value.type, FieldType):
+        raise ConfigError(f"{where}: type must be a field type such as text(), got {value.type!r}")
+    problems = value.type.problems()
+    problems += _modifier_problems(value)
+    if problems:
+        raise ConfigError(f"{where}: " + "; ".join(problems))
+    return value
+
+
+def _modifier_problems(f: Field) -> list[str]:
+    out = []
+    t = f.type
+    if isinstance(t, Relation):
+        if t.many and (f.unique or f.index or f.default is not None):
+            out.append("a many=True relation cannot be unique, indexed or have a default")
+        if t.many and f.required:
+            out.append("a many=True relation cannot be required (it is a list of links)")
+        if f.required and t.on_delete == "set null":
+            out.append("a required relation cannot use on_delete='set null'")
+        if f.references is not None:
+            out.append("a relation() field takes no references= (it makes its own foreign key)")
+    elif f.references is not None and (
+        not isinstance(f.references, str) or f.references.count(".") != 1
+    ):
+        out.append(f"references={f.references!r} must look like 'collection.column'")
+    if f.renamed_from is not None and not (
+        isinstance(f.renamed_from, str) and IDENTIFIER.match(f.renamed_from)
+    ):
+        out.append(f"renamed_from={f.renamed_from!r} is not a valid field name")
+    return out
+
+
+def _check_column_clashes(slug: str, fields: Mapping[str, Field], system: tuple[str, ...]) -> None:
+    """A one relation ``author`` stores ``author_id``: it may not collide with another name."""
+    taken = set(fields) | set(system)
+    for name, f in fields.items():
+        if isinstance(f.type, Relation) and not f.type.many:
+            column = f"{name}_id"
+            if column in taken:
+                raise ConfigError(
+                    f"collection {slug!r}, field {name!r}: its column {column!r} clashes with "
+                    f"the field {column!r}; rename one of them"
+                )
+            taken.add(column)

@@ -1,0 +1,150 @@
+"""One backend suite, three databases.
+
+Every test that takes ``backend``/``make_db`` runs on SQLite, PostgreSQL and MariaDB
+(MySQL). Each test gets its own PostgreSQL schema / MySQL database / SQLite file and
+drops it afterwards. A server that cannot be reached skips its tests loudly locally,
+and FAILS them under ``CI=true``: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deesse_async import Collection, Database, define_config
+
+POSTGRES_URL = os.environ.get(
+    "DEESSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("DEESSE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+BACKENDS = ("sqlite", "postgresql", "mysql")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_reachable: dict[str, str | None] = {}  # backend -> None if reachable, else the reason
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _probe(backend: str) -> str | None:
+    try:
+        if backend == "postgresql":
+            import asyncpg
+
+            conn = await asyncpg.connect(_plain(POSTGRES_URL), timeout=5)
+            await conn.close()
+        elif backend == "mysql":
+            import asyncmy
+
+            conn = await asyncmy.connect(**_mysql_kwargs(MYSQL_URL), connect_timeout=5)
+            conn.close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def _mysql_kwargs(url: str) -> dict[str, Any]:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return {
+        "host": u.host or "127.0.0.1",
+        "port": u.port or 3306,
+        "user": u.username or "root",
+        "password": u.password or "",
+        "database": u.database,
+    }
+
+
+async def require_backend(backend: str) -> None:
+    """Skip (locally) or fail (CI) when the backend's server cannot be reached."""
+    if backend == "sqlite":
+        return
+    if backend not in _reachable:
+        _reachable[backend] = await _probe(backend)
+    reason = _reachable[backend]
+    if reason is not None:
+        url = POSTGRES_URL if backend == "postgresql" else MYSQL_URL
+        message = f"{backend} at {url} is unreachable ({reason})"
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}; CI must not pass by skipping", pytrace=False)
+        pytest.skip(f"!!! {message}: start it or set DEESSE_TEST_*_URL")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(backend: str, tmp_path: Path, anyio_backend: str) -> AsyncIterator[str]:
+    """A URL to a fresh, empty database on ``backend``; dropped after the test."""
+    await require_backend(backend)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+    elif backend == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(_plain(POSTGRES_URL))
+        try:
+            await conn.execute(f'CREATE SCHEMA "{name}"')
+            yield f"{POSTGRES_URL}?schema={name}"
+        finally:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            await conn.close()
+    else:
+        import asyncmy
+
+        kwargs = _mysql_kwargs(MYSQL_URL)
+        conn = await asyncmy.connect(**{**kwargs, "database": None}, autocommit=True)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            base = MYSQL_URL.rsplit("/", 1)[0]
+            yield f"{base}/{name}"
+        finally:
+            async with conn.cursor() as cur:
+                await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            conn.close()
+
+
+MakeDb = Callable[..., Awaitable[Database]]
+
+
+@pytest.fixture
+async def make_db(database_url: str) -> AsyncIterator[MakeDb]:
+    """``await make_db([Users, Posts], **options)``: an open, pushed Database."""
+    opened: list[Database] = []
+
+    async def make(collections: list[Collection], **options: Any) -> Database:
+        db = define_config(provider=database_url, collections=collections, **options)
+        await db.connect()
+        opened.append(db)
+        await db.push()
+        return db
+
+    yield make
+    for db in opened:
+        await db.close()
+
+
+@pytest.fixture
+def in_tmp_cwd(tmp_path: Path) -> Iterator[Path]:
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(old)

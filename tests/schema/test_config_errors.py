@@ -1,0 +1,249 @@
+"""Definitions are validated when defined: ConfigError names collection and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from deesse_async import (
+    ConfigError,
+    collection,
+    define_config,
+    field,
+    integer,
+    number,
+    relation,
+    required,
+    select,
+    text,
+    unique,
+)
+
+CASES: list[tuple[str, Callable[[], Any], str]] = [
+    (
+        "min > max text",
+        lambda: collection(slug="posts", fields={"title": field(type=text(min=5, max=1))}),
+        r"collection 'posts', field 'title': text\(min=5, max=1\) has min > max",
+    ),
+    (
+        "min > max integer",
+        lambda: collection(slug="t", fields={"n": field(type=integer(min=3, max=2))}),
+        r"field 'n': integer\(min=3, max=2\) has min > max",
+    ),
+    (
+        "min > max number",
+        lambda: collection(slug="t", fields={"x": field(type=number(min=1.5, max=0.5))}),
+        r"field 'x': number",
+    ),
+    (
+        "negative text length",
+        lambda: collection(slug="t", fields={"s": field(type=text(min=-1))}),
+        r"field 's': text\(min=-1\) must be a non-negative integer",
+    ),
+    (
+        "system field id",
+        lambda: collection(slug="users", fields={"id": field(type=integer())}),
+        r"collection 'users', field 'id': 'id' is a system field",
+    ),
+    (
+        "system field created_at",
+        lambda: collection(slug="users", fields={"created_at": field(type=text())}),
+        r"field 'created_at': 'created_at' is a system field",
+    ),
+    (
+        "bad slug",
+        lambda: collection(slug="Bad Slug", fields={}),
+        r"collection slug 'Bad Slug' must be lower-case",
+    ),
+    (
+        "reserved slug",
+        lambda: collection(slug="query", fields={}),
+        r"collection slug 'query' is reserved",
+    ),
+    (
+        "bad field name",
+        lambda: collection(slug="t", fields={"my field": field(type=text())}),
+        r"collection 't', field 'my field': a field name must be",
+    ),
+    (
+        "not a field",
+        lambda: collection(slug="t", fields={"f": "text"}),
+        r"field 'f': expected field\(type=...\)",
+    ),
+    (
+        "empty select",
+        lambda: collection(slug="t", fields={"s": field(type=select())}),
+        r"field 's': select\(\) needs at least one choice",
+    ),
+    (
+        "repeated select choices",
+        lambda: collection(slug="t", fields={"s": field(type=select("a", "a"))}),
+        r"field 's': select\(\) has repeated choices",
+    ),
+    (
+        "bad on_delete",
+        lambda: collection(slug="t", fields={"u": field(type=relation("users", on_delete="nuke"))}),  # type: ignore[arg-type]
+        r"field 'u': relation\(on_delete='nuke'\) must be one of",
+    ),
+    (
+        "required set null",
+        lambda: collection(
+            slug="t", fields={"u": required(field(type=relation("users", on_delete="set null")))}
+        ),
+        r"field 'u': a required relation cannot use on_delete='set null'",
+    ),
+    (
+        "unique many relation",
+        lambda: collection(
+            slug="t", fields={"u": unique(field(type=relation("users", many=True)))}
+        ),
+        r"field 'u': a many=True relation cannot be unique",
+    ),
+    (
+        "column clash",
+        lambda: collection(
+            slug="t",
+            fields={"author": field(type=relation("users")), "author_id": field(type=integer())},
+        ),
+        r"field 'author': its column 'author_id' clashes",
+    ),
+    (
+        "bad id_type",
+        lambda: collection(slug="t", fields={}, id_type="serial"),  # type: ignore[arg-type]
+        r"id_type must be 'integer' or 'uuid'",
+    ),
+    (
+        "access not implemented",
+        lambda: collection(slug="t", fields={}, access={"read": lambda ctx: True}),
+        r"access rules and hooks are not implemented",
+    ),
+    (
+        "bad references",
+        lambda: collection(slug="t", fields={"u": field(type=integer(), references="users")}),
+        r"references='users' must look like 'collection.column'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "build", "message"), CASES, ids=[c[0] for c in CASES])
+def test_collection_config_errors(case: str, build: Callable[[], Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+Users = collection(slug="users", fields={"name": field(type=text())})
+
+
+def _config(*collections: Any, **kw: Any) -> Any:
+    return define_config(provider="sqlite://:memory:", collections=list(collections), **kw)
+
+
+DEFINE_CASES: list[tuple[str, Callable[[], Any], str]] = [
+    (
+        "duplicate slug",
+        lambda: _config(Users, collection(slug="users", fields={})),
+        r"duplicate collection slug 'users'",
+    ),
+    (
+        "unknown relation target",
+        lambda: _config(
+            Users, collection(slug="posts", fields={"author": field(type=relation("user"))})
+        ),
+        r"collection 'posts', field 'author': relation to unknown collection 'user'; "
+        r"did you mean 'users'\?",
+    ),
+    (
+        "unknown references collection",
+        lambda: _config(
+            Users,
+            collection(slug="posts", fields={"o": field(type=integer(), references="usr.id")}),
+        ),
+        r"field 'o': references unknown collection 'usr'",
+    ),
+    (
+        "unknown references column",
+        lambda: _config(
+            Users,
+            collection(slug="posts", fields={"o": field(type=integer(), references="users.uid")}),
+        ),
+        r"field 'o': references unknown column 'uid' of 'users'",
+    ),
+    (
+        "related_name clashes with a field",
+        lambda: _config(
+            Users,
+            collection(
+                slug="posts",
+                fields={"author": field(type=relation("users", related_name="name"))},
+            ),
+        ),
+        r"collection 'users': relation 'name' \(related_name of posts.author\) clashes",
+    ),
+    (
+        "related_name used twice",
+        lambda: _config(
+            Users,
+            collection(
+                slug="posts",
+                fields={
+                    "author": field(type=relation("users", related_name="posts")),
+                    "editor": field(type=relation("users", related_name="posts")),
+                },
+            ),
+        ),
+        r"relation 'posts' .* is defined twice",
+    ),
+    (
+        "junction clashes with a collection",
+        lambda: _config(
+            Users,
+            collection(slug="posts", fields={"tags": field(type=relation("users", many=True))}),
+            collection(slug="posts_tags", fields={}),
+        ),
+        r"junction table 'posts_tags' clashes",
+    ),
+    (
+        "unknown pool option",
+        lambda: _config(Users, pool_sise=3),
+        r"unknown define_config option 'pool_sise'; did you mean 'pool_size'\?",
+    ),
+    (
+        "bad pool size",
+        lambda: _config(Users, pool_size=0),
+        r"pool_size must be at least 1",
+    ),
+    (
+        "not a list of collections",
+        lambda: define_config(provider="sqlite://:memory:", collections=Users),  # type: ignore[arg-type]
+        r"collections must be a list",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "build", "message"), DEFINE_CASES, ids=[c[0] for c in DEFINE_CASES]
+)
+def test_define_config_errors(case: str, build: Callable[[], Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+def test_modifiers_compose_in_any_order() -> None:
+    a = unique(required(field(type=text(), index=False)))
+    b = required(unique(field(type=text())))
+    assert a == b
+    assert a.required and a.unique
+
+
+def test_compiled_artifacts_before_define_config_raise() -> None:
+    lonely = collection(slug="lonely", fields={})
+    with pytest.raises(ConfigError, match="pass it to define_config"):
+        _ = lonely.table
+
+
+def test_timestamps_false_frees_the_names() -> None:
+    c = collection(slug="events", timestamps=False, fields={"created_at": field(type=integer())})
+    db = _config(c)
+    assert [col.name for col in db.metadata.tables["events"].columns] == ["id", "created_at"]
