@@ -7,12 +7,10 @@ gives a many-to-many relation both ways through its junction table.
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..errors import ConfigError
 from ..schema.collection import Collection
 from ..schema.fields import Relation
-from .schema import Junction, RelationInfo
+from .schema import Junction, RelationInfo, Through
 
 __all__ = ["build_relations"]
 
@@ -29,13 +27,19 @@ def build_relations(
             rel = f.type
             if rel.many:
                 j = junctions[slug][name]
-                forward = RelationInfo(name, slug, rel.target, "many", ("id",), ("id",), through=j)
-                back_through = dataclasses.replace(
-                    j, source_column=j.target_column, target_column=j.source_column, target=slug
+                src, dst = (j.source_column,), (j.target_column,)
+                forward = RelationInfo(
+                    name,
+                    slug,
+                    rel.target,
+                    "many",
+                    ("id",),
+                    ("id",),
+                    through=Through(j.table, src, dst, order=dst),
                 )
                 back = RelationInfo(
                     rel.related_name or "", rel.target, slug, "many", ("id",), ("id",),
-                    through=back_through,
+                    through=Through(j.table, dst, src, order=src),
                 )  # fmt: skip
             else:
                 forward = RelationInfo(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -55,7 +55,7 @@ class ColumnInfo:
     nullable: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Junction:
     """The junction table behind a ``relation(..., many=True)`` field."""
 
@@ -67,9 +67,21 @@ class Junction:
     target_kind: Kind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
+class Through:
+    """A junction between two collections: ``source_columns`` match the source's key
+    columns, ``target_columns`` the target's."""
+
+    table: sa.Table
+    source_columns: tuple[str, ...]
+    target_columns: tuple[str, ...]
+    # Column order that decides "the first linked row" of a one-through relation.
+    order: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class RelationInfo:
-    """An edge of the relation graph (used by queries)."""
+    """An edge of the relation graph (used by queries). Compared by identity."""
 
     name: str
     source: str
@@ -77,8 +89,10 @@ class RelationInfo:
     cardinality: Literal["one", "many"]
     source_columns: tuple[str, ...]
     target_columns: tuple[str, ...]
-    through: Junction | None = None
+    through: Through | None = None
     optional: bool = True
+    where: Mapping[str, Any] | None = None  # predefined filter on the target
+    alias: str | None = None
 
 
 @dataclass(frozen=True, eq=False, slots=True)

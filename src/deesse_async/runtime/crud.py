@@ -14,7 +14,6 @@ from pydantic import BaseModel, TypeAdapter
 from .._types import Row
 from ..drivers.base import Connection
 from ..errors import ForeignKeyViolation, NotFound, ValidationError
-from ..query.filters import FilterTarget, build_where
 from .statements import CollectionStatements
 
 __all__ = ["CollectionAPI", "Executor"]
@@ -246,13 +245,12 @@ class CollectionAPI:
 
     async def count(self, where: Mapping[str, Any] | None = None) -> int:
         """Number of rows matching ``where`` (a where-dict as in ``find_many``)."""
-        expr = None
+        expr, params = None, dict[str, Any]()
         if where is not None:
-            target = FilterTarget(self.slug, self._s.table, self._s.cc.columns, self._s.codecs)
-            expr = build_where(where, target)
+            expr, params = self._s.where(where)
         stmt = self._s.count(expr)
         async with self._ex.acquire() as conn:
-            rows = await conn.fetch(stmt.sql, stmt.params())
+            rows = await conn.fetch(stmt.sql, stmt.params(params))
         return int(rows[0][0])
 
     # -- update / delete ---------------------------------------------------------------

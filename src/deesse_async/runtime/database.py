@@ -14,7 +14,9 @@ from ..compile.schema import Schema
 from ..dialects import DIALECTS, Dialect
 from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
 from ..errors import ConnectionError
+from ..query.api import QueryNamespace
 from ..query.filters import did_you_mean
+from ..query.prepared import QueryEngine
 from .crud import CollectionAPI
 from .statements import CollectionStatements
 from .url import DatabaseURL
@@ -69,11 +71,13 @@ class Database(_Collections):
         self._options = options
         self._pool: Pool | None = None
         codecs = codecs_for(url.backend)
+        self._engine = QueryEngine(schema, self.dialect, codecs)
         self._statements = {
-            slug: CollectionStatements(cc, self.dialect, codecs)
+            slug: CollectionStatements(cc, self._engine.context)
             for slug, cc in schema.collections.items()
         }
         self._apis = {slug: CollectionAPI(s, self) for slug, s in self._statements.items()}
+        self.query = QueryNamespace(self._engine, self)
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -161,6 +165,7 @@ class Transaction(_Collections):
         self._db = db
         self._conn = conn
         self._apis = {slug: CollectionAPI(s, self) for slug, s in db._statements.items()}
+        self.query = QueryNamespace(db._engine, self)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:

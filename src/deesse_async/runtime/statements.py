@@ -13,8 +13,10 @@ import sqlalchemy as sa
 
 from .._types import DriverRow
 from ..compile.schema import CompiledCollection, Junction
-from ..dialects import CompiledSQL, Dialect, compile_sql
-from ..drivers.base import Codecs
+from ..dialects import CompiledSQL, compile_sql
+from ..errors import QueryError
+from ..query.common import PlanContext
+from ..query.options import parse_where
 
 __all__ = ["CollectionStatements"]
 
@@ -22,7 +24,9 @@ __all__ = ["CollectionStatements"]
 class CollectionStatements:
     """Compiled SQL for one collection on one dialect, plus its row decoder."""
 
-    def __init__(self, cc: CompiledCollection, dialect: Dialect, codecs: Codecs) -> None:
+    def __init__(self, cc: CompiledCollection, context: PlanContext) -> None:
+        dialect, codecs = context.dialect, context.codecs
+        self.context = context
         self.cc = cc
         self.dialect = dialect
         self.codecs = codecs
@@ -137,6 +141,15 @@ class CollectionStatements:
     def foreign_keys(self) -> dict[str, sa.Column[Any]]:
         """Referencing column name -> referenced column, for this collection's table."""
         return {c.name: fk.column for c in self.table.columns for fk in c.foreign_keys}
+
+    def where(self, where: Any) -> tuple[Any, dict[str, Any]]:
+        """A where-dict as an expression over this table, and its encoded values."""
+        f, values = parse_where(self.context.schema, self.cc.slug, where)
+        if values.placeholders:
+            raise QueryError("placeholders are only accepted in prepared find_many/find_first")
+        expr = self.context.compiler().compile(f, self.cc, self.table)
+        encode = self.codecs.encode
+        return expr, {k: encode(kind, v) if kind else v for k, (v, kind) in values.items.items()}
 
     def count(self, where: Any) -> CompiledSQL:
         """SELECT count(*) with a where expression (compiled per call: values vary)."""

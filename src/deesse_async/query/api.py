@@ -1,0 +1,103 @@
+"""``db.query.<slug>``: ``find_many`` and ``find_first`` (Drizzle's relational queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import QueryError
+from .filters import did_you_mean
+from .prepared import Executor, Query, QueryEngine, Strategy, build_query
+
+__all__ = ["CollectionQuery", "QueryNamespace"]
+
+_ALIASES = {"with_": "with"}
+
+
+class CollectionQuery:
+    """Relational queries on one collection."""
+
+    __slots__ = ("_engine", "_executor", "slug")
+
+    def __init__(self, engine: QueryEngine, executor: Executor, slug: str) -> None:
+        self._engine = engine
+        self._executor = executor
+        self.slug = slug
+
+    def _options(self, given: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+        options = {}
+        for key, value in given.items():
+            name = _ALIASES.get(key, key)
+            if name not in allowed:
+                raise QueryError(
+                    f"unknown option {key!r}" + did_you_mean(key, [*allowed, "with_"]), path=key
+                )
+            if value is not None:
+                options[name] = value
+        return options
+
+    def find_many(
+        self,
+        *,
+        columns: Mapping[str, bool] | None = None,
+        with_: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        order_by: Mapping[str, str] | Callable[[Any], Any] | None = None,
+        limit: int | Any | None = None,
+        offset: int | Any | None = None,
+        extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        strategy: Strategy = "auto",
+        **kwargs: Any,
+    ) -> Query:
+        """Rows matching the options; ``await`` the result (a ``list[dict]``).
+
+        >>> # await db.query.users.find_many(with_={"posts": {"limit": 3}}, limit=20)
+        """
+        given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
+                     limit=limit, offset=offset, extras=extras, **kwargs)  # fmt: skip
+        options = self._options(given, _MANY)
+        return build_query(
+            self._engine, self._executor, self.slug, options, single=False, strategy=strategy
+        )
+
+    def find_first(
+        self,
+        *,
+        columns: Mapping[str, bool] | None = None,
+        with_: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        order_by: Mapping[str, str] | Callable[[Any], Any] | None = None,
+        offset: int | Any | None = None,
+        extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        strategy: Strategy = "auto",
+        **kwargs: Any,
+    ) -> Query:
+        """The first matching row or ``None``; ``await`` the result.
+
+        >>> # await db.query.users.find_first(where={"id": 1}, with_={"posts": True})
+        """
+        given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
+                     offset=offset, extras=extras, **kwargs)  # fmt: skip
+        options = self._options(given, _MANY)
+        return build_query(
+            self._engine, self._executor, self.slug, options, single=True, strategy=strategy
+        )
+
+
+_MANY = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
+
+
+class QueryNamespace:
+    """``db.query``: one ``CollectionQuery`` per collection slug."""
+
+    def __init__(self, engine: QueryEngine, executor: Executor) -> None:
+        self._by_slug = {
+            slug: CollectionQuery(engine, executor, slug) for slug in engine.schema.collections
+        }
+
+    def __getattr__(self, name: str) -> CollectionQuery:
+        by_slug: dict[str, CollectionQuery] | None = self.__dict__.get("_by_slug")
+        if by_slug is not None and name in by_slug:
+            return by_slug[name]
+        hint = did_you_mean(name, list(by_slug or ()))
+        raise AttributeError(f"db.query has no collection {name!r}{hint}")

@@ -1,0 +1,272 @@
+"""Strategy ``batched``: one statement per relation level.
+
+The parent level runs first; its key values are collected and each child level runs
+once for all parents (``WHERE fk = ANY($1)`` / ``IN (SELECT ... FROM json_each(?))``),
+with ``ROW_NUMBER() OVER (PARTITION BY fk ...)`` when a per-parent limit or offset
+applies. Children are stitched onto parents through a dict, in O(rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .._types import DriverRow, Row
+from ..compile.schema import RelationInfo
+from ..dialects import CompiledSQL, Dialect, compile_sql
+from ..drivers.base import Connection
+from .common import (
+    KEYS_PARAM,
+    PlanContext,
+    encode_keys,
+    key_filter,
+    limit_bind,
+    order_expressions,
+    selected,
+)
+from .filters import join_condition
+from .options import QueryNode
+
+__all__ = ["BatchedPlan", "plan_batched"]
+
+KEYS = KEYS_PARAM
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Level:
+    """One compiled level: its SQL, how to read its rows, and its children."""
+
+    name: str
+    sql: CompiledSQL
+    names: tuple[str, ...]  # output keys of the selected columns and extras
+    decode: Callable[[DriverRow], list[Any]]
+    width: int  # how many leading values of a row are output values
+    link: tuple[int, ...]  # positions of the parent-link values (child levels)
+    children: tuple[tuple[Level, tuple[int, ...]], ...]  # (child, positions of parent keys)
+    single: bool
+    many_parents: bool  # a child row may belong to several parents (copy it per parent)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BatchedPlan:
+    """A compiled batched plan: run it with bound parameters on one connection."""
+
+    root: Level
+    dialect: Dialect
+    strategy: str = "batched"
+
+    def sql(self) -> str:
+        """Every statement of the plan, parent first."""
+        out: list[str] = []
+        _collect_sql(self.root, out)
+        return ";\n\n".join(out)
+
+    async def run(self, conn: Connection, params: dict[str, Any]) -> list[Row]:
+        """Execute every level and return the stitched rows."""
+        level = self.root
+        raw = await conn.fetch(level.sql.sql, level.sql.params(params))
+        rows = _rows(level, raw)
+        await _load_children(conn, level, raw, rows, params, self.dialect)
+        return rows
+
+
+def _collect_sql(level: Level, out: list[str]) -> None:
+    out.append(level.sql.sql)
+    for child, _ in level.children:
+        _collect_sql(child, out)
+
+
+def _rows(level: Level, raw: Sequence[DriverRow]) -> list[Row]:
+    names, decode, width = level.names, level.decode, level.width
+    return [dict(zip(names, decode(r[:width]), strict=True)) for r in raw]
+
+
+async def _load_children(
+    conn: Connection,
+    level: Level,
+    raw: Sequence[DriverRow],
+    rows: list[Row],
+    params: dict[str, Any],
+    dialect: Dialect,
+) -> None:
+    for child, positions in level.children:
+        keys_per_row = [tuple(r[p] for p in positions) for r in raw]
+        wanted = list({k: None for k in keys_per_row if None not in k})
+        grouped: dict[tuple[Any, ...], list[Row]] = {}
+        if wanted:
+            bound = {**params, **encode_keys(dialect, wanted, KEYS)}
+            child_raw = await conn.fetch(child.sql.sql, child.sql.params(bound))
+            child_rows = _rows(child, child_raw)
+            await _load_children(conn, child, child_raw, child_rows, params, dialect)
+            for r, row in zip(child_raw, child_rows, strict=True):
+                grouped.setdefault(tuple(r[p] for p in child.link), []).append(row)
+        _attach(child, rows, keys_per_row, grouped)
+
+
+def _attach(
+    child: Level,
+    rows: list[Row],
+    keys_per_row: list[tuple[Any, ...]],
+    grouped: dict[tuple[Any, ...], list[Row]],
+) -> None:
+    name, seen = child.name, set()
+    for row, key in zip(rows, keys_per_row, strict=True):
+        found = grouped.get(key, [])
+        if child.many_parents:  # a shared child gets its own dict per parent
+            if key in seen:
+                found = [dict(r) for r in found]
+            seen.add(key)
+        if child.single:
+            row[name] = found[0] if found else None
+        else:
+            row[name] = found
+
+
+# -- planning -------------------------------------------------------------------------
+
+
+def plan_batched(node: QueryNode, ctx: PlanContext) -> BatchedPlan:
+    """Compile a query tree into one statement per level."""
+    return BatchedPlan(_root(node, ctx), ctx.dialect)
+
+
+def _root(node: QueryNode, ctx: PlanContext) -> Level:
+    cc = ctx.schema[node.slug]
+    compiler = ctx.compiler()
+    table = compiler.alias(cc)
+    columns = selected(node, table)
+    keys, key_positions = _child_keys(node, table, len(columns))
+    stmt = sa.select(*columns, *keys).select_from(table)
+    if node.where is not None:
+        stmt = stmt.where(compiler.compile(node.where, cc, table))
+    stmt = stmt.order_by(*order_expressions(node, table))
+    if node.single:
+        stmt = stmt.limit(1)
+    elif node.limit is not None:
+        stmt = stmt.limit(limit_bind(node.limit, ctx))
+    if node.offset is not None:
+        stmt = stmt.offset(limit_bind(node.offset, ctx))
+    return _level("", node, stmt, ctx, (), key_positions, len(columns), many_parents=False)
+
+
+def _child_keys(
+    node: QueryNode, table: sa.FromClause, start: int
+) -> tuple[list[Any], list[tuple[int, ...]]]:
+    """Hidden key columns the children need, and their positions per child."""
+    keys: list[Any] = []
+    positions: list[tuple[int, ...]] = []
+    for _, child in node.relations:
+        rel = child.relation
+        assert rel is not None
+        pos = []
+        for column in rel.source_columns:
+            pos.append(start + len(keys))
+            keys.append(table.c[column].label(f"__k{len(keys)}"))
+        positions.append(tuple(pos))
+    return keys, positions
+
+
+def _level(
+    name: str,
+    node: QueryNode,
+    stmt: Any,
+    ctx: PlanContext,
+    link: tuple[int, ...],
+    key_positions: list[tuple[int, ...]],
+    width: int,
+    *,
+    many_parents: bool,
+) -> Level:
+    cc = ctx.schema[node.slug]
+    kinds = [cc.columns[c].kind for c in node.columns]
+    decode_columns = ctx.codecs.row_decoder(kinds)
+    n_extras = len(node.extras)
+
+    def decode(values: DriverRow) -> list[Any]:
+        out = decode_columns(values[: len(kinds)])
+        if n_extras:
+            out.extend(values[len(kinds) :])
+        return out
+
+    children = tuple(
+        (_child(child_name, child, ctx), positions)
+        for (child_name, child), positions in zip(node.relations, key_positions, strict=True)
+    )
+    return Level(
+        name=name,
+        sql=compile_sql(stmt, ctx.dialect),
+        names=(*node.columns, *(n for n, _ in node.extras)),
+        decode=decode,
+        width=width,
+        link=link,
+        children=children,
+        single=node.single,
+        many_parents=many_parents,
+    )
+
+
+def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
+    rel = node.relation
+    assert rel is not None
+    cc = ctx.schema[node.slug]
+    compiler = ctx.compiler()
+    target = compiler.alias(cc)
+    columns = selected(node, target)
+    keys, key_positions = _child_keys(node, target, len(columns))
+    source, link_columns, order = _link(rel, target, compiler)
+    link_kinds = [ctx.schema[rel.source].columns[c].kind for c in rel.source_columns]
+    filters = [key_filter(ctx.dialect, link_columns, link_kinds, KEYS)]
+    filters += compiler.target_filters(rel, cc, target, node.where)
+    order = order or order_expressions(node, target)
+    links = [c.label(f"__l{i}") for i, c in enumerate(link_columns)]
+    start = len(columns) + len(keys)
+    link = tuple(range(start, start + len(links)))
+    windowed = node.single or node.limit is not None or node.offset is not None
+    if not windowed:
+        stmt = (
+            sa.select(*columns, *keys, *links).select_from(source).where(*filters).order_by(*order)
+        )
+        return _level(
+            name, node, stmt, ctx, link, key_positions, len(columns), many_parents=_shared(rel)
+        )
+    rn = sa.func.row_number().over(partition_by=link_columns, order_by=order).label("__rn")
+    inner = sa.select(*columns, *keys, *links, rn).select_from(source).where(*filters).subquery("w")
+    offset = limit_bind(node.offset, ctx) if node.offset is not None else 0
+    bounds = [inner.c.__rn > offset]
+    if node.single:
+        bounds.append(inner.c.__rn <= offset + 1)
+    elif node.limit is not None:
+        bounds.append(inner.c.__rn <= offset + limit_bind(node.limit, ctx))
+    outer_cols = [c for c in inner.c if c.name != "__rn"]
+    stmt = (
+        sa.select(*outer_cols)
+        .where(*bounds)
+        .order_by(*(inner.c[link_col.name] for link_col in links), inner.c.__rn)
+    )
+    return _level(
+        name, node, stmt, ctx, link, key_positions, len(columns), many_parents=_shared(rel)
+    )
+
+
+def _shared(rel: RelationInfo) -> bool:
+    # A one relation through a foreign key on the parent: many parents, one child row.
+    return rel.cardinality == "one" and rel.through is None
+
+
+def _link(
+    rel: RelationInfo, target: sa.FromClause, compiler: Any
+) -> tuple[Any, list[Any], list[Any]]:
+    """FROM clause, the columns holding the parent key, and a forced order (one-through)."""
+    if rel.through is None:
+        return target, [target.c[c] for c in rel.target_columns], []
+    junction = rel.through.table.alias(compiler.fresh("j"))
+    source = junction.join(
+        target, join_condition(junction, rel.through.target_columns, target, rel.target_columns)
+    )
+    order: list[Any] = []
+    if rel.cardinality == "one":  # the first linked row: junction order, then target id
+        order = [*(junction.c[c].asc() for c in rel.through.order), target.c.id.asc()]
+    return source, [junction.c[c] for c in rel.through.source_columns], order

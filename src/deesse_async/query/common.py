@@ -1,0 +1,165 @@
+"""Pieces both strategies share: binds, ordering, selections, key sets per dialect."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
+from ..dialects import Dialect
+from ..drivers.base import Codecs
+from ..errors import QueryError
+from .filters import FilterCompiler
+from .options import Filter, QueryNode, Slot, is_reserved, parse_where
+
+__all__ = ["KEYS_PARAM", "PlanContext", "is_internal", "key_filter", "order_expressions"]
+
+KEYS_PARAM = "__keys"
+
+
+def is_internal(name: str) -> bool:
+    """A bind the library fills itself (literal values, constants, parent key sets)."""
+    return is_reserved(name)
+
+
+@dataclass
+class PlanContext:
+    """What planning needs: the schema, the dialect, and the predefined filters."""
+
+    schema: Schema
+    dialect: Dialect
+    codecs: Codecs
+    predefined: dict[int, Filter | None] = field(default_factory=dict)
+    constants: dict[str, Any] = field(default_factory=dict)  # slot key -> encoded value
+
+    def compiler(self) -> FilterCompiler:
+        """A filter compiler whose binds are named by slot."""
+        return FilterCompiler(self.schema, self.bind, self.predefined_filter)
+
+    def bind(self, slot: Slot, type_: Any) -> Any:
+        """The bind parameter of a slot; predefined relation filters carry their value."""
+        if slot.key in self.constants:
+            return sa.bindparam(slot.key, value=self.constants[slot.key], type_=type_)
+        return sa.bindparam(slot.key, type_=type_)
+
+    def predefined_filter(self, rel: RelationInfo) -> Filter | None:
+        """A relation's predefined ``where``, parsed once (its values are constants)."""
+        if rel.where is None:
+            return None
+        if id(rel) not in self.predefined:
+            prefix = f"r{len(self.predefined)}_"
+            f, values = parse_where(
+                self.schema, rel.target, rel.where, f"relation {rel.name!r}.where", prefix=prefix
+            )
+            for key, (value, kind) in values.items.items():
+                self.constants[key] = self.codecs.encode(kind, value) if kind else value
+            self.predefined[id(rel)] = f
+        return self.predefined[id(rel)]
+
+
+def order_expressions(node: QueryNode, table: sa.FromClause) -> list[Any]:
+    """The level's ORDER BY: the caller's order, then the primary key as tiebreak.
+
+    The tiebreak makes every result deterministic (and equal across strategies).
+    """
+    if callable(node.order_by):
+        given = node.order_by(table)
+        exprs = list(given) if isinstance(given, list | tuple) else [given]
+    else:
+        exprs = [table.c[c].desc() if desc else table.c[c].asc() for c, desc in node.order_by]
+    return [*exprs, table.c.id.asc()]
+
+
+def selected(node: QueryNode, table: sa.FromClause) -> list[Any]:
+    """Selected columns, then extras (labelled with their names)."""
+    out: list[Any] = [table.c[c] for c in node.columns]
+    for name, build in node.extras:
+        expr = build(table)
+        if not isinstance(expr, sa.ColumnElement):
+            raise QueryError(
+                f"extras.{name}: the callable returned {type(expr).__name__}, "
+                "not a SQLAlchemy expression"
+            )
+        out.append(expr.label(name))
+    return out
+
+
+def limit_bind(slot: Slot | None, ctx: PlanContext) -> Any:
+    """A LIMIT/OFFSET bind parameter (an integer slot) or None."""
+    return None if slot is None else ctx.bind(slot, sa.Integer())
+
+
+def column_types(cc: CompiledCollection, columns: Sequence[str]) -> list[Any]:
+    """SQLAlchemy types of a collection's columns."""
+    return [cc.table.c[c].type for c in columns]
+
+
+def key_filter(dialect: Dialect, columns: Sequence[Any], kinds: Sequence[Kind], param: str) -> Any:
+    """``columns IN <the parent keys bound as one parameter>``.
+
+    One parameter whatever the number of parents, so the statement is compiled once and
+    no bind-parameter limit applies: PostgreSQL binds an array (``= ANY($1)``, composite
+    keys through ``unnest``), SQLite a JSON array read with ``json_each``, MySQL/MariaDB
+    a JSON array read with ``JSON_TABLE``.
+    """
+    if dialect.name == "postgresql":
+        arrays = [
+            sa.bindparam(f"{param}_{i}", type_=postgresql.ARRAY(c.type))
+            for i, c in enumerate(columns)
+        ]
+        if len(columns) == 1:
+            return columns[0] == sa.any_(arrays[0])
+        return sa.tuple_(*columns).in_(sa.select(*(sa.func.unnest(a) for a in arrays)))
+    if dialect.name == "sqlite":
+        each = sa.func.json_each(sa.bindparam(param)).table_valued("value")
+        if len(columns) == 1:
+            return columns[0].in_(sa.select(each.c.value))
+        parts = [sa.func.json_extract(each.c.value, f"$[{i}]") for i in range(len(columns))]
+        return sa.tuple_(*columns).in_(sa.select(*parts))
+    return _mysql_key_filter(columns, kinds, param)
+
+
+_MYSQL_KEY_TYPES: dict[Kind, str] = {
+    "int": "BIGINT",
+    "uuid": "CHAR(32)",
+    "str": "VARCHAR(768)",
+    "date": "DATE",
+    "datetime": "DATETIME(6)",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "json": "JSON",
+}
+
+
+def _mysql_key_filter(columns: Sequence[Any], kinds: Sequence[Kind], param: str) -> Any:
+    single = len(columns) == 1
+    defs = ", ".join(
+        f"k{i} {_MYSQL_KEY_TYPES[k]} PATH '$" + ("" if single else f"[{i}]") + "'"
+        for i, k in enumerate(kinds)
+    )
+    names = ", ".join(f"jt.k{i}" for i in range(len(columns)))
+    keys = sa.text(
+        f"SELECT {names} FROM JSON_TABLE(:{param}, '$[*]' COLUMNS ({defs})) AS jt"
+    ).bindparams(sa.bindparam(param))
+    target = columns[0] if single else sa.tuple_(*columns)
+    return target.in_(keys)
+
+
+def encode_keys(dialect: Dialect, keys: Sequence[tuple[Any, ...]], param: str) -> dict[str, Any]:
+    """The bound value(s) for ``key_filter``, from raw driver key tuples."""
+    if dialect.name == "postgresql":
+        width = len(keys[0]) if keys else 1
+        return {f"{param}_{i}": [k[i] for k in keys] for i in range(width)}
+    if keys and len(keys[0]) == 1:
+        return {param: json.dumps([k[0] for k in keys], default=_json_default)}
+    return {param: json.dumps([list(k) for k in keys], default=_json_default)}
+
+
+def _json_default(value: Any) -> Any:
+    # Raw key values are ints or strings on SQLite/MySQL; anything else (dates) as text.
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

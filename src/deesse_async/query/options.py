@@ -1,0 +1,471 @@
+"""find_many/find_first options -> a typed, hashable query tree plus its values.
+
+Parsing checks every key against the schema and raises ``QueryError`` with the full
+path and a did-you-mean before any SQL exists. Values are lifted out of the tree into
+``Slot``s, so the tree is the *shape* of the query: equal trees share one compiled plan
+(see ``prepared.py``), whatever the values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
+from ..errors import QueryError
+from .filters import did_you_mean
+from .values import coerce_value
+
+__all__ = [
+    "And",
+    "Cmp",
+    "Const",
+    "Filter",
+    "InList",
+    "IsNull",
+    "Not",
+    "Or",
+    "Placeholder",
+    "QueryNode",
+    "Raw",
+    "RelationFilter",
+    "Slot",
+    "Values",
+    "parse_query",
+    "parse_where",
+    "placeholder",
+]
+
+
+class Placeholder(sa.sql.elements.BindParameter[Any]):
+    """A value given at execution time; also a SQLAlchemy bind parameter (RAW, extras)."""
+
+    inherit_cache = True
+
+
+def placeholder(name: str) -> Any:
+    """A named value supplied when a prepared query runs.
+
+    >>> p = placeholder("id")
+    >>> p.key
+    'id'
+    """
+    if not isinstance(name, str) or not name.isidentifier() or is_reserved(name):
+        raise QueryError(
+            f"placeholder name must be an identifier not starting with '__' or 'dv_', got {name!r}"
+        )
+    return Placeholder(name, value=None, required=False)
+
+
+_INTERNAL = re.compile(r"^(__|(r\d+_)?dv_\d+$)")
+
+
+def is_reserved(name: str) -> bool:
+    """Bind names the library uses itself: literal values and key sets."""
+    return bool(_INTERNAL.match(name))
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a value goes: ``key`` names a bind parameter; ``kind`` is its codec."""
+
+    key: str
+    kind: Kind | None
+    placeholder: str | None = None  # the placeholder's name, when it is one
+
+
+# -- filter tree ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cmp:
+    column: str
+    op: str
+    value: Slot
+
+
+@dataclass(frozen=True, slots=True)
+class InList:
+    column: str
+    negate: bool
+    values: tuple[Slot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull:
+    column: str
+    negate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Filter
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    build: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RelationFilter:
+    relation: str
+    where: Filter | None  # None: any related row
+    negate: bool
+
+
+Filter = Cmp | InList | IsNull | And | Or | Not | Const | Raw | RelationFilter
+
+COMPARE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "like", "ilike", "not_like", "not_ilike")
+OPERATORS = (*COMPARE_OPS, "in", "not_in", "is_null", "is_not_null")
+_TEXT_OPS = ("like", "ilike", "not_like", "not_ilike")
+_COMBINATORS = ("AND", "OR", "NOT")
+OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryNode:
+    """One level of a query: a collection, what to select, how to filter and nest."""
+
+    slug: str
+    columns: tuple[str, ...]
+    extras: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
+    where: Filter | None = None
+    order_by: tuple[tuple[str, bool], ...] | Callable[[Any], Any] = ()  # (column, desc)
+    limit: Slot | None = None
+    offset: Slot | None = None
+    relations: tuple[tuple[str, QueryNode], ...] = ()
+    relation: RelationInfo | None = None  # how this level hangs off its parent
+    single: bool = False  # find_first or a one relation: one row or None
+
+
+@dataclass(slots=True)
+class Values:
+    """Literal values lifted out of the options, keyed by their slot key."""
+
+    items: dict[str, tuple[Any, Kind | None]] = field(default_factory=dict)
+    placeholders: dict[str, Kind | None] = field(default_factory=dict)
+    counts: set[str] = field(default_factory=set)  # placeholders used as limit/offset
+    prefix: str = ""
+
+    def slot(self, value: Any, kind: Kind | None, path: str) -> Slot:
+        if isinstance(value, Placeholder):
+            known = self.placeholders.get(value.key, kind)
+            if value.key in self.placeholders and known != kind and None not in (known, kind):
+                raise QueryError(
+                    f"placeholder {value.key!r} is used for values of kinds {known} and {kind}",
+                    path=path,
+                )
+            self.placeholders[value.key] = kind if kind is not None else known
+            return Slot(value.key, kind, value.key)
+        key = f"{self.prefix}dv_{len(self.items)}"
+        self.items[key] = (value, kind)
+        return Slot(key, kind)
+
+
+# -- parsing --------------------------------------------------------------------------
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+class _Parser:
+    def __init__(self, schema: Schema, values: Values) -> None:
+        self.schema = schema
+        self.values = values
+
+    def node(
+        self,
+        cc: CompiledCollection,
+        options: Mapping[str, Any],
+        path: str,
+        *,
+        relation: RelationInfo | None = None,
+        single: bool = False,
+    ) -> QueryNode:
+        for key in options:
+            if key not in OPTION_KEYS:
+                raise QueryError(
+                    f"unknown option {key!r}" + did_you_mean(str(key), OPTION_KEYS), path=path
+                )
+        is_one = relation is not None and relation.cardinality == "one"
+        if options.get("limit") is not None and (single or is_one):
+            what = "a one relation" if is_one else "find_first"
+            raise QueryError(f"limit is not accepted on {what} (it returns one row)", path=path)
+        if is_one and options.get("order_by") is not None:
+            raise QueryError("order_by is not accepted on a one relation", path=path)
+        columns = self.columns(cc, options.get("columns"), _join(path, "columns"))
+        extras = self.extras(options.get("extras"), _join(path, "extras"))
+        relations = self.relations(
+            cc, options.get("with"), _join(path, "with" if path else "with_")
+        )
+        if not columns and not extras and not relations:
+            raise QueryError("nothing selected: columns={} and no with or extras", path=path)
+        where = options.get("where")
+        return QueryNode(
+            slug=cc.slug,
+            columns=columns,
+            extras=extras,
+            where=None if where is None else self.where(cc, where, _join(path, "where")),
+            order_by=self.order_by(cc, options.get("order_by"), _join(path, "order_by")),
+            limit=self.count(options.get("limit"), _join(path, "limit")),
+            offset=self.count(options.get("offset"), _join(path, "offset")),
+            relations=relations,
+            relation=relation,
+            single=single or is_one,
+        )
+
+    def columns(self, cc: CompiledCollection, spec: Any, path: str) -> tuple[str, ...]:
+        names = list(cc.columns)
+        if spec is None:
+            return tuple(names)
+        if not isinstance(spec, Mapping):
+            raise QueryError(
+                f"expected a dict of column -> bool, got {type(spec).__name__}", path=path
+            )
+        for key, flag in spec.items():
+            if key not in cc.columns:
+                raise QueryError(
+                    f"unknown column {key!r} on {cc.slug!r}" + did_you_mean(str(key), names),
+                    path=f"{path}.{key}",
+                )
+            if not isinstance(flag, bool):
+                raise QueryError(f"expected True or False, got {flag!r}", path=f"{path}.{key}")
+        if any(spec.values()):  # Drizzle: any True selects only the True ones
+            return tuple(n for n in names if spec.get(n) is True)
+        return tuple(n for n in names if n not in spec)
+
+    def extras(self, spec: Any, path: str) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+        if spec is None:
+            return ()
+        if not isinstance(spec, Mapping):
+            raise QueryError("expected a dict of name -> callable(table)", path=path)
+        out = []
+        for name, fn in spec.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise QueryError(f"extra name {name!r} must be an identifier", path=path)
+            if not callable(fn):
+                raise QueryError(
+                    "expected a callable(table) -> SQLAlchemy expression", path=f"{path}.{name}"
+                )
+            out.append((name, fn))
+        return tuple(out)
+
+    def relations(
+        self, cc: CompiledCollection, spec: Any, path: str
+    ) -> tuple[tuple[str, QueryNode], ...]:
+        if spec is None:
+            return ()
+        if not isinstance(spec, Mapping):
+            raise QueryError(
+                f"expected a dict of relation -> True | options, got {type(spec).__name__}",
+                path=path,
+            )
+        out = []
+        for name, sub in spec.items():
+            sub_path = f"{path}.{name}"
+            info = cc.relations.get(name) if isinstance(name, str) else None
+            if info is None:
+                raise QueryError(
+                    f"unknown relation {name!r} on {cc.slug!r}"
+                    + did_you_mean(str(name), list(cc.relations)),
+                    path=sub_path,
+                )
+            if sub is False or sub is None:
+                continue
+            if sub is True:
+                sub = {}
+            if not isinstance(sub, Mapping):
+                raise QueryError(f"expected True or an options dict, got {sub!r}", path=sub_path)
+            if name in cc.columns:
+                raise QueryError(f"relation {name!r} collides with a column", path=sub_path)
+            target = self.schema[info.target]
+            out.append((name, self.node(target, sub, sub_path, relation=info)))
+        return tuple(out)
+
+    def order_by(
+        self, cc: CompiledCollection, spec: Any, path: str
+    ) -> tuple[tuple[str, bool], ...] | Callable[[Any], Any]:
+        if spec is None:
+            return ()
+        if callable(spec):
+            return spec  # type: ignore[no-any-return]
+        if not isinstance(spec, Mapping):
+            raise QueryError("expected {column: 'asc' | 'desc'} or a callable(table)", path=path)
+        out = []
+        for column, direction in spec.items():
+            if column not in cc.columns:
+                raise QueryError(
+                    f"unknown column {column!r} on {cc.slug!r}"
+                    + did_you_mean(str(column), list(cc.columns)),
+                    path=f"{path}.{column}",
+                )
+            if direction not in ("asc", "desc"):
+                raise QueryError(
+                    f"expected 'asc' or 'desc', got {direction!r}", path=f"{path}.{column}"
+                )
+            out.append((column, direction == "desc"))
+        return tuple(out)
+
+    def count(self, value: Any, path: str) -> Slot | None:
+        if value is None:
+            return None
+        if isinstance(value, Placeholder):
+            self.values.counts.add(value.key)
+            return self.values.slot(value, "int", path)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise QueryError(f"expected a non-negative integer, got {value!r}", path=path)
+        if value < 0:
+            raise QueryError(f"must be >= 0, got {value}", path=path)
+        return self.values.slot(value, "int", path)
+
+    # -- where --------------------------------------------------------------------
+
+    def where(self, cc: CompiledCollection, where: Any, path: str) -> Filter:
+        if not isinstance(where, Mapping):
+            raise QueryError(f"expected a dict, got {type(where).__name__}", path=path)
+        items: list[Filter] = []
+        for key, value in where.items():
+            sub = f"{path}.{key}"
+            if not isinstance(key, str):
+                raise QueryError(f"keys must be strings, got {key!r}", path=path)
+            if key in _COMBINATORS:
+                items.append(self.combinator(key, value, lambda v, p: self.where(cc, v, p), sub))
+            elif key == "RAW":
+                if not callable(value):
+                    raise QueryError(
+                        "RAW takes a callable table -> SQLAlchemy expression", path=sub
+                    )
+                items.append(Raw(value))
+            elif key in cc.columns:
+                items.append(self.column_filter(cc, key, value, sub))
+            elif key in cc.relations:
+                items.append(self.relation_filter(cc, key, value, sub))
+            else:
+                options = [*cc.columns, *cc.relations, *_COMBINATORS, "RAW"]
+                raise QueryError(
+                    f"unknown column or relation {key!r} on {cc.slug!r}"
+                    + did_you_mean(key, options),
+                    path=sub,
+                )
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def combinator(
+        self, key: str, value: Any, one: Callable[[Any, str], Filter], path: str
+    ) -> Filter:
+        if key == "NOT":
+            return Not(one(value, path))
+        if not isinstance(value, list | tuple):
+            raise QueryError(f"{key} takes a list, got {type(value).__name__}", path=path)
+        items = tuple(one(v, f"{path}[{i}]") for i, v in enumerate(value))
+        if not items:  # AND of nothing is true, OR of nothing false (as in Drizzle)
+            return Const(key == "AND")
+        return And(items) if key == "AND" else Or(items)
+
+    def relation_filter(self, cc: CompiledCollection, name: str, value: Any, path: str) -> Filter:
+        if isinstance(value, bool):
+            return RelationFilter(name, None, negate=not value)
+        target = self.schema[cc.relations[name].target]
+        return RelationFilter(name, self.where(target, value, path), negate=False)
+
+    def column_filter(self, cc: CompiledCollection, column: str, value: Any, path: str) -> Filter:
+        kind = cc.columns[column].kind
+        if isinstance(value, Mapping):
+            return self.operators(column, kind, value, path)
+        return self.apply(column, kind, "eq", value, path)
+
+    def operators(self, column: str, kind: Kind, ops: Mapping[Any, Any], path: str) -> Filter:
+        if not ops:
+            raise QueryError("empty operator dict; give an operator such as {'eq': ...}", path=path)
+        items: list[Filter] = []
+        for op, value in ops.items():
+            sub = f"{path}.{op}"
+            if op in _COMBINATORS:
+
+                def one(v: Any, p: str) -> Filter:
+                    if isinstance(v, Mapping):
+                        return self.operators(column, kind, v, p)
+                    return self.apply(column, kind, "eq", v, p)
+
+                items.append(self.combinator(op, value, one, sub))
+            elif op in OPERATORS:
+                items.append(self.apply(column, kind, op, value, sub))
+            else:
+                raise QueryError(
+                    f"unknown operator {op!r}" + did_you_mean(str(op), [*OPERATORS, *_COMBINATORS]),
+                    path=sub,
+                )
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def apply(self, column: str, kind: Kind, op: str, value: Any, path: str) -> Filter:
+        if op in ("is_null", "is_not_null"):
+            if not isinstance(value, bool):
+                raise QueryError(f"{op} takes True or False, got {value!r}", path=path)
+            return IsNull(column, negate=(op == "is_null") != value)
+        if op in ("in", "not_in"):
+            if isinstance(value, Placeholder):
+                raise QueryError(
+                    f"{op} takes a list; put placeholders inside it: [placeholder('a'), ...]",
+                    path=path,
+                )
+            if not isinstance(value, list | tuple | set | frozenset):
+                raise QueryError(f"{op} takes a list, got {type(value).__name__}", path=path)
+            slots = tuple(self.value(kind, v, f"{path}[{i}]") for i, v in enumerate(value))
+            return InList(column, op == "not_in", slots)
+        if value is None:
+            if op in ("eq", "ne"):
+                return IsNull(column, negate=op == "ne")
+            raise QueryError(f"{op} cannot compare with None; use is_null", path=path)
+        if op in _TEXT_OPS and not isinstance(value, str | Placeholder):
+            raise QueryError(f"{op} takes a string pattern, got {type(value).__name__}", path=path)
+        return Cmp(column, op, self.value(kind, value, path))
+
+    def value(self, kind: Kind, value: Any, path: str) -> Slot:
+        if isinstance(value, Placeholder):
+            return self.values.slot(value, kind, path)
+        if value is None:
+            raise QueryError("None is not a value here; use is_null", path=path)
+        try:
+            checked = coerce_value(kind, value)
+        except (TypeError, ValueError) as exc:
+            raise QueryError(
+                f"value {value!r} does not fit a {kind} column: {exc}", path=path
+            ) from None
+        return self.values.slot(checked, kind, path)
+
+
+def parse_query(
+    schema: Schema, slug: str, options: Mapping[str, Any], *, single: bool, path: str = ""
+) -> tuple[QueryNode, Values]:
+    """Parse find_many/find_first options into a query tree and its values."""
+    values = Values()
+    node = _Parser(schema, values).node(schema[slug], options, path, single=single)
+    return node, values
+
+
+def parse_where(
+    schema: Schema, slug: str, where: Any, path: str = "where", *, prefix: str = ""
+) -> tuple[Filter, Values]:
+    """Parse a where-dict alone (``count(where=...)``, predefined relation filters)."""
+    values = Values(prefix=prefix)
+    return _Parser(schema, values).where(schema[slug], where, path), values

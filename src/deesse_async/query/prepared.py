@@ -1,0 +1,251 @@
+"""Query objects, the plan cache and prepared queries.
+
+``db.query.users.find_many(...)`` parses its options at once (mistakes raise here) and
+returns a ``Query``: awaiting it runs it once; ``.prepare()`` returns a
+``PreparedQuery`` holding the compiled plan; ``.to_sql()`` shows the SQL. Plans are
+cached by query *shape* (the parsed tree, values lifted out), so the second call of the
+same shape skips planning and SQLAlchemy compilation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import sqlalchemy as sa
+
+from .._types import Row
+from ..compile.schema import Schema
+from ..dialects import Dialect
+from ..drivers.base import Codecs, Connection
+from ..errors import QueryError
+from .batched import plan_batched
+from .common import PlanContext, is_internal
+from .lateral import plan_lateral
+from .options import And, Cmp, QueryNode, Values, parse_query
+from .values import coerce_value
+
+__all__ = ["Plan", "PreparedQuery", "Query", "QueryEngine", "Strategy"]
+
+Strategy = Literal["auto", "lateral", "batched"]
+STRATEGIES = ("auto", "lateral", "batched")
+CACHE_SIZE = 512
+
+
+class Plan(Protocol):
+    @property
+    def strategy(self) -> str: ...
+
+    def sql(self) -> str: ...
+
+    async def run(self, conn: Connection, params: dict[str, Any]) -> list[Row]: ...
+
+
+class Executor(Protocol):
+    def acquire(self) -> Any: ...
+
+
+class QueryEngine:
+    """Plans, caches and runs queries for one database."""
+
+    def __init__(self, schema: Schema, dialect: Dialect, codecs: Codecs) -> None:
+        self.schema = schema
+        self.dialect = dialect
+        self.codecs = codecs
+        self.context = PlanContext(schema, dialect, codecs)
+        self._cache: OrderedDict[tuple[QueryNode, str], Plan] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def plan(self, node: QueryNode, strategy: str) -> Plan:
+        """The compiled plan of a query shape (cached, least recently used evicted)."""
+        key = (node, strategy)
+        with self._lock:
+            plan = self._cache.get(key)
+            if plan is not None:
+                self._cache.move_to_end(key)
+                return plan
+        plan = (
+            plan_lateral(node, self.context)
+            if strategy == "lateral"
+            else plan_batched(node, self.context)
+        )
+        with self._lock:
+            self._cache[key] = plan
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return plan
+
+    def choose(self, node: QueryNode, values: Values, strategy: str) -> str:
+        """Resolve ``auto``: one statement when few parent rows are expected.
+
+        Measured (docs/benchmarks.md): the one-statement form wins for point lookups
+        (one round trip instead of one per level) and loses when many parents fan out
+        (the database builds JSON for every child row).
+        """
+        if strategy != "auto":
+            return strategy
+        if not node.relations:
+            return "batched"
+        if node.single or _few_rows(node, values) or _unique_lookup(node, self.schema):
+            return "lateral"
+        return "batched"
+
+    def params(
+        self, values: Values, given: Mapping[str, Any] | None, required: frozenset[str]
+    ) -> dict[str, Any]:
+        """Encoded parameters: the literal values plus the placeholders' ``given`` values."""
+        encode = self.codecs.encode
+        out = {k: (encode(kind, v) if kind else v) for k, (v, kind) in values.items.items()}
+        given = given or {}
+        missing = sorted(required - given.keys())
+        extra = sorted(given.keys() - required)
+        if missing or extra:
+            parts = [f"missing {', '.join(map(repr, missing))}"] if missing else []
+            parts += [f"unexpected {', '.join(map(repr, extra))}"] if extra else []
+            raise QueryError("placeholder values: " + "; ".join(parts))
+        for name, value in given.items():
+            kind = values.placeholders.get(name)
+            if kind is None:
+                out[name] = value
+                continue
+            try:
+                out[name] = encode(kind, coerce_value(kind, value))
+            except (TypeError, ValueError) as exc:
+                raise QueryError(f"placeholder {name!r}: {value!r} does not fit ({exc})") from None
+            if value < 0 and name in values.counts:
+                raise QueryError(f"placeholder {name!r}: limit/offset must be >= 0, got {value}")
+        return out
+
+
+def _few_rows(node: QueryNode, values: Values) -> bool:
+    if node.limit is None or node.limit.placeholder is not None:
+        return False
+    return bool(values.items[node.limit.key][0] <= 10)
+
+
+def _unique_lookup(node: QueryNode, schema: Schema) -> bool:
+    """A top-level equality on the primary key or a unique column."""
+    where = node.where
+    items = where.items if isinstance(where, And) else (where,)
+    unique = {"id"} | {
+        c.columns[0].name
+        for c in schema[node.slug].table.constraints
+        if isinstance(c, sa.UniqueConstraint) and len(c.columns) == 1
+    }
+    return any(isinstance(f, Cmp) and f.op == "eq" and f.column in unique for f in items)
+
+
+def required_placeholders(plan: Plan) -> frozenset[str]:
+    """Bind names a caller must supply: every bind that is not a literal, constant or key set."""
+    return frozenset(
+        name
+        for sql in _statements(plan)
+        for name in sql.names
+        if sql.values.get(name) is None and not is_internal(name)
+    )
+
+
+def _statements(plan: Any) -> list[Any]:
+    if hasattr(plan, "statement"):
+        return [plan.statement]
+    out = []
+    stack = [plan.root]
+    while stack:
+        level = stack.pop()
+        out.append(level.sql)
+        stack.extend(child for child, _ in level.children)
+    return out
+
+
+@dataclass(eq=False)
+class Query:
+    """A parsed query: ``await`` it, ``.prepare()`` it or look at ``.to_sql()``."""
+
+    engine: QueryEngine
+    executor: Executor
+    node: QueryNode
+    values: Values
+    strategy: str
+
+    def _plan(self) -> Plan:
+        return self.engine.plan(
+            self.node, self.engine.choose(self.node, self.values, self.strategy)
+        )
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._run().__await__()
+
+    async def _run(self) -> Any:
+        if self.values.placeholders:
+            names = ", ".join(map(repr, self.values.placeholders))
+            raise QueryError(
+                f"this query holds placeholders ({names}): call .prepare() and execute it"
+            )
+        plan = self._plan()
+        params = self.engine.params(self.values, None, required_placeholders(plan))
+        async with self.executor.acquire() as conn:
+            rows = await plan.run(conn, params)
+        if self.node.single:
+            return rows[0] if rows else None
+        return rows
+
+    def prepare(self, name: str | None = None) -> PreparedQuery:
+        """Plan and compile once; the result is safe to share across tasks."""
+        plan = self._plan()
+        return PreparedQuery(name, self, plan, required_placeholders(plan))
+
+    def to_sql(self) -> str:
+        """The SQL this query runs (several statements for the batched strategy)."""
+        return self._plan().sql()
+
+
+@dataclass(eq=False)
+class PreparedQuery:
+    """A planned, compiled query; ``await q.execute({...})`` runs it with values."""
+
+    name: str | None
+    query: Query
+    plan: Plan
+    placeholders: frozenset[str]
+
+    @property
+    def strategy(self) -> str:
+        """The strategy the plan uses ("lateral" or "batched")."""
+        return self.plan.strategy
+
+    def to_sql(self) -> str:
+        """The SQL this prepared query runs."""
+        return self.plan.sql()
+
+    async def execute(self, values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
+        """Run with placeholder values (a dict or keyword arguments)."""
+        given = {**(values or {}), **kwargs}
+        q = self.query
+        params = q.engine.params(q.values, given, self.placeholders)
+        async with q.executor.acquire() as conn:
+            rows = await self.plan.run(conn, params)
+        if q.node.single:
+            return rows[0] if rows else None
+        return rows
+
+
+def build_query(
+    engine: QueryEngine,
+    executor: Executor,
+    slug: str,
+    options: Mapping[str, Any],
+    *,
+    single: bool,
+    strategy: str,
+) -> Query:
+    """Parse options (raising ``QueryError`` now) into a ``Query``."""
+    if strategy not in STRATEGIES:
+        raise QueryError(
+            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}",
+            path="strategy",
+        )
+    node, values = parse_query(engine.schema, slug, options, single=single)
+    return Query(engine, executor, node, values, strategy)
