@@ -18,6 +18,9 @@ from .errors import NotNullViolation as NotNullViolation
 from .errors import QueryError as QueryError
 from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
+from .query.options import placeholder as placeholder
+from .query.prepared import PreparedQuery as PreparedQuery
+from .query.prepared import Query as Query
 from .runtime.config import define_config as define_config
 from .runtime.database import Database as Database
 from .runtime.database import Transaction as Transaction
@@ -40,6 +43,10 @@ from .schema import text as text
 from .schema import timestamp as timestamp
 from .schema import unique as unique
 from .schema import uuid as uuid
+from .schema.relations import define_relations as define_relations
+from .schema.relations import many as many
+from .schema.relations import one as one
+from .schema.relations import through as through
 
 __version__ = "0.1.0"
 
@@ -58,6 +65,8 @@ __all__ = [
     "IntegrityError",
     "NotFound",
     "NotNullViolation",
+    "PreparedQuery",
+    "Query",
     "QueryError",
     "Transaction",
     "UniqueViolation",
@@ -66,17 +75,22 @@ __all__ = [
     "collection",
     "date",
     "define_config",
+    "define_relations",
     "email",
     "field",
     "index",
     "integer",
     "json",
+    "many",
     "number",
+    "one",
     "optional",
+    "placeholder",
     "relation",
     "required",
     "select",
     "text",
+    "through",
     "timestamp",
     "unique",
     "uuid",

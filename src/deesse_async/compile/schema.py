@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from ..errors import ConfigError
 from ..schema.collection import Collection
 from ..schema.fields import Field, Relation
+from ..schema.relations import Relations
 
 __all__ = [
     "ColumnInfo",
@@ -26,6 +27,7 @@ __all__ = [
     "RelationInfo",
     "Schema",
     "compile_schema",
+    "did_you_mean",
 ]
 
 # How a column's values travel between Python and the driver (drivers/ has one codec each).
@@ -162,7 +164,7 @@ def _check_target(c: Collection, name: str, f: Field, by_slug: dict[str, Collect
         if f.type.target not in by_slug:
             raise ConfigError(
                 f"{where}: relation to unknown collection {f.type.target!r}"
-                + _did_you_mean(f.type.target, by_slug)
+                + did_you_mean(f.type.target, by_slug)
             )
         return
     if f.references is None:
@@ -172,7 +174,7 @@ def _check_target(c: Collection, name: str, f: Field, by_slug: dict[str, Collect
     if target is None:
         raise ConfigError(
             f"{where}: references unknown collection {target_slug!r}"
-            + _did_you_mean(target_slug, by_slug)
+            + did_you_mean(target_slug, by_slug)
         )
     known = set(target.system_fields) | {
         n for n, tf in target.fields.items() if not isinstance(tf.type, Relation)
@@ -181,14 +183,15 @@ def _check_target(c: Collection, name: str, f: Field, by_slug: dict[str, Collect
         raise ConfigError(f"{where}: references unknown column {column!r} of {target_slug!r}")
 
 
-def _did_you_mean(name: str, options: Mapping[str, object]) -> str:
+def did_you_mean(name: str, options: Mapping[str, object]) -> str:
+    """``"; did you mean 'x'?"`` when one of ``options`` is close to ``name``."""
     import difflib
 
     close = difflib.get_close_matches(name, list(options), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def compile_schema(collections: Sequence[Collection]) -> Schema:
+def compile_schema(collections: Sequence[Collection], relations: Relations | None = None) -> Schema:
     """Compile collections into tables, pydantic models and the relation graph.
 
     >>> from deesse_async import collection, field, text
@@ -196,6 +199,7 @@ def compile_schema(collections: Sequence[Collection]) -> Schema:
     >>> [c.name for c in schema["tags"].table.columns]
     ['id', 'name', 'created_at', 'updated_at']
     """
+    from .explicit import add_explicit_relations
     from .models import build_models
     from .relations import build_relations
     from .tables import build_tables
@@ -205,7 +209,7 @@ def compile_schema(collections: Sequence[Collection]) -> Schema:
         s: ("uuid" if c.id_type == "uuid" else "int") for s, c in by_slug.items()
     }
     built = build_tables(by_slug, id_kinds)
-    relations = build_relations(by_slug, built.junctions)
+    graph = build_relations(by_slug, built.junctions)
     compiled: dict[str, CompiledCollection] = {}
     for slug, c in by_slug.items():
         models = build_models(c, built.columns[slug], built.junctions[slug])
@@ -214,7 +218,7 @@ def compile_schema(collections: Sequence[Collection]) -> Schema:
             table=built.tables[slug],
             columns=built.columns[slug],
             junctions=built.junctions[slug],
-            relations=relations[slug],
+            relations=graph[slug],
             create_model=models[0],
             update_model=models[1],
             read_model=models[2],
@@ -225,4 +229,6 @@ def compile_schema(collections: Sequence[Collection]) -> Schema:
             update_model=models[1],
             read_model=models[2],
         )
+    if relations is not None:
+        add_explicit_relations(relations, compiled, built.metadata)
     return Schema(metadata=built.metadata, collections=compiled, constraints=built.constraints)

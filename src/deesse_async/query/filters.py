@@ -31,6 +31,10 @@ def did_you_mean(name: str, options: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+# PostgreSQL and MySQL escape LIKE patterns with a backslash by default, SQLite not at
+# all: say it explicitly so that "\\_" means a literal "_" everywhere.
+ESCAPE = "\\"
+
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": lambda c, v: c == v,
     "ne": lambda c, v: c != v,
@@ -38,10 +42,10 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "gte": lambda c, v: c >= v,
     "lt": lambda c, v: c < v,
     "lte": lambda c, v: c <= v,
-    "like": lambda c, v: c.like(v),
-    "ilike": lambda c, v: sa.func.lower(c).like(sa.func.lower(v)),
-    "not_like": lambda c, v: c.not_like(v),
-    "not_ilike": lambda c, v: sa.not_(sa.func.lower(c).like(sa.func.lower(v))),
+    "like": lambda c, v: c.like(v, escape=ESCAPE),
+    "ilike": lambda c, v: sa.func.lower(c).like(sa.func.lower(v), escape=ESCAPE),
+    "not_like": lambda c, v: c.not_like(v, escape=ESCAPE),
+    "not_ilike": lambda c, v: sa.not_(sa.func.lower(c).like(sa.func.lower(v), escape=ESCAPE)),
 }
 
 

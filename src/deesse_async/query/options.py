@@ -251,6 +251,8 @@ class _Parser:
                 )
             if not isinstance(flag, bool):
                 raise QueryError(f"expected True or False, got {flag!r}", path=f"{path}.{key}")
+        if not spec:  # columns={}: only relations and extras
+            return ()
         if any(spec.values()):  # Drizzle: any True selects only the True ones
             return tuple(n for n in names if spec.get(n) is True)
         return tuple(n for n in names if n not in spec)
@@ -430,7 +432,13 @@ class _Parser:
                 )
             if not isinstance(value, list | tuple | set | frozenset):
                 raise QueryError(f"{op} takes a list, got {type(value).__name__}", path=path)
-            slots = tuple(self.value(kind, v, f"{path}[{i}]") for i, v in enumerate(value))
+            # None may stand in a list: SQL's IN (1, NULL) semantics apply to it.
+            slots = tuple(
+                self.values.slot(None, kind, path)
+                if v is None
+                else self.value(kind, v, f"{path}[{i}]")
+                for i, v in enumerate(value)
+            )
             return InList(column, op == "not_in", slots)
         if value is None:
             if op in ("eq", "ne"):

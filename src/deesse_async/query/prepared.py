@@ -115,7 +115,7 @@ class QueryEngine:
                 out[name] = encode(kind, coerce_value(kind, value))
             except (TypeError, ValueError) as exc:
                 raise QueryError(f"placeholder {name!r}: {value!r} does not fit ({exc})") from None
-            if value < 0 and name in values.counts:
+            if name in values.counts and value < 0:
                 raise QueryError(f"placeholder {name!r}: limit/offset must be >= 0, got {value}")
         return out
 

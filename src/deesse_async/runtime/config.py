@@ -6,11 +6,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from ..compile.schema import compile_schema
+from ..compile.schema import Schema, compile_schema
 from ..drivers.base import PoolOptions
-from ..errors import ConfigError
+from ..errors import ConfigError, QueryError
 from ..query.filters import did_you_mean
+from ..query.options import parse_where
 from ..schema.collection import Collection
+from ..schema.relations import Relations
 from .database import Database
 from .url import parse_url
 
@@ -23,7 +25,7 @@ _POOL_OPTIONS = [f.name for f in dataclasses.fields(PoolOptions)]
 def define_config(
     provider: str = DEFAULT_PROVIDER,
     collections: Sequence[Collection] = (),
-    relations: Any = None,
+    relations: Relations | None = None,
     **pool_options: Any,
 ) -> Database:
     """Compile ``collections`` and bind them to the database at ``provider``.
@@ -38,17 +40,27 @@ def define_config(
     >>> db.dialect.name
     'sqlite'
     """
-    if relations is not None:
-        raise ConfigError(
-            "define_config(relations=...) is not supported in this version; declare relations "
-            "with relation(...) fields"
-        )
+    if relations is not None and not isinstance(relations, Relations):
+        raise ConfigError("define_config(relations=...) takes the result of define_relations(...)")
     url = parse_url(provider)
     options = _pool_options(pool_options)
     if isinstance(collections, Collection) or not isinstance(collections, Sequence | set):
         raise ConfigError("collections must be a list of collection(...) definitions")
-    schema = compile_schema(list(collections))
+    schema = compile_schema(list(collections), relations)
+    _check_predefined_filters(schema)
     return Database(schema, url, options)
+
+
+def _check_predefined_filters(schema: Schema) -> None:
+    """A relation's ``where=`` is checked now, so a typo fails at startup, not per query."""
+    for cc in schema.collections.values():
+        for rel in cc.relations.values():
+            if rel.where is None:
+                continue
+            try:
+                parse_where(schema, rel.target, rel.where, f"{cc.slug}.{rel.name}.where")
+            except QueryError as exc:
+                raise ConfigError(f"define_relations: {exc}") from None
 
 
 def _pool_options(given: dict[str, Any]) -> PoolOptions:
