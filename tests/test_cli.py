@@ -20,6 +20,10 @@ def test_demo_creates_and_seeds_a_sqlite_file(
     out = capsys.readouterr().out
     assert "UniqueViolation: users.email" in out
     assert "ValidationError: invalid data for posts.create: title" in out
+    # the nested query: its SQL and its rows
+    assert "one SQL statement" in out and "JSON_GROUP_ARRAY" in out
+    assert "Grace (invited by Ada)" in out
+    assert "Why async? (published) — python, async — Great read!; Agreed." in out
     with sqlite3.connect(db_file) as conn:
         counts = {
             t: conn.execute(f"select count(*) from {t}").fetchone()[0]

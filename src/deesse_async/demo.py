@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import sqlglot
 from rich.console import Console
 from rich.panel import Panel
+from rich.syntax import Syntax
 from rich.table import Table
 
 from . import (
@@ -96,6 +98,36 @@ async def run_demo(path: Path, console: Console | None = None) -> dict[str, int]
     return counts
 
 
+async def _show_query(db: Any, console: Console) -> None:
+    """A nested relational query (one SQL statement) and what it returns."""
+    query = db.query.users.find_many(
+        columns={"id": True, "name": True},
+        with_={
+            "posts": {
+                "columns": {"title": True, "status": True},
+                "order_by": {"title": "asc"},
+                "limit": 2,
+                "with": {
+                    "tags": {"columns": {"name": True}},
+                    "comments": {"columns": {"body": True}},
+                },
+            },
+            "invited_by": {"columns": {"name": True}},
+        },
+        where={"posts": True},
+        strategy="lateral",
+    )
+    sql = sqlglot.transpile(query.to_sql(), read="sqlite", pretty=True)[0]
+    console.print(Panel(Syntax(sql, "sql", word_wrap=True), title="find_many → one SQL statement"))
+    for user in await query:
+        inviter = user["invited_by"]["name"] if user["invited_by"] else "nobody"
+        console.print(f"[bold]{user['name']}[/bold] (invited by {inviter})")
+        for post in user["posts"]:
+            tags = ", ".join(t["name"] for t in post["tags"]) or "no tags"
+            comments = "; ".join(c["body"] for c in post["comments"]) or "no comments"
+            console.print(f"  • {post['title']} ({post['status']}) — {tags} — {comments}")
+
+
 async def _seed_and_show(db: Any, console: Console) -> dict[str, int]:
     ada = await db.users.create({"name": "Ada", "email": "ada@example.com"})
     users = await db.users.create_many(
@@ -142,6 +174,7 @@ async def _seed_and_show(db: Any, console: Console) -> dict[str, int]:
         await db.posts.create({"title": "", "author_id": ada["id"], "status": "secret"})
     except DeesseError as exc:
         console.print(f"[yellow]✗[/yellow] {type(exc).__name__}: {exc}")
+    await _show_query(db, console)
     published = await db.posts.count({"status": "published"})
     console.print(f"[green]✓[/green] count: {published} published posts")
     deleted = await db.posts.delete(posts[0]["id"])

@@ -77,6 +77,30 @@ class Codecs:
 
         return decode
 
+    def dict_decoder(
+        self, names: Sequence[str], kinds: Sequence[Kind | None]
+    ) -> Callable[[DriverRow], dict[str, Any]]:
+        """Driver row -> dict of the first ``len(names)`` values (later ones are ignored).
+
+        ``kinds`` may hold ``None`` for values passed through as they are (extras).
+        """
+        steps = [
+            (n, fn) for n, k in zip(names, kinds, strict=True) if k and (fn := self.decoders[k])
+        ]
+        keys = tuple(names)
+        if not steps:
+            return lambda row: dict(zip(keys, row, strict=False))
+
+        def decode(row: DriverRow) -> dict[str, Any]:
+            out = dict(zip(keys, row, strict=False))
+            for name, fn in steps:
+                v = out[name]
+                if v is not None:
+                    out[name] = fn(v)
+            return out
+
+        return decode
+
 
 @dataclass(frozen=True, slots=True)
 class PoolOptions:

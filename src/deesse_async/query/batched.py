@@ -41,11 +41,9 @@ class Level:
 
     name: str
     sql: CompiledSQL
-    names: tuple[str, ...]  # output keys of the selected columns and extras
-    decode: Callable[[DriverRow], list[Any]]
-    width: int  # how many leading values of a row are output values
-    link: tuple[int, ...]  # positions of the parent-link values (child levels)
-    children: tuple[tuple[Level, tuple[int, ...]], ...]  # (child, positions of parent keys)
+    decode: Callable[[DriverRow], Row]  # the selected columns and extras, as a dict
+    link: Callable[[DriverRow], Any]  # the parent-link value(s) of a child row
+    children: tuple[tuple[Level, Callable[[DriverRow], Any]], ...]  # (child, parent key getter)
     single: bool
     many_parents: bool  # a child row may belong to several parents (copy it per parent)
 
@@ -80,8 +78,16 @@ def _collect_sql(level: Level, out: list[str]) -> None:
 
 
 def _rows(level: Level, raw: Sequence[DriverRow]) -> list[Row]:
-    names, decode, width = level.names, level.decode, level.width
-    return [dict(zip(names, decode(r[:width]), strict=True)) for r in raw]
+    decode = level.decode
+    return [decode(r) for r in raw]
+
+
+def _getter(positions: Sequence[int]) -> Callable[[DriverRow], Any]:
+    """A key getter: the value itself for one column, a tuple for composite keys."""
+    if len(positions) == 1:
+        (p,) = positions
+        return lambda r: r[p]
+    return lambda r: tuple(r[i] for i in positions)
 
 
 async def _load_children(
@@ -92,25 +98,35 @@ async def _load_children(
     params: dict[str, Any],
     dialect: Dialect,
 ) -> None:
-    for child, positions in level.children:
-        keys_per_row = [tuple(r[p] for p in positions) for r in raw]
-        wanted = list({k: None for k in keys_per_row if None not in k})
-        grouped: dict[tuple[Any, ...], list[Row]] = {}
+    for child, get_key in level.children:
+        keys_per_row = [get_key(r) for r in raw]
+        wanted = [k for k in dict.fromkeys(keys_per_row) if not _has_null(k)]
+        grouped: dict[Any, list[Row]] = {}
         if wanted:
             bound = {**params, **encode_keys(dialect, wanted, KEYS)}
             child_raw = await conn.fetch(child.sql.sql, child.sql.params(bound))
             child_rows = _rows(child, child_raw)
             await _load_children(conn, child, child_raw, child_rows, params, dialect)
+            link = child.link
             for r, row in zip(child_raw, child_rows, strict=True):
-                grouped.setdefault(tuple(r[p] for p in child.link), []).append(row)
+                key = link(r)
+                found = grouped.get(key)
+                if found is None:
+                    grouped[key] = [row]
+                else:
+                    found.append(row)
         _attach(child, rows, keys_per_row, grouped)
+
+
+def _has_null(key: Any) -> bool:
+    return key is None or (isinstance(key, tuple) and None in key)
 
 
 def _attach(
     child: Level,
     rows: list[Row],
-    keys_per_row: list[tuple[Any, ...]],
-    grouped: dict[tuple[Any, ...], list[Row]],
+    keys_per_row: list[Any],
+    grouped: dict[Any, list[Row]],
 ) -> None:
     name, seen = child.name, set()
     for row, key in zip(rows, keys_per_row, strict=True):
@@ -149,7 +165,7 @@ def _root(node: QueryNode, ctx: PlanContext) -> Level:
         stmt = stmt.limit(limit_bind(node.limit, ctx))
     if node.offset is not None:
         stmt = stmt.offset(limit_bind(node.offset, ctx))
-    return _level("", node, stmt, ctx, (), key_positions, len(columns), many_parents=False)
+    return _level("", node, stmt, ctx, (), key_positions, many_parents=False)
 
 
 def _child_keys(
@@ -176,32 +192,21 @@ def _level(
     ctx: PlanContext,
     link: tuple[int, ...],
     key_positions: list[tuple[int, ...]],
-    width: int,
     *,
     many_parents: bool,
 ) -> Level:
     cc = ctx.schema[node.slug]
-    kinds = [cc.columns[c].kind for c in node.columns]
-    decode_columns = ctx.codecs.row_decoder(kinds)
-    n_extras = len(node.extras)
-
-    def decode(values: DriverRow) -> list[Any]:
-        out = decode_columns(values[: len(kinds)])
-        if n_extras:
-            out.extend(values[len(kinds) :])
-        return out
-
+    names = [*node.columns, *(n for n, _ in node.extras)]
+    kinds = [*(cc.columns[c].kind for c in node.columns), *(None for _ in node.extras)]
     children = tuple(
-        (_child(child_name, child, ctx), positions)
+        (_child(child_name, child, ctx), _getter(positions))
         for (child_name, child), positions in zip(node.relations, key_positions, strict=True)
     )
     return Level(
         name=name,
         sql=compile_sql(stmt, ctx.dialect),
-        names=(*node.columns, *(n for n, _ in node.extras)),
-        decode=decode,
-        width=width,
-        link=link,
+        decode=ctx.codecs.dict_decoder(names, kinds),
+        link=_getter(link),
         children=children,
         single=node.single,
         many_parents=many_parents,
@@ -229,9 +234,7 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
         stmt = (
             sa.select(*columns, *keys, *links).select_from(source).where(*filters).order_by(*order)
         )
-        return _level(
-            name, node, stmt, ctx, link, key_positions, len(columns), many_parents=_shared(rel)
-        )
+        return _level(name, node, stmt, ctx, link, key_positions, many_parents=_shared(rel))
     rn = sa.func.row_number().over(partition_by=link_columns, order_by=order).label("__rn")
     inner = sa.select(*columns, *keys, *links, rn).select_from(source).where(*filters).subquery("w")
     offset = limit_bind(node.offset, ctx) if node.offset is not None else 0
@@ -246,9 +249,7 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
         .where(*bounds)
         .order_by(*(inner.c[link_col.name] for link_col in links), inner.c.__rn)
     )
-    return _level(
-        name, node, stmt, ctx, link, key_positions, len(columns), many_parents=_shared(rel)
-    )
+    return _level(name, node, stmt, ctx, link, key_positions, many_parents=_shared(rel))
 
 
 def _shared(rel: RelationInfo) -> bool:

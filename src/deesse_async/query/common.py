@@ -150,14 +150,18 @@ def _mysql_key_filter(columns: Sequence[Any], kinds: Sequence[Kind], param: str)
     return target.in_(keys)
 
 
-def encode_keys(dialect: Dialect, keys: Sequence[tuple[Any, ...]], param: str) -> dict[str, Any]:
-    """The bound value(s) for ``key_filter``, from raw driver key tuples."""
+def encode_keys(dialect: Dialect, keys: Sequence[Any], param: str) -> dict[str, Any]:
+    """The bound value(s) for ``key_filter`` from raw driver keys.
+
+    A key is the value itself for a one-column key, a tuple for a composite key.
+    """
+    composite = bool(keys) and isinstance(keys[0], tuple)
     if dialect.name == "postgresql":
-        width = len(keys[0]) if keys else 1
-        return {f"{param}_{i}": [k[i] for k in keys] for i in range(width)}
-    if keys and len(keys[0]) == 1:
-        return {param: json.dumps([k[0] for k in keys], default=_json_default)}
-    return {param: json.dumps([list(k) for k in keys], default=_json_default)}
+        if not composite:
+            return {f"{param}_0": list(keys)}
+        return {f"{param}_{i}": [k[i] for k in keys] for i in range(len(keys[0]))}
+    values = [list(k) for k in keys] if composite else list(keys)
+    return {param: json.dumps(values, default=_json_default)}
 
 
 def _json_default(value: Any) -> Any:

@@ -91,6 +91,10 @@ class QueryEngine:
             return "batched"
         if node.single or _few_rows(node, values) or _unique_lookup(node, self.schema):
             return "lateral"
+        if _per_parent_limit(node):
+            # LIMIT inside a correlated subquery walks the index and stops; the batched
+            # window function ranks every child row of every parent first.
+            return "lateral"
         return "batched"
 
     def params(
@@ -124,6 +128,10 @@ def _few_rows(node: QueryNode, values: Values) -> bool:
     if node.limit is None or node.limit.placeholder is not None:
         return False
     return bool(values.items[node.limit.key][0] <= 10)
+
+
+def _per_parent_limit(node: QueryNode) -> bool:
+    return any(child.limit is not None or _per_parent_limit(child) for _, child in node.relations)
 
 
 def _unique_lookup(node: QueryNode, schema: Schema) -> bool:
