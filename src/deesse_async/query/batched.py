@@ -22,6 +22,7 @@ from .common import (
     KEYS_PARAM,
     PlanContext,
     encode_keys,
+    extra_kinds,
     key_filter,
     limit_bind,
     order_expressions,
@@ -197,7 +198,7 @@ def _level(
 ) -> Level:
     cc = ctx.schema[node.slug]
     names = [*node.columns, *(n for n, _ in node.extras)]
-    kinds = [*(cc.columns[c].kind for c in node.columns), *(None for _ in node.extras)]
+    kinds = [*(cc.columns[c].kind for c in node.columns), *extra_kinds(node, cc)]
     children = tuple(
         (_child(child_name, child, ctx), _getter(positions))
         for (child_name, child), positions in zip(node.relations, key_positions, strict=True)

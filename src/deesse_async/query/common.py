@@ -89,6 +89,33 @@ def selected(node: QueryNode, table: sa.FromClause) -> list[Any]:
     return out
 
 
+# SQLAlchemy type of an extra's expression -> how its value is decoded (first match wins:
+# Double is a Float, BigInteger an Integer).
+_TYPE_KINDS: tuple[tuple[type[Any], Kind], ...] = (
+    (sa.Boolean, "bool"),
+    (sa.DateTime, "datetime"),
+    (sa.Date, "date"),
+    (sa.Float, "float"),
+    (sa.Integer, "int"),
+    (sa.Uuid, "uuid"),
+    (sa.JSON, "json"),
+    (sa.String, "str"),
+)
+
+
+def extra_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:
+    """Decoding kind of each extra, from the SQLAlchemy type of its expression.
+
+    So that ``t.c.id > 5`` is a ``bool`` on SQLite and MySQL too (they return 1/0), in
+    both strategies. An expression of unknown type is passed through as it comes.
+    """
+    out: list[Kind | None] = []
+    for _, build in node.extras:
+        type_ = getattr(build(cc.table), "type", None)
+        out.append(next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None))
+    return out
+
+
 def limit_bind(slot: Slot | None, ctx: PlanContext) -> Any:
     """A LIMIT/OFFSET bind parameter (an integer slot) or None."""
     return None if slot is None else ctx.bind(slot, sa.Integer())

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._types import Row
 from ..compile.schema import Kind, Schema
+from .common import extra_kinds
 from .options import QueryNode
 
 __all__ = ["JSON_DECODERS", "json_row_decoder"]
@@ -44,8 +45,9 @@ def json_row_decoder(node: QueryNode, schema: Schema) -> Callable[[Any], Any]:
     cc = schema[node.slug]
     names = [*node.columns, *(n for n, _ in node.extras), *(n for n, _ in node.relations)]
     steps: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, column in enumerate(node.columns):
-        fn = JSON_DECODERS[cc.columns[column].kind]
+    kinds = [*(cc.columns[c].kind for c in node.columns), *extra_kinds(node, cc)]
+    for i, kind in enumerate(kinds):
+        fn = JSON_DECODERS[kind] if kind else None
         if fn is not None:
             steps.append((i, fn))
     offset = len(node.columns) + len(node.extras)

@@ -82,6 +82,8 @@ class FilterCompiler:
             column = table.c[f.column]
             return _COMPARE[f.op](column, self.bind(f.value, column.type))  # type: ignore[no-any-return]
         if isinstance(f, o.InList):
+            if not f.values:  # IN () is false, NOT IN () true (even for NULL values)
+                return sa.true() if f.negate else sa.false()
             column = table.c[f.column]
             binds = [self.bind(s, column.type) for s in f.values]
             return column.not_in(binds) if f.negate else column.in_(binds)

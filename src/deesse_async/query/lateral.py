@@ -32,7 +32,7 @@ from .._types import Row
 from ..compile.schema import CompiledCollection, RelationInfo
 from ..dialects import CompiledSQL, compile_sql
 from ..drivers.base import Connection
-from .common import PlanContext, limit_bind, order_expressions, selected
+from .common import PlanContext, extra_kinds, limit_bind, order_expressions, selected
 from .decode import json_row_decoder
 from .filters import FilterCompiler, join_condition
 from .options import QueryNode
@@ -108,18 +108,16 @@ def plan_lateral(node: QueryNode, ctx: PlanContext) -> LateralPlan:
 
 def _top_decoder(node: QueryNode, ctx: PlanContext) -> Callable[[Sequence[Any]], Row]:
     cc = ctx.schema[node.slug]
-    kinds = [cc.columns[c].kind for c in node.columns]
-    decode_columns = ctx.codecs.row_decoder(kinds)
-    n_columns, n_extras = len(kinds), len(node.extras)
     names = [*node.columns, *(n for n, _ in node.extras)]
+    kinds = [*(cc.columns[c].kind for c in node.columns), *extra_kinds(node, cc)]
+    decode_values = ctx.codecs.dict_decoder(names, kinds)
     relations = [(name, json_row_decoder(child, ctx.schema)) for name, child in node.relations]
     loads = json.loads
+    start = len(names)
 
     def decode(raw: Sequence[Any]) -> Row:
-        values = decode_columns(raw[:n_columns])
-        values.extend(raw[n_columns : n_columns + n_extras])
-        row = dict(zip(names, values, strict=True))
-        for i, (name, decode_relation) in enumerate(relations, n_columns + n_extras):
+        row = decode_values(raw)
+        for i, (name, decode_relation) in enumerate(relations, start):
             data = raw[i]
             if isinstance(data, str | bytes):
                 data = loads(data)
@@ -195,10 +193,14 @@ class _Builder:
     def values(self, node: QueryNode, cc: CompiledCollection, target: sa.FromClause) -> list[Any]:
         """The row's values in JSON-safe form (lossless floats on SQLite, JSON as JSON)."""
         out = [self.json_value(cc.columns[c].kind, target.c[c]) for c in node.columns]
-        out += [build(target) for _, build in node.extras]
+        kinds = extra_kinds(node, cc)
+        out += [
+            self.json_value(k, build(target))
+            for (_, build), k in zip(node.extras, kinds, strict=True)
+        ]
         return out
 
-    def json_value(self, kind: str, expr: Any) -> Any:
+    def json_value(self, kind: str | None, expr: Any) -> Any:
         if self.name != "sqlite":
             return expr
         if kind == "float":  # SQLite's JSON keeps 15 digits; 17 round-trip a double
