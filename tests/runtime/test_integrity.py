@@ -212,3 +212,36 @@ async def test_every_error_is_a_deesse_error(make_db: MakeDb) -> None:
         with pytest.raises(DeesseError):
             await coro
     assert await db.tags.count() == 1
+
+
+async def test_database_constraints_hold_without_pydantic(make_db: MakeDb) -> None:
+    """The DDL enforces NOT NULL and CHECKs itself; driver errors are translated."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from deesse_async import CheckViolation, NotNullViolation
+    from deesse_async.dialects import compile_sql
+
+    db = await make_db(BLOG)
+    table = db.metadata.tables["users"]
+    now = dt.datetime.now(dt.UTC)
+    codecs = db._statements["users"].codecs
+    base = {
+        "email": "raw@example.com",
+        "active": codecs.encode("bool", True),
+        "role": "member",
+        "created_at": codecs.encode("datetime", now),
+        "updated_at": codecs.encode("datetime", now),
+    }
+    cases: list[tuple[dict[str, Any], type[Exception]]] = [
+        ({**base, "name": None}, NotNullViolation),
+        ({**base, "name": "x", "role": "owner"}, CheckViolation),
+        ({**base, "name": "x", "age": 200}, CheckViolation),
+    ]
+    for values, error in cases:
+        stmt = compile_sql(sa.insert(table).values(values), db.dialect)
+        async with db.acquire() as conn:
+            with pytest.raises(error):
+                await conn.execute(stmt.sql, stmt.params())
+    assert await db.users.count() == 0
