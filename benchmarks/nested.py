@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import ForeignKey, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 
@@ -252,6 +253,72 @@ def sqlalchemy_cases(url: str) -> tuple[dict[str, Callable[[], Awaitable[Any]]],
     return {"fanout": fanout, "point": point}, engine
 
 
+# -- Tortoise ORM (optional: pip install tortoise-orm) --------------------------------------
+
+try:
+    from tortoise import Tortoise, fields
+    from tortoise.models import Model
+
+    class TUser(Model):
+        id = fields.BigIntField(primary_key=True)
+        name = fields.CharField(max_length=100)
+
+        class Meta:
+            table = "users"
+
+    class TPost(Model):
+        id = fields.BigIntField(primary_key=True)
+        title = fields.CharField(max_length=200)
+        author: Any = fields.ForeignKeyField(
+            "models.TUser", related_name="posts", source_field="author_id"
+        )
+
+        class Meta:
+            table = "posts"
+            ordering = ["id"]
+
+    class TComment(Model):
+        id = fields.BigIntField(primary_key=True)
+        body = fields.CharField(max_length=500)
+        post: Any = fields.ForeignKeyField(
+            "models.TPost", related_name="comments", source_field="post_id"
+        )
+
+        class Meta:
+            table = "comments"
+            ordering = ["id"]
+
+except ImportError:  # pragma: no cover - optional peer
+    Tortoise = None
+
+
+async def tortoise_cases(url: str, pg: bool) -> dict[str, Callable[[], Awaitable[Any]]] | None:
+    if Tortoise is None:
+        print("tortoise-orm not installed: skipping it (pip install tortoise-orm)")
+        return None
+    credentials: dict[str, Any] = {}
+    if pg:
+        u = make_url(url)
+        credentials = {"host": u.host, "port": u.port or 5432, "user": u.username,
+                       "password": u.password or "", "database": u.database,
+                       "server_settings": {"search_path": SCHEMA}}  # fmt: skip
+        connection: Any = {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
+    else:
+        connection = url.replace("sqlite:///", "sqlite://").replace("mysql://", "mysql://")
+    await Tortoise.init(
+        config={"connections": {"default": connection},
+                "apps": {"models": {"models": [__name__], "default_connection": "default"}}}
+    )  # fmt: skip
+
+    async def fanout() -> Any:
+        return await TUser.all().order_by("id").limit(100).prefetch_related("posts__comments")
+
+    async def point() -> Any:
+        return await TUser.filter(id=500).first().prefetch_related("posts")
+
+    return {"fanout": fanout, "point": point}
+
+
 def table(results: dict[str, dict[str, float]], base: str) -> None:
     shapes = list(next(iter(results.values())))
     print(f"\n{'contender':<28}" + "".join(f"{s:>22}" for s in shapes))
@@ -291,11 +358,16 @@ async def main() -> None:
         if not args.no_orm:
             cases, engine = sqlalchemy_cases(db.url.url.render_as_string(hide_password=False))
             contenders["SQLAlchemy ORM selectinload"] = cases
+            tortoise = await tortoise_cases(args.url, pg)
+            if tortoise is not None:
+                contenders["Tortoise ORM prefetch"] = tortoise
         results = await measure(contenders, args.iterations)
         if pool is not None:
             await pool.close()
         if engine is not None:
             await engine.dispose()
+        if Tortoise is not None and not args.no_orm:
+            await Tortoise.close_connections()
     table(results, "asyncpg (hand-written)" if pg else "deesse batched")
 
 
