@@ -275,7 +275,7 @@ try:
 
         class Meta:
             table = "posts"
-            ordering = ["id"]
+            ordering = ("id",)
 
     class TComment(Model):
         id = fields.BigIntField(primary_key=True)
@@ -286,7 +286,7 @@ try:
 
         class Meta:
             table = "comments"
-            ordering = ["id"]
+            ordering = ("id",)
 
 except ImportError:  # pragma: no cover - optional peer
     Tortoise = None
