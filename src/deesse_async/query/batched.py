@@ -27,6 +27,7 @@ from .common import (
     limit_bind,
     order_expressions,
     selected,
+    top_level,
 )
 from .filters import join_condition
 from .options import QueryNode
@@ -156,16 +157,7 @@ def _root(node: QueryNode, ctx: PlanContext) -> Level:
     table = compiler.alias(cc)
     columns = selected(node, table)
     keys, key_positions = _child_keys(node, table, len(columns))
-    stmt = sa.select(*columns, *keys).select_from(table)
-    if node.where is not None:
-        stmt = stmt.where(compiler.compile(node.where, cc, table))
-    stmt = stmt.order_by(*order_expressions(node, table))
-    if node.single:
-        stmt = stmt.limit(1)
-    elif node.limit is not None:
-        stmt = stmt.limit(limit_bind(node.limit, ctx))
-    if node.offset is not None:
-        stmt = stmt.offset(limit_bind(node.offset, ctx))
+    stmt = top_level(sa.select(*columns, *keys).select_from(table), node, table, compiler, ctx)
     return _level("", node, stmt, ctx, (), key_positions, many_parents=False)
 
 

@@ -116,6 +116,22 @@ def extra_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:
     return out
 
 
+def top_level(
+    stmt: Any, node: QueryNode, table: sa.FromClause, compiler: FilterCompiler, ctx: PlanContext
+) -> Any:
+    """The top level's WHERE, ORDER BY, LIMIT (1 for find_first) and OFFSET."""
+    if node.where is not None:
+        stmt = stmt.where(compiler.compile(node.where, ctx.schema[node.slug], table))
+    stmt = stmt.order_by(*order_expressions(node, table))
+    if node.single:
+        stmt = stmt.limit(1)
+    elif node.limit is not None:
+        stmt = stmt.limit(limit_bind(node.limit, ctx))
+    if node.offset is not None:
+        stmt = stmt.offset(limit_bind(node.offset, ctx))
+    return stmt
+
+
 def limit_bind(slot: Slot | None, ctx: PlanContext) -> Any:
     """A LIMIT/OFFSET bind parameter (an integer slot) or None."""
     return None if slot is None else ctx.bind(slot, sa.Integer())

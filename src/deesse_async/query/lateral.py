@@ -32,7 +32,7 @@ from .._types import Row
 from ..compile.schema import CompiledCollection, RelationInfo
 from ..dialects import CompiledSQL, compile_sql
 from ..drivers.base import Connection
-from .common import PlanContext, extra_kinds, limit_bind, order_expressions, selected
+from .common import PlanContext, extra_kinds, limit_bind, order_expressions, selected, top_level
 from .decode import json_row_decoder
 from .filters import FilterCompiler, join_condition
 from .options import QueryNode
@@ -94,15 +94,7 @@ def plan_lateral(node: QueryNode, ctx: PlanContext) -> LateralPlan:
     columns = selected(node, table)
     rel_columns, source = builder.relation_columns(node, table, table)
     stmt = sa.select(*columns, *rel_columns).select_from(source)
-    if node.where is not None:
-        stmt = stmt.where(builder.compiler.compile(node.where, cc, table))
-    stmt = stmt.order_by(*order_expressions(node, table))
-    if node.single:
-        stmt = stmt.limit(1)
-    elif node.limit is not None:
-        stmt = stmt.limit(limit_bind(node.limit, ctx))
-    if node.offset is not None:
-        stmt = stmt.offset(limit_bind(node.offset, ctx))
+    stmt = top_level(stmt, node, table, builder.compiler, ctx)
     return LateralPlan(compile_sql(stmt, ctx.dialect), _top_decoder(node, ctx))
 
 
