@@ -84,22 +84,31 @@ class Codecs:
 
         ``kinds`` may hold ``None`` for values passed through as they are (extras).
         """
-        steps = [
-            (n, fn) for n, k in zip(names, kinds, strict=True) if k and (fn := self.decoders[k])
-        ]
-        keys = tuple(names)
-        if not steps:
-            return lambda row: dict(zip(keys, row, strict=False))
+        decoders = [self.decoders[k] if k else None for k in kinds]
+        return row_builder(names, decoders)
 
-        def decode(row: DriverRow) -> dict[str, Any]:
-            out = dict(zip(keys, row, strict=False))
-            for name, fn in steps:
-                v = out[name]
-                if v is not None:
-                    out[name] = fn(v)
-            return out
 
-        return decode
+def row_builder(
+    names: Sequence[str], decoders: Sequence[Callable[[Any], Any] | None]
+) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """A function building ``{name: decoded value}`` from a positional row.
+
+    Generated once per query shape as a dict display (``{"id": row[0], ...}``): about
+    twice as fast per row as ``dict(zip(names, row))``, and rows are the hot loop. Only
+    ``repr`` of the names enters the source, so no name can inject code.
+    """
+    namespace: dict[str, Any] = {}
+    items = []
+    for i, (name, fn) in enumerate(zip(names, decoders, strict=True)):
+        if fn is None:
+            items.append(f"{name!r}: row[{i}]")
+        else:
+            namespace[f"d{i}"] = fn
+            items.append(f"{name!r}: (None if (v{i} := row[{i}]) is None else d{i}(v{i}))")
+    source = "def build(row):\n    return {" + ", ".join(items) + "}\n"
+    exec(compile(source, "<deesse row builder>", "exec"), namespace)
+    build: Callable[[Sequence[Any]], dict[str, Any]] = namespace["build"]
+    return build
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._types import Row
 from ..compile.schema import Kind, Schema
+from ..drivers.base import row_builder
 from .common import extra_kinds
 from .options import QueryNode
 
@@ -44,23 +45,22 @@ def json_row_decoder(node: QueryNode, schema: Schema) -> Callable[[Any], Any]:
     """Decoder of one relation's JSON (a list of rows, a row, or null) for ``node``."""
     cc = schema[node.slug]
     names = [*node.columns, *(n for n, _ in node.extras), *(n for n, _ in node.relations)]
-    steps: list[tuple[int, Callable[[Any], Any]]] = []
     kinds = [*(cc.columns[c].kind for c in node.columns), *extra_kinds(node, cc)]
-    for i, kind in enumerate(kinds):
-        fn = JSON_DECODERS[kind] if kind else None
-        if fn is not None:
-            steps.append((i, fn))
-    offset = len(node.columns) + len(node.extras)
-    for i, (_, child) in enumerate(node.relations, offset):
-        steps.append((i, json_row_decoder(child, schema)))
+    decoders: list[Callable[[Any], Any] | None] = [JSON_DECODERS[k] if k else None for k in kinds]
+    children = [json_row_decoder(child, schema) for _, child in node.relations]
+    build = row_builder(names[: len(decoders)], decoders)
+    row: Callable[[Any], Row] = build
+    if children:
+        names_children = names[len(decoders) :]
+        first = len(decoders)
 
-    def row(values: list[Any]) -> Row:
-        for i, fn in steps:
-            v = values[i]
-            if v is not None or i >= offset:
-                values[i] = fn(v)
-        return dict(zip(names, values, strict=True))
+        def with_children(values: list[Any]) -> Row:
+            row = build(values)
+            for i, (name, fn) in enumerate(zip(names_children, children, strict=True), first):
+                row[name] = fn(values[i])
+            return row
 
+        row = with_children
     if node.single:
         return lambda data: None if data is None else row(data)
     return lambda data: [] if data is None else [row(r) for r in data]
