@@ -16,6 +16,7 @@ from .errors import IntegrityError as IntegrityError
 from .errors import NotFound as NotFound
 from .errors import NotNullViolation as NotNullViolation
 from .errors import QueryError as QueryError
+from .errors import SchemaSyncError as SchemaSyncError
 from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
 from .query.options import placeholder as placeholder
@@ -47,6 +48,8 @@ from .schema.relations import define_relations as define_relations
 from .schema.relations import many as many
 from .schema.relations import one as one
 from .schema.relations import through as through
+from .sync.plan import PlannedStatement as PlannedStatement
+from .sync.plan import SyncPlan as SyncPlan
 
 __version__ = "0.1.0"
 
@@ -65,9 +68,12 @@ __all__ = [
     "IntegrityError",
     "NotFound",
     "NotNullViolation",
+    "PlannedStatement",
     "PreparedQuery",
     "Query",
     "QueryError",
+    "SchemaSyncError",
+    "SyncPlan",
     "Transaction",
     "UniqueViolation",
     "ValidationError",

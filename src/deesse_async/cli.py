@@ -1,56 +1,95 @@
-"""The ``deesse`` command."""
+"""The ``deesse`` command: a registry of subcommands, each implemented in its own module.
+
+A subcommand is a ``Command``: its name, help, a function adding its arguments and a
+function running it (returning the exit code). Add one by appending to ``_commands()``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import DeesseError
 
-__all__ = ["main"]
+__all__ = ["Command", "main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="deesse", description="deesse_async: collections, relational queries, schema sync."
-    )
-    parser.add_argument("--version", action="version", version=f"deesse-async {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo", help="create a small blog in a SQLite file here, seed it and show CRUD"
-    )
-    demo.add_argument(
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One ``deesse`` subcommand."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Console], int]
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--db",
         type=Path,
         default=Path("deesse_demo.db"),
         help="SQLite file to create (default: ./deesse_demo.db; replaced on every run)",
     )
+
+
+def _run_demo(args: argparse.Namespace, console: Console) -> int:
+    from .demo import run_demo
+
+    anyio.run(run_demo, args.db, console)
+    return 0
+
+
+DEMO = Command(
+    "demo",
+    "create a small blog in a SQLite file here, seed it and show CRUD",
+    _configure_demo,
+    _run_demo,
+)
+
+
+def _commands() -> list[Command]:
+    from .sync.commands import SYNC_COMMANDS
+    from .sync.engine import dev_command
+
+    return [*SYNC_COMMANDS, dev_command(), DEMO]
+
+
+def _parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deesse", description="deesse_async: collections, relational queries, schema sync."
+    )
+    parser.add_argument("--version", action="version", version=f"deesse-async {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in commands:
+        command.configure(subparsers.add_parser(command.name, help=command.help))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``deesse`` command line; returns the process exit code."""
-    parser = _parser()
+    commands = {c.name: c for c in _commands()}
+    parser = _parser(list(commands.values()))
     args = parser.parse_args(argv)
     console = Console()
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        if args.command == "demo":
-            from .demo import run_demo
-
-            anyio.run(run_demo, args.db, console)
+        return commands[args.command].run(args, console)
     except DeesseError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        # No traceback: the message says what was wrong and what to do next.
+        errors = Console(stderr=True)
+        errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return 1
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -91,7 +91,7 @@ async def run_demo(path: Path, console: Console | None = None) -> dict[str, int]
     db = define_config(provider=f"sqlite:///{path}", collections=blog_collections())
     console.print(Panel.fit(f"deesse_async demo: a blog in [bold]{path}[/bold] (SQLite)"))
     async with db:
-        created = await db.push()
+        created = (await db.push()).created_tables
         console.print(f"[green]✓[/green] created tables: {', '.join(created)}")
         counts = await _seed_and_show(db, console)
     console.print(f"\nThe database file stays at [bold]{path}[/bold]; run again to start over.")

@@ -9,6 +9,7 @@ DeesseError
  ├── DataLossError          a schema plan would lose data and was not accepted
  ├── ConnectionError        the database cannot be reached (URL shown, password hidden)
  └── DatabaseError          any other error the database reported
+      ├── SchemaSyncError   the database refused a statement of a schema plan (names it)
       └── IntegrityError    a constraint refused the write
            ├── UniqueViolation       (names the field)
            ├── ForeignKeyViolation   (names the field when the database says which)
@@ -36,6 +37,7 @@ __all__ = [
     "NotFound",
     "NotNullViolation",
     "QueryError",
+    "SchemaSyncError",
     "UniqueViolation",
     "ValidationError",
 ]
@@ -93,10 +95,15 @@ class AccessDenied(DeesseError):
 
 
 class DataLossError(DeesseError):
-    """A schema change would lose data and was not accepted."""
+    """A schema change would lose data and was not accepted.
 
-    def __init__(self, message: str, statements: Sequence[str] = ()) -> None:
+    ``statements`` lists the destructive SQL; ``plan`` is the whole ``SyncPlan`` when the
+    error comes from ``push()`` (with the affected row counts).
+    """
+
+    def __init__(self, message: str, statements: Sequence[str] = (), *, plan: Any = None) -> None:
         self.statements = list(statements)
+        self.plan = plan
         super().__init__(message)
 
 
@@ -106,6 +113,30 @@ class ConnectionError(DeesseError):
 
 class DatabaseError(DeesseError):
     """The database refused a statement for a reason not covered by a narrower class."""
+
+
+class SchemaSyncError(DatabaseError):
+    """The database refused a statement of a schema plan; the message names the statement.
+
+    ``statement`` is the refused SQL, ``applied`` the statements that ran before it and
+    ``pending`` those that did not run. ``rolled_back`` is True when the database undid
+    the applied ones (PostgreSQL, SQLite); MySQL/MariaDB cannot roll back DDL.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        statement: str | None = None,
+        applied: Sequence[str] = (),
+        pending: Sequence[str] = (),
+        rolled_back: bool = True,
+    ) -> None:
+        self.statement = statement
+        self.applied = list(applied)
+        self.pending = list(pending)
+        self.rolled_back = rolled_back
+        super().__init__(message)
 
 
 class IntegrityError(DatabaseError):

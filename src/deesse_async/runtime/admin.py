@@ -1,33 +1,38 @@
 """Schema work through a SQLAlchemy async engine (DDL, inspection, alembic).
 
 This is not the hot path: CRUD and queries run on the driver pool directly. The
-engine here is short-lived and unpooled, and points at the same database (for a
-SQLite memory database, the same shared-cache memory database).
+engines here are unpooled and point at the same database (for a SQLite memory
+database, the same shared-cache memory database). ``schema_connection`` is what
+``db.plan()``, ``db.push()`` and migrations use.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ..errors import ConnectionError, DatabaseError
+from ..errors import ConnectionError
 
 if TYPE_CHECKING:
-    from .database import Database
     from .url import DatabaseURL
 
-__all__ = ["admin_connection", "create_missing"]
+__all__ = ["admin_connection", "schema_connection"]
 
 
-def _connect_args(url: DatabaseURL) -> dict[str, Any]:
+def _connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
     if url.backend == "postgresql" and url.schema:
         schema = url.schema.replace('"', '""')
-        return {"server_settings": {"search_path": f'"{schema}", public'}}
+        # Reflection with no schema lists every *visible* table: for schema sync only the
+        # ?schema= one may be visible, or public's tables would count as ours.
+        path = f'"{schema}"' if only_schema else f'"{schema}", public'
+        return {"server_settings": {"search_path": path}}
     if url.backend == "sqlite":
         return {"uri": True} if url.memory_name else {}
     return {}
@@ -55,16 +60,59 @@ async def admin_connection(url: DatabaseURL) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def create_missing(db: Database) -> list[str]:
-    """Create the tables of ``db.metadata`` that do not exist yet; returns their names."""
-    url = db.url
+# Schema engines are kept per URL (unpooled, so they hold no connection): SQLAlchemy
+# caches compiled reflection queries per engine, and compiling them again for every
+# plan() costs more than running them.
+_SCHEMA_ENGINES: OrderedDict[tuple[str, bool], AsyncEngine] = OrderedDict()
+_MAX_SCHEMA_ENGINES = 16
+
+
+def _schema_engine(url: DatabaseURL, write: bool) -> AsyncEngine:
+    # url.url leaves out ?schema= (kept in url.options): it must be part of the key.
+    address = url.url.render_as_string(hide_password=False)
+    key = (f"{address} {sorted(url.options.items())} {url.memory_name}", write)
+    engine = _SCHEMA_ENGINES.pop(key, None)
+    if engine is None:
+        args = _connect_args(url, only_schema=True)
+        engine = create_async_engine(url.url, poolclass=NullPool, connect_args=args)
+        if url.backend == "sqlite":
+            _sqlite_transactions(engine, "BEGIN IMMEDIATE" if write else "BEGIN")
+    _SCHEMA_ENGINES[key] = engine
+    while len(_SCHEMA_ENGINES) > _MAX_SCHEMA_ENGINES:
+        _SCHEMA_ENGINES.popitem(last=False)
+    return engine
+
+
+def _sqlite_transactions(engine: AsyncEngine, begin_sql: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _autocommit_off(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we send BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = OFF")  # only effective outside a transaction
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(begin_sql)
+
+
+@asynccontextmanager
+async def schema_connection(url: DatabaseURL, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction for schema sync; leaving without commit rolls back.
+
+    On SQLite the transaction is a real one: pysqlite would otherwise commit before
+    every DDL statement, so a failed plan could not be rolled back. Foreign keys are
+    off while it runs, as SQLite's table-rebuild procedure requires (a DROP TABLE would
+    otherwise delete or cascade into referencing rows); check ``PRAGMA
+    foreign_key_check`` before committing. ``write`` takes SQLite's write lock up front.
+    """
+    engine = _schema_engine(url, write)
     try:
-        async with admin_connection(url) as conn:
-            if url.backend == "postgresql" and url.schema:
-                await conn.execute(sa.schema.CreateSchema(url.schema, if_not_exists=True))
-            existing = set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
-            missing = [t for t in db.metadata.sorted_tables if t.name not in existing]
-            await conn.run_sync(lambda c: db.metadata.create_all(c, tables=missing))
-    except sa.exc.DBAPIError as exc:
-        raise DatabaseError(f"creating tables on {url.display} failed: {exc.orig}") from None
-    return [t.name for t in missing]
+        conn = await engine.connect()
+    except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise ConnectionError(f"cannot reach {url.display} for schema work: {exc}") from None
+    try:
+        await conn.begin()
+        yield conn
+    finally:
+        await conn.close()  # rolls back what was not committed

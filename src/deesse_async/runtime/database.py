@@ -24,6 +24,8 @@ from .url import DatabaseURL
 if TYPE_CHECKING:
     from typing import Self
 
+    from ..sync.plan import SyncPlan
+
 __all__ = ["Database", "Transaction"]
 
 
@@ -93,6 +95,28 @@ class Database(_Collections):
         """Whether the pool is open."""
         return self._pool is not None
 
+    if TYPE_CHECKING:  # here rather than at the top: the method is this edit's only user
+        from ..asgi import Lifespan, WatchPaths
+
+    def lifespan(
+        self,
+        dev_sync: bool | None = None,
+        watch: WatchPaths | None = None,
+        debounce: float = 15.0,
+    ) -> Lifespan:
+        """An ASGI lifespan: opens the pool at startup, closes it at shutdown.
+
+        With ``dev_sync`` (default: on only when ``DEESSE_ENV=development``) it also runs
+        the development sync engine on the app's loop: ``watch`` folders (default: those
+        of the modules defining the collections), ``debounce`` seconds after the last
+        change. See docs/sync.md.
+
+        >>> # app = FastAPI(lifespan=db.lifespan(dev_sync=True, watch=["app/collections"]))
+        """
+        from ..asgi import lifespan
+
+        return lifespan(self, dev_sync=dev_sync, watch=watch, debounce=debounce)
+
     async def connect(self) -> None:
         """Open the connection pool (a no-op when already open)."""
         if self._pool is None:
@@ -146,16 +170,30 @@ class Database(_Collections):
         async with self.atomic() as conn:
             yield Transaction(self, conn)
 
-    async def push(self) -> list[str]:
-        """Create the tables (and indexes) that do not exist yet; returns their names.
+    async def plan(self) -> SyncPlan:
+        """Compare the collections with the live database; changes nothing (docs/sync.md).
 
-        Existing tables are left untouched in this version: the schema diff lives in
-        ``deesse_async.sync`` (see docs/sync.md).
+        >>> # plan = await db.plan()
+        >>> # for sql, risk, reason in plan.statements: print(risk, sql)
         """
-        from .admin import create_missing
+        from ..sync.plan import plan_schema
 
-        await self.connect()
-        return await create_missing(self)
+        return await plan_schema(self)
+
+    async def push(self, accept_data_loss: bool = False) -> SyncPlan:
+        """Bring the database to the collections; returns the applied ``SyncPlan``.
+
+        A plan with a destructive statement raises ``DataLossError`` and applies nothing
+        unless ``accept_data_loss=True``; a statement the database rejects raises
+        ``SchemaSyncError`` (rolled back on PostgreSQL and SQLite). See docs/sync.md.
+
+        >>> # plan = await db.push()
+        >>> # plan.created_tables  -> ['users', 'posts', ...] on a fresh database
+        """
+        from ..sync.plan import push_schema
+
+        await self.connect()  # a sqlite://:memory: database lives while the pool is open
+        return await push_schema(self, accept_data_loss=accept_data_loss)
 
 
 class Transaction(_Collections):

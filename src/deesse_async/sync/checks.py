@@ -1,0 +1,149 @@
+"""CHECK constraints (select choices, number ranges): compared by name *and* definition.
+
+Alembic does not compare CHECK constraints, so a changed ``select(...)`` would keep
+refusing the new choice. Every database rewrites a CHECK's text its own way, so each
+side is brought to the same spelling before comparing:
+
+- SQLite keeps the text as written: compare it with ours, whitespace aside;
+- MySQL/MariaDB quote and lower-case it: both sides go through sqlglot;
+- PostgreSQL rewrites it deeply (``= ANY (ARRAY[...])``, casts): ours is added to a
+  temporary copy of the table inside a savepoint, read back with
+  ``pg_get_constraintdef`` and rolled back, so PostgreSQL spells both.
+
+Only constraints named ``ck_*`` (the compiler's names) are ever dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+import sqlglot
+from alembic.operations import ops
+from sqlglot import exp
+
+__all__ = ["CHECK_PREFIX", "check_ops"]
+
+CHECK_PREFIX = "ck_"
+_PROBE = "_deesse_check_probe"
+Definitions = dict[str, str]
+
+
+def _compiled(check: sa.CheckConstraint, dialect: sa.Dialect) -> str:
+    sql = str(check.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    return sql.replace("%%", "%") if dialect.paramstyle in ("format", "pyformat") else sql
+
+
+def _flat(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _mysql_spelling(sql: str) -> str:
+    try:
+        tree = sqlglot.parse_one(sql, read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return _flat(sql)
+    for identifier in tree.find_all(exp.Identifier):
+        identifier.set("quoted", False)
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    return tree.sql(dialect="mysql", normalize=True)
+
+
+def _reflected(conn: sa.Connection, table: str) -> Definitions:
+    return {
+        str(c["name"]): str(c["sqltext"])
+        for c in sa.inspect(conn).get_check_constraints(table)
+        if c["name"]
+    }
+
+
+def _sqlite(
+    conn: sa.Connection, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
+) -> tuple[Definitions, Definitions]:
+    ours = {n: _flat(_compiled(c, conn.dialect)) for n, c in wanted.items()}
+    return ours, {n: _flat(sql) for n, sql in _reflected(conn, table.name).items()}
+
+
+def _mysql(
+    conn: sa.Connection, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
+) -> tuple[Definitions, Definitions]:
+    ours = {n: _mysql_spelling(_compiled(c, conn.dialect)) for n, c in wanted.items()}
+    theirs = {n: _mysql_spelling(sql) for n, sql in _reflected(conn, table.name).items()}
+    return ours, theirs
+
+
+_PG_DEFINITIONS = sa.text(
+    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE conrelid = CAST(:table AS regclass) AND contype = 'c'"
+)
+
+
+def _pg_definitions(conn: sa.Connection, table: str) -> Definitions:
+    quoted = conn.dialect.identifier_preparer.quote(table)
+    rows = conn.execute(_PG_DEFINITIONS, {"table": quoted}).all()
+    # 'CHECK ((n >= 0))' -> '(n >= 0)': the expression, as the other dialects reflect it.
+    return {str(name): str(d).removeprefix("CHECK ").strip() for name, d in rows}
+
+
+def _postgresql(
+    conn: sa.Connection, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
+) -> tuple[Definitions, Definitions]:
+    theirs = _pg_definitions(conn, table.name)
+    if not wanted:
+        return {}, theirs
+    quote = conn.dialect.identifier_preparer.quote
+    savepoint = conn.begin_nested()
+    try:
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PROBE} (LIKE {quote(table.name)})")
+        for name, check in wanted.items():
+            definition = _compiled(check, conn.dialect)
+            conn.exec_driver_sql(
+                f"ALTER TABLE {_PROBE} ADD CONSTRAINT {quote(name)} CHECK ({definition})"
+            )
+        ours = _pg_definitions(conn, _PROBE)
+    finally:
+        savepoint.rollback()
+    return ours, theirs
+
+
+_SPELLINGS: dict[
+    str,
+    Callable[
+        [sa.Connection, sa.Table, dict[str, sa.CheckConstraint]], tuple[Definitions, Definitions]
+    ],
+] = {"sqlite": _sqlite, "mysql": _mysql, "mariadb": _mysql, "postgresql": _postgresql}
+
+
+def _drop(table: str, name: str, sqltext: str) -> ops.MigrateOperation:
+    holder = sa.Table(table, sa.MetaData())
+    check = sa.CheckConstraint(sa.text(sqltext), name=name)
+    holder.append_constraint(check)
+    return ops.DropConstraintOp.from_constraint(check)
+
+
+def check_ops(
+    conn: sa.Connection, table: sa.Table
+) -> tuple[list[ops.MigrateOperation], list[ops.MigrateOperation]]:
+    """(drops, adds) that bring the CHECK constraints of an existing table to ``table``'s.
+
+    A changed definition is a drop and an add of the same name.
+    """
+    wanted = {
+        c.name: c
+        for c in table.constraints
+        if isinstance(c, sa.CheckConstraint) and isinstance(c.name, str)
+    }
+    ours, theirs = _SPELLINGS[conn.dialect.name](conn, table, wanted)
+    changed = {n for n in wanted if n in theirs and ours.get(n) != theirs[n]}
+    drops = [
+        _drop(table.name, name, sql)
+        for name, sql in theirs.items()
+        if name.startswith(CHECK_PREFIX) and (name not in wanted or name in changed)
+    ]
+    adds: list[ops.MigrateOperation] = [
+        ops.AddConstraintOp.from_constraint(c)
+        for n, c in wanted.items()
+        if n not in theirs or n in changed
+    ]
+    return drops, adds

@@ -1,0 +1,199 @@
+"""The schema subcommands of ``deesse``: ``schema``, ``plan``, ``push``, ``migrate``.
+
+Each finds the application's ``Database`` (``--app``, ``$DEESSE_APP`` or pyproject.toml)
+and calls the public API; this module only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+import anyio
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from ..cli import Command
+from ..dialects import DIALECTS
+from ..errors import DataLossError
+from .discover import add_app_argument, find_database
+from .migrations import apply_migrations, generate_migration, migrations_folder
+from .render import create_ddl
+
+if TYPE_CHECKING:
+    from ..runtime.database import Database
+    from .plan import SyncPlan
+
+__all__ = ["SYNC_COMMANDS", "plan_table", "print_plan"]
+
+RISK_STYLES = {"safe": "green", "unsafe": "yellow", "destructive": "bold red"}
+BACKENDS = ("postgresql", "sqlite", "mysql")
+
+
+def plan_table(plan: SyncPlan, title: str) -> Table:
+    """The plan as a rich table: statement, risk, reason and affected rows."""
+    table = Table(title=title, show_lines=True, title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("risk")
+    table.add_column("statement", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    table.add_column("rows", justify="right")
+    rows = plan.affected_rows + [None] * (len(plan.statements) - len(plan.affected_rows))
+    for number, (statement, count) in enumerate(zip(plan.statements, rows, strict=True), 1):
+        style = RISK_STYLES[statement.risk]
+        table.add_row(
+            str(number),
+            f"[{style}]{statement.risk}[/{style}]",
+            escape(statement.sql),
+            escape(statement.reason),
+            "" if count is None else str(count),
+        )
+    return table
+
+
+def print_plan(plan: SyncPlan, console: Console, title: str) -> None:
+    """Print the plan table and its hints (or say that there is nothing to do)."""
+    if plan.is_empty:
+        console.print("[green]✓[/green] the database matches the collections: nothing to do")
+    else:
+        console.print(plan_table(plan, title))
+    for hint in plan.hints:
+        console.print(f"[cyan]hint:[/cyan] {escape(hint)}", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _configure_schema(parser: argparse.ArgumentParser) -> None:
+    add_app_argument(parser)
+    parser.add_argument(
+        "--dialect", choices=BACKENDS, help="SQL dialect (default: the app's database)"
+    )
+
+
+def _run_schema(args: argparse.Namespace, console: Console) -> int:
+    db = find_database(args.app)
+    backend = args.dialect or db.url.backend
+    for statement in create_ddl(db.metadata, DIALECTS[backend].sa_dialect):
+        console.print(f"{statement};\n", markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- plan / push
+
+
+def _configure_plan(parser: argparse.ArgumentParser) -> None:
+    add_app_argument(parser)
+    parser.add_argument(
+        "--json", action="store_true", help="print the plan as JSON (SyncPlan.to_dict())"
+    )
+
+
+def _run_plan(args: argparse.Namespace, console: Console) -> int:
+    db = find_database(args.app)
+    plan = anyio.run(db.plan)
+    if args.json:
+        # Plain print: the output is read by programs, rich must not wrap or style it.
+        print(json.dumps(plan.to_dict(), indent=2))
+    else:
+        print_plan(plan, console, f"deesse plan: {db.url.display}")
+    return 0
+
+
+def _configure_push(parser: argparse.ArgumentParser) -> None:
+    add_app_argument(parser)
+    parser.add_argument(
+        "--accept-data-loss",
+        action="store_true",
+        help="apply the plan even when it has destructive statements",
+    )
+
+
+async def _push(db: Database, accept: bool) -> SyncPlan:
+    try:
+        return await db.push(accept_data_loss=accept)
+    finally:
+        await db.close()
+
+
+def _refused(error: DataLossError, console: Console) -> int:
+    lines = []
+    for statement, count in error.plan.data_loss if error.plan else []:
+        rows = "" if count is None else f"  [bold]({count} row{'s' * (count != 1)})[/bold]"
+        lines.append(f"[red]•[/red] {escape(' '.join(statement.sql.split()))}{rows}")
+        lines.append(f"  [dim]{escape(statement.reason)}[/dim]")
+    body = "\n".join(lines or [escape(s) for s in error.statements])
+    console.print(
+        Panel(
+            body,
+            title="[bold red]push would lose data: nothing was applied[/bold red]",
+            border_style="red",
+        )
+    )
+    console.print("run `deesse push --accept-data-loss` to apply", markup=False)
+    return 1
+
+
+def _run_push(args: argparse.Namespace, console: Console) -> int:
+    db = find_database(args.app)
+    try:
+        plan = anyio.run(_push, db, args.accept_data_loss)
+    except DataLossError as error:
+        return _refused(error, console)
+    if not plan.is_empty:
+        count = len(plan.statements)
+        print_plan(plan, console, f"deesse push: applied {count} statement{'s' * (count != 1)}")
+        if plan.unsafe:
+            console.print("[yellow]applied unsafe statements: check the reasons above[/yellow]")
+    else:
+        print_plan(plan, console, "")
+    return 0
+
+
+# --------------------------------------------------------------------------- migrate
+
+
+def _configure_migrate(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    generate = actions.add_parser("generate", help="write a revision for the schema changes")
+    generate.add_argument("-m", "--message", required=True, help="what the revision does")
+    apply = actions.add_parser("apply", help="upgrade the database to the newest revision")
+    apply.add_argument("--revision", default="head", help="target revision (default: head)")
+    for action in (generate, apply):
+        add_app_argument(action)
+        action.add_argument(
+            "--dir", help="migrations folder (default: [tool.deesse] migrations, ./migrations)"
+        )
+
+
+def _run_migrate(args: argparse.Namespace, console: Console) -> int:
+    db = find_database(args.app)
+    folder = migrations_folder(args.dir)
+    if args.action == "generate":
+        path = generate_migration(db, args.message, folder)
+        if path is None:
+            console.print("[green]✓[/green] no schema changes: no revision written")
+        else:
+            console.print(f"[green]✓[/green] wrote {escape(str(path))}", soft_wrap=True)
+        return 0
+    applied = apply_migrations(db, folder, args.revision)
+    if applied:
+        console.print(f"[green]✓[/green] applied {', '.join(applied)}")
+    else:
+        console.print("[green]✓[/green] the database is at the newest revision already")
+    return 0
+
+
+SYNC_COMMANDS = [
+    Command("schema", "print the CREATE statements of the collections", _configure_schema,
+            _run_schema),
+    Command("plan", "show what push would change, with each statement's risk", _configure_plan,
+            _run_plan),
+    Command("push", "bring the database to the collections (development)", _configure_push,
+            _run_push),
+    Command("migrate", "versioned migrations for production (generate, apply)",
+            _configure_migrate, _run_migrate),
+]  # fmt: skip

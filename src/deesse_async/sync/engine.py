@@ -1,0 +1,514 @@
+"""The development sync engine: watch the collection files, debounce, re-load, plan, apply.
+
+It is a guest in the app's event loop (``db.lifespan(dev_sync=True)``) or runs alone
+(``deesse dev``). The shape of one round:
+
+    file events ─▶ Debouncer (``debounce`` s after the LAST change) ─▶ fresh interpreter
+    (sync/reload.py: import the edited collections, ``db.plan()``, apply when no data is lost)
+    ─▶ report; a destructive plan is held back: boxed warning, y/N on a terminal.
+
+Rules it keeps: it never blocks the loop (file system and terminal work go through
+``anyio.to_thread``), never crashes the app (every error is reported and it keeps
+watching), leaves no thread, task or child process behind when cancelled, and only one
+engine per database acts (sync/lock.py); the others stay quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+from rich.console import Console
+from rich.markup import escape
+from watchfiles import Change, DefaultFilter, awatch
+
+from .locate import (
+    AppLocation,
+    collection_folders,
+    database_identity,
+    import_root,
+    locate_app,
+    lock_key,
+    project_root,
+)
+from .lock import EngineLock
+from .prompt import (
+    ask_yes_no,
+    console,
+    held_back_panel,
+    report_applied,
+    report_error,
+    say,
+    statement_line,
+    stdin_is_tty,
+)
+from .reload import Reloader, ReloadResult, load_database
+
+if TYPE_CHECKING:
+    from ..cli import Command
+    from ..runtime.database import Database
+
+__all__ = [
+    "ChangeStream",
+    "Debouncer",
+    "DevEngine",
+    "EngineConfig",
+    "PythonSourceFilter",
+    "dev_command",
+    "run_dev",
+    "watch_python_files",
+]
+
+ChangeStream = Callable[[anyio.Event], AsyncGenerator[set[str], None]]
+"""Given a stop event, yields sets of changed paths until the event is set."""
+
+WatchPaths = Sequence[str | PathLike[str]]
+_WATCH_RETRY = 5.0  # seconds between attempts when watching fails (folder deleted…)
+_PROGRESS_EVERY = 5.0  # seconds between "still planning" lines during a long round
+_MEMORY_OFF = (
+    "dev sync is off: sqlite://:memory: lives inside this process only, the engine's fresh "
+    "interpreters cannot see it; use a file (sqlite:///dev.db)"
+)
+_NO_APP_OFF = (
+    "dev sync is off: no module global holds this Database, so a fresh interpreter cannot "
+    "import it; set DEESSE_APP=module:attribute"
+)
+
+
+class PythonSourceFilter(DefaultFilter):
+    """Only ``.py`` files, minus editors' temp and swap files, caches and ``.deesse/``.
+
+    watchfiles' defaults already drop ``*.swp``, ``*~``, ``.#*`` (Emacs locks) and
+    ``__pycache__``; Vim's ``4913`` probe file is not ``.py``.
+
+    >>> keep = PythonSourceFilter()
+    >>> [keep(Change.modified, p) for p in ("/a/models.py", "/a/.models.py.swp", "/a/4913")]
+    [True, False, False]
+    """
+
+    ignore_dirs = (*DefaultFilter.ignore_dirs, ".deesse")
+
+    def __call__(self, change: Change, path: str) -> bool:
+        return path.endswith(".py") and super().__call__(change, path)
+
+
+def watch_python_files(paths: Sequence[Path], *, recursive: bool = True) -> ChangeStream:
+    """The real change stream: ``watchfiles.awatch`` on ``paths``, ``.py`` files only."""
+
+    async def changes(stop: anyio.Event) -> AsyncGenerator[set[str], None]:
+        # rust_timeout bounds how long a cancellation that did not set `stop` first (Ctrl+C
+        # in `deesse dev`) waits for the watching thread: half a second.
+        async for batch in awatch(
+            *paths,
+            watch_filter=PythonSourceFilter(),
+            stop_event=stop,
+            recursive=recursive,
+            rust_timeout=500,
+        ):
+            yield {path for _, path in batch}
+
+    return changes
+
+
+class Debouncer:
+    """Collects changed paths; ``next_batch()`` hands them over ``delay`` s after the last one.
+
+    A burst of saves (an editor writing several files, a formatter rewriting one) becomes
+    one batch, hence one sync. Create it in async code (it holds an ``anyio.Event``).
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._pending: set[str] = set()
+        self._last = 0.0
+        self._wakeup = anyio.Event()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """Paths changed since the last batch was handed over."""
+        return frozenset(self._pending)
+
+    def add(self, paths: Iterable[str]) -> None:
+        """Record changes (restarts the quiet period)."""
+        self._pending.update(paths)
+        self._last = anyio.current_time()
+        wakeup, self._wakeup = self._wakeup, anyio.Event()
+        wakeup.set()
+
+    async def changed(self) -> None:
+        """Return at the next ``add()``."""
+        await self._wakeup.wait()
+
+    async def next_batch(self) -> frozenset[str]:
+        """Wait for changes, then for ``delay`` s without any, and return them."""
+        while True:
+            if not self._pending:
+                await self.changed()
+                continue
+            remaining = self._last + self.delay - anyio.current_time()
+            if remaining <= 0:
+                batch = frozenset(self._pending)
+                self._pending.clear()
+                return batch
+            with anyio.move_on_after(remaining):
+                await self.changed()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Everything an engine needs; ``DevEngine.for_database`` derives it from a live db."""
+
+    app_path: str  # module:attribute of the Database, imported by the fresh interpreters
+    database: str  # database_identity(): the reloaded app must point at the same database
+    lock_key: str
+    watch: tuple[Path, ...]
+    recursive: bool = True
+    debounce: float = 15.0
+    import_root: Path | None = None  # added to the fresh interpreters' PYTHONPATH
+    project_root: Path | None = None  # .deesse/ lives here; None: found above `watch`
+    interactive: bool | None = None  # None: ask when stdin is a terminal
+    lock_retry: float = 2.0  # a quiet engine re-tries the lock this often (takes over)
+
+
+class DevEngine:
+    """Watches, debounces and syncs until cancelled. ``await engine.run()`` never raises.
+
+    >>> # async with anyio.create_task_group() as tg:
+    >>> #     tg.start_soon(engine.run)
+    >>> #     ...                      # serve
+    >>> #     engine.stop(); tg.cancel_scope.cancel()
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        out: Console | None = None,
+        changes: ChangeStream | None = None,
+    ) -> None:
+        self.config = config
+        self.out = out or console()
+        self._changes = changes or watch_python_files(config.watch, recursive=config.recursive)
+        self._stop: anyio.Event | None = None
+        self._stopping = False
+        self._debouncer: Debouncer | None = None
+        self._reloader: Reloader | None = None
+        self.syncs = 0  # rounds completed (the startup check included)
+        self.leading = False  # holds the lock
+
+    @classmethod
+    def for_database(
+        cls,
+        db: Database,
+        *,
+        watch: WatchPaths | None = None,
+        debounce: float = 15.0,
+        out: Console | None = None,
+    ) -> DevEngine | None:
+        """An engine for a live ``db``, or None (after saying why) when it cannot run.
+
+        ``watch=None`` watches the folders of the modules holding ``db``'s collections (not
+        recursively); given folders are watched recursively.
+        """
+        out = out or console()
+        if db.url.memory_name is not None:
+            say(out, _MEMORY_OFF, style="yellow")
+            return None
+        app = locate_app(db)
+        if app is None:
+            say(out, _NO_APP_OFF, style="yellow")
+            return None
+        config = engine_config(db, app, watch=watch, debounce=debounce)
+        return cls(config, out=out)
+
+    def stop(self) -> None:
+        """Ask the file watcher to end now (call before cancelling the engine's task)."""
+        self._stopping = True
+        if self._stop is not None:
+            self._stop.set()
+
+    async def run(self) -> None:
+        """Take the lock (or stay quiet until it is free), then watch and sync."""
+        self._stop = anyio.Event()
+        if self._stopping:
+            return
+        lock: EngineLock | None = None
+        try:
+            root = self.config.project_root
+            if root is None:
+                root = await anyio.to_thread.run_sync(project_root, self.config.watch)
+            lock = EngineLock(root / ".deesse", self.config.lock_key)
+            if not await anyio.to_thread.run_sync(lock.try_acquire):
+                await self._wait_for_lock(lock)
+            self.leading = True
+            await self._lead()
+        except Exception as exc:  # the app must survive its development engine
+            failure = escape(repr(exc))
+            say(self.out, f"[bold red]dev sync stopped after an error:[/bold red] {failure}")
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _wait_for_lock(self, lock: EngineLock) -> None:
+        holder = await anyio.to_thread.run_sync(lock.holder)
+        who = f"another engine (pid {holder})" if holder else "another engine"
+        database = escape(self.config.database)
+        say(self.out, f"{who} keeps {database} in sync; this one stays quiet", style="dim")
+        # flock has no "tell me when it is free" that a thread could wait on cancellably.
+        while True:
+            await anyio.sleep(self.config.lock_retry)
+            if await anyio.to_thread.run_sync(lock.try_acquire):
+                break
+        say(self.out, "the other engine stopped; this one takes over", style="dim")
+
+    async def _lead(self) -> None:
+        assert self._stop is not None
+        paths = escape(", ".join(_short(p) for p in self.config.watch))
+        debounce, database = self.config.debounce, escape(self.config.database)
+        say(self.out, f"watching {paths} (debounce {debounce:g}s) · {database}")
+        self._debouncer = debouncer = Debouncer(self.config.debounce)
+        self._reloader = self._new_reloader()
+        try:
+            async with anyio.create_task_group() as tg:
+                # Watch first, then check: an edit made during the first check is not missed.
+                tg.start_soon(self._pump, debouncer, self._stop)
+                await self._round("startup check")
+                while True:
+                    batch = await debouncer.next_batch()
+                    await self._round(_describe(batch))
+        finally:
+            reloader, self._reloader = self._reloader, None
+            await reloader.aclose()  # kills the spare interpreter (shielded)
+
+    async def _pump(self, debouncer: Debouncer, stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with aclosing(self._changes(stop)) as stream:
+                    async for paths in stream:
+                        debouncer.add(paths)
+                return
+            except Exception as exc:
+                failure = escape(repr(exc))
+                say(self.out, f"[yellow]watching failed:[/yellow] {failure}; retrying soon")
+                await anyio.sleep(_WATCH_RETRY)
+
+    async def _round(self, trigger: str) -> None:
+        try:
+            await self.sync(trigger)
+        except Exception as exc:
+            failure = escape(repr(exc))
+            say(self.out, f"[bold red]sync failed:[/bold red] {failure}; still watching")
+        finally:
+            self.syncs += 1
+
+    async def sync(self, trigger: str) -> ReloadResult:
+        """One round: re-load in a fresh interpreter, plan, apply or hold back, report."""
+        say(self.out, f"{escape(trigger)} → re-loading the collections…", style="dim")
+        result = await self._reload()
+        if result.error:
+            report_error(self.out, result)
+        elif result.applied:
+            report_applied(self.out, result)
+        elif result.is_empty:
+            say(self.out, f"database in sync ({result.seconds:.1f}s)", style="dim")
+        elif result.has_data_loss:
+            await self._hold_back(result)
+        else:
+            say(self.out, "plan not applied:", style="yellow")
+            for change in result.statements:
+                self.out.print(statement_line(change))
+        return result
+
+    async def _reload(self, accept: str | None = None) -> ReloadResult:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._progress, anyio.current_time())
+            if self._reloader is None:  # sync() called outside run(): a one-off interpreter
+                async with self._new_reloader() as reloader:
+                    result = await reloader.run(accept=accept)
+            else:
+                result = await self._reloader.run(accept=accept)
+            tg.cancel_scope.cancel()
+        return result
+
+    async def _progress(self, started: float) -> None:
+        # A large database can take a while to compare: show that the engine is alive.
+        while True:
+            await anyio.sleep(_PROGRESS_EVERY)
+            elapsed = anyio.current_time() - started
+            say(self.out, f"… still planning ({elapsed:.0f}s)", style="dim")
+
+    def _new_reloader(self) -> Reloader:
+        c = self.config
+        return Reloader(c.app_path, import_root=c.import_root, database=c.database)
+
+    async def _hold_back(self, result: ReloadResult) -> None:
+        interactive = self.config.interactive
+        if interactive is None:
+            interactive = stdin_is_tty()
+        command = f"deesse push --accept-data-loss --app {self.config.app_path}"
+        panel = held_back_panel(
+            result, database=self.config.database, command=command, interactive=interactive
+        )
+        self.out.print(panel)
+        if not interactive:
+            return
+        debouncer = self._debouncer
+        if debouncer is not None and debouncer.pending:
+            # Saved again while planning: that plan is already stale, do not ask about it.
+            say(self.out, "the files changed meanwhile: re-checking soon", style="dim")
+            return
+        answer = await ask_yes_no(
+            self.out,
+            "Apply these statements and lose that data?",
+            until=debouncer.changed if debouncer is not None else None,
+        )
+        if answer is None:
+            say(self.out, "the files changed again: question withdrawn", style="dim")
+        elif not answer:
+            say(self.out, "nothing applied; the database keeps its data", style="yellow")
+        else:
+            await self._apply_accepted(result)
+
+    async def _apply_accepted(self, result: ReloadResult) -> None:
+        accepted = await self._reload(accept=result.fingerprint)
+        if accepted.error:
+            report_error(self.out, accepted)
+        elif accepted.changed:
+            say(self.out, "the plan changed since the question: nothing applied", style="yellow")
+            await self.sync("re-check")
+        else:
+            report_applied(self.out, accepted)
+
+
+def engine_config(
+    db: Database, app: AppLocation, *, watch: WatchPaths | None, debounce: float
+) -> EngineConfig:
+    """The configuration for ``db`` found at ``app`` (see ``DevEngine.for_database``)."""
+    if watch is None:
+        folders = collection_folders(db) or _module_folder(app.path)
+        recursive = False  # exactly those folders: a project root would drag in .venv
+    else:
+        folders = [Path(p).resolve() for p in watch]
+        recursive = True
+    return EngineConfig(
+        app_path=app.path,
+        database=database_identity(db.url),
+        lock_key=lock_key(db.url),
+        watch=tuple(folders),
+        recursive=recursive,
+        debounce=debounce,
+        import_root=app.import_root,
+    )
+
+
+def _module_folder(app_path: str) -> list[Path]:
+    spec = importlib.util.find_spec(app_path.partition(":")[0])
+    if spec is None or not spec.origin:
+        return [Path.cwd()]
+    return [Path(spec.origin).resolve().parent]
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
+
+
+def _describe(batch: frozenset[str]) -> str:
+    names = sorted(_short(Path(p)) for p in batch)
+    if len(names) == 1:
+        return f"{names[0]} changed"
+    shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+    return f"{len(names)} files changed ({shown})"
+
+
+def run_dev(
+    app_path: str,
+    *,
+    watch: WatchPaths | None = None,
+    debounce: float = 15.0,
+    out: Console | None = None,
+    interactive: bool | None = None,
+) -> int:
+    """``deesse dev``: the engine without a server, until Ctrl+C. Returns the exit code.
+
+    The app is imported here once, to find its database and collection folders; every
+    later re-load happens in a fresh interpreter, as under a server.
+    """
+    out = out or console()
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as uvicorn does: the project is importable
+    try:
+        db = load_database(app_path)
+    except Exception as exc:
+        say(out, f"[bold red]cannot load {escape(app_path)}:[/bold red] {escape(repr(exc))}")
+        return 1
+    if db.url.memory_name is not None:
+        say(out, "[bold red]deesse dev needs a database file or server, not :memory:[/bold red]")
+        return 1
+    module_name = app_path.partition(":")[0]
+    app = AppLocation(app_path, import_root(module_name, sys.modules[module_name]))
+    config = replace(
+        engine_config(db, app, watch=watch, debounce=debounce), interactive=interactive
+    )
+    engine = DevEngine(config, out=out)
+    try:
+        anyio.run(engine.run)
+    except KeyboardInterrupt:
+        say(out, "stopped", style="dim")
+    return 0
+
+
+# `deesse dev`. Discovery of the app (--app, $DEESSE_APP, [tool.deesse] app) is shared with
+# the other sync commands (sync/discover.py).
+def configure_dev(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``deesse dev``."""
+    from .discover import add_app_argument
+
+    add_app_argument(parser)
+    parser.add_argument(
+        "--watch",
+        action="append",
+        metavar="FOLDER",
+        help="folder to watch, recursively; repeatable (default: the collections' folders)",
+    )
+    parser.add_argument(
+        "--debounce",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="quiet time after the last change before a sync (default: 15)",
+    )
+
+
+def run_dev_command(args: argparse.Namespace, console: Console) -> int:
+    """Run ``deesse dev`` (its output goes to stderr, like under a server)."""
+    from .discover import app_path
+
+    return run_dev(app_path(args.app), watch=args.watch, debounce=args.debounce)
+
+
+def dev_command() -> Command:
+    """The ``deesse dev`` subcommand, for ``cli._commands()``.
+
+    A function rather than a constant: an app importing the engine (``db.lifespan``)
+    should not import the command line.
+    """
+    from ..cli import Command
+
+    return Command(
+        "dev",
+        "watch the collections and keep the database in sync, without a server",
+        configure_dev,
+        run_dev_command,
+    )

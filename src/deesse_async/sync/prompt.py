@@ -1,0 +1,173 @@
+"""What the development engine says in the terminal, and its y/N question.
+
+Everything goes to one ``rich`` console on stderr (where uvicorn logs too), one line per
+event. The question reads the terminal in a worker thread, so the app's event loop keeps
+serving while it waits for an answer.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+
+import anyio
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .reload import PlannedChange, ReloadResult
+
+__all__ = [
+    "ask_yes_no",
+    "console",
+    "held_back_panel",
+    "one_line",
+    "report_applied",
+    "report_error",
+    "say",
+    "statement_line",
+    "stdin_is_tty",
+]
+
+RISK_STYLES = {"safe": "green", "unsafe": "yellow", "destructive": "bold red"}
+_POLL = 0.1  # how often the reading thread checks whether the question was withdrawn
+
+
+def console() -> Console:
+    """The engine's console: stderr, colours only on a terminal."""
+    return Console(stderr=True, highlight=False)
+
+
+def say(out: Console, message: str, *, style: str = "") -> None:
+    """One engine line: ``deesse · message`` (``message`` is rich markup)."""
+    body = f"[{style}]{message}[/{style}]" if style else message
+    out.print(f"[bold cyan]deesse[/bold cyan] · {body}")
+
+
+def statement_line(change: PlannedChange) -> Text:
+    """``  safe         ALTER TABLE … -- reason`` with the risk in its colour."""
+    line = Text("  ")
+    line.append(f"{change.risk:<12}", style=RISK_STYLES.get(change.risk, ""))
+    line.append(one_line(change.sql))
+    if change.reason:
+        line.append(f"  -- {change.reason}", style="dim")
+    return line
+
+
+def one_line(sql: str) -> str:
+    """SQL on one line (``CREATE TABLE`` comes pretty-printed over several)."""
+    return " ".join(sql.split())
+
+
+def report_applied(out: Console, result: ReloadResult) -> None:
+    """The short report of an applied plan: a header, then one line per statement."""
+    count = len(result.statements)
+    noun = "statement" if count == 1 else "statements"
+    say(out, f"applied {count} {noun} in {result.seconds:.1f}s", style="green")
+    for change in result.statements:
+        out.print(statement_line(change))
+    for hint in result.hints:
+        out.print(Text(f"  hint: {hint}", style="dim"))
+
+
+def report_error(out: Console, result: ReloadResult) -> None:
+    """A broken collection file or a refused plan: the summary, then the broken line."""
+    say(out, f"[bold red]could not sync:[/bold red] {escape(result.error or 'unknown error')}")
+    if result.detail:
+        out.print(Text(result.detail, style="dim"))
+    for change in result.statements:  # the plan the database refused (the error says more)
+        out.print(statement_line(change))
+    if result.statements:
+        say(out, "still watching (fix the data or the collections, then save)", style="dim")
+    else:
+        say(out, "nothing was applied; still watching (fix the file and save again)", style="dim")
+
+
+def held_back_panel(
+    result: ReloadResult, *, database: str, command: str | None, interactive: bool
+) -> Panel:
+    """The boxed warning for a plan that loses data: statements, risk, reason, rows."""
+    table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
+    table.add_column("risk", no_wrap=True)
+    table.add_column("statement", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
+    for change in result.statements:
+        rows = "" if change.affected_rows is None else str(change.affected_rows)
+        risk = Text(change.risk, style=RISK_STYLES.get(change.risk, ""))
+        table.add_row(risk, one_line(change.sql), change.reason, rows)
+    parts: list[Text | Table] = [
+        Text(f"The collections changed in a way that loses data in {database}:\n"),
+        table,
+    ]
+    parts.extend(Text(f"hint: {hint}", style="dim") for hint in result.hints)
+    if not interactive:
+        how = f"\nNothing was applied. To apply it: {command}" if command else ""
+        parts.append(Text(f"{how}\nOr change the collections back: the next save re-checks."))
+    return Panel(
+        Group(*parts),
+        title="[bold red]deesse: destructive schema change held back[/bold red]",
+        border_style="red",
+        expand=False,
+    )
+
+
+def stdin_is_tty() -> bool:
+    """Whether a person can answer: stdin is a terminal (uvicorn's workers keep it)."""
+    try:
+        return sys.stdin is not None and os.isatty(sys.stdin.fileno())
+    except (OSError, ValueError):  # closed or replaced stdin
+        return False
+
+
+def _read_line(fd: int, withdrawn: threading.Event) -> str | None:
+    # select() with a short timeout rather than a blocking read: a withdrawn question must
+    # free its thread promptly, or shutdown would wait for someone to press Enter.
+    while not withdrawn.is_set():
+        ready, _, _ = select.select([fd], [], [], _POLL)
+        if ready:
+            return os.read(fd, 4096).decode(errors="replace")
+    return None
+
+
+async def ask_yes_no(
+    out: Console,
+    question: str,
+    *,
+    fd: int | None = None,
+    until: Callable[[], Awaitable[object]] | None = None,
+) -> bool | None:
+    """Ask ``question [y/N]`` on the terminal; True only for ``y``/``yes``.
+
+    Returns None when ``until`` (say, "the files changed again") finishes before an answer
+    comes. Cancelling the caller withdraws the question too; no thread outlives it by more
+    than a tenth of a second.
+    """
+    fd = sys.stdin.fileno() if fd is None else fd
+    withdrawn = threading.Event()
+    answer: str | None = None
+    out.print(Text(f"{question} [y/N] ", style="bold"), end="")
+    try:
+        async with anyio.create_task_group() as tg:
+            if until is not None:
+                tg.start_soon(_withdraw_when, until, tg.cancel_scope)
+            answer = await anyio.to_thread.run_sync(
+                _read_line, fd, withdrawn, abandon_on_cancel=True
+            )
+            tg.cancel_scope.cancel()
+    finally:
+        withdrawn.set()
+    if answer is None:
+        out.print()
+        return None
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def _withdraw_when(until: Callable[[], Awaitable[object]], scope: anyio.CancelScope) -> None:
+    await until()
+    scope.cancel()

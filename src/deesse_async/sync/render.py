@@ -1,0 +1,229 @@
+"""Alembic operations -> the exact SQL each backend runs, one ``Change`` per schema change.
+
+The operations run through alembic's own implementations in *offline* mode
+(``as_sql=True``) on a context bound to the live connection's dialect, so the text is
+what alembic would send, compiled by the same dialect (server version, MariaDB
+quirks and all), without executing anything. ``push`` later runs exactly these strings.
+
+SQLite alters most things by rebuilding the table (alembic's batch mode: create a copy,
+``INSERT ... SELECT`` the rows, drop, rename). The rebuild's statements hide what the
+change means, so each rebuild also carries ``intents``: the same changes written as the
+direct ``ALTER TABLE`` statements other databases would run, for the risk classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations, ops
+
+from .diff import Comparison
+from .renames import render_rename
+
+__all__ = ["Change", "Intent", "create_ddl", "render_changes", "type_sql"]
+
+_REBUILD_PREFIX = "CREATE TABLE _alembic_tmp_"
+_INDEX_OPS = (ops.CreateIndexOp, ops.DropIndexOp)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a SQLite rebuild does to one column or constraint, as a direct ALTER."""
+
+    sql: str
+    from_type: str | None = None  # the column's old type, for a type change
+    column: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The SQL of one schema change, with what judging and counting it needs."""
+
+    statements: tuple[str, ...]
+    table: str
+    # Columns whose values a destructive statement of this change affects; () means
+    # every row of the table (a dropped table); None means the change loses no values.
+    lossy_columns: tuple[str, ...] | None = None
+    from_type: str | None = None  # the old type of a direct column type change
+    intents: tuple[Intent, ...] = ()  # set for SQLite table rebuilds only
+    created_table: str | None = None
+    # MySQL's MODIFY restates NOT NULL for a column that already was: not a new demand.
+    keeps_not_null: bool = False
+
+
+class _Capture:
+    """An alembic ``output_buffer``: alembic writes each statement in one ``write`` call."""
+
+    def __init__(self, unescape_percent: bool) -> None:
+        self.chunks: list[str] = []
+        self._unescape = unescape_percent
+
+    def write(self, text: str) -> int:
+        self.chunks.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> tuple[str, ...]:
+        out = []
+        for chunk in self.chunks:
+            sql = chunk.strip().removesuffix(";").rstrip()
+            # format/pyformat drivers want '%' doubled in SQL sent with parameters; the plan
+            # shows (and push sends, without parameters) the SQL as the database reads it.
+            out.append(sql.replace("%%", "%") if self._unescape else sql)
+        self.chunks.clear()
+        return tuple(s for s in out if s)
+
+
+def type_sql(type_: Any, dialect: sa.Dialect) -> str:
+    """A column type as the dialect spells it, without MySQL's collation or charset."""
+    plain = type_
+    if getattr(type_, "collation", None) or getattr(type_, "charset", None):
+        plain = type_.copy()
+        for attr in ("collation", "charset"):
+            if getattr(plain, attr, None):
+                setattr(plain, attr, None)
+    return str(plain.compile(dialect=dialect))
+
+
+# --------------------------------------------------------------------------- intents
+
+
+def _alter_intents(op: ops.AlterColumnOp, table: str, dialect: sa.Dialect) -> list[Intent]:
+    quote = dialect.identifier_preparer.quote
+    head = f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(op.column_name)}"
+    out = []
+    if op.modify_type is not None:
+        old = type_sql(op.existing_type, dialect) if op.existing_type is not None else None
+        new = type_sql(op.modify_type, dialect)
+        out.append(Intent(f"{head} TYPE {new}", old, op.column_name))
+    if op.modify_nullable is not None:
+        out.append(Intent(f"{head} {'DROP' if op.modify_nullable else 'SET'} NOT NULL"))
+    return out
+
+
+def _intents(op: ops.MigrateOperation, table: str, dialect: sa.Dialect) -> list[Intent]:
+    quote = dialect.identifier_preparer.quote
+    head = f"ALTER TABLE {quote(table)}"
+    if isinstance(op, ops.AddColumnOp):
+        column = sa.schema.CreateColumn(op.column).compile(dialect=dialect)
+        return [Intent(f"{head} ADD COLUMN {column}")]
+    if isinstance(op, ops.DropColumnOp):
+        return [Intent(f"{head} DROP COLUMN {quote(op.column_name)}")]
+    if isinstance(op, ops.AlterColumnOp):
+        return _alter_intents(op, table, dialect)
+    if isinstance(op, ops.AddConstraintOp):
+        constraint = op.to_constraint()
+        return [Intent(str(sa.schema.AddConstraint(constraint).compile(dialect=dialect)))]
+    if isinstance(op, ops.DropConstraintOp):
+        return [Intent(f"{head} DROP CONSTRAINT {quote(str(op.constraint_name))}")]
+    return []
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _lossy(sub: list[ops.MigrateOperation]) -> tuple[str, ...] | None:
+    columns = [op.column_name for op in sub if isinstance(op, ops.DropColumnOp)]
+    columns += [
+        op.column_name
+        for op in sub
+        if isinstance(op, ops.AlterColumnOp) and op.modify_type is not None
+    ]
+    return tuple(columns) or None
+
+
+def _plain_defaults(op: ops.MigrateOperation) -> ops.MigrateOperation:
+    """Autogenerate puts ``DefaultClause`` objects in an AlterColumnOp; batch mode takes
+    only their expression (it wraps them in a DefaultClause itself)."""
+    if isinstance(op, ops.AlterColumnOp):
+        for attr in ("modify_server_default", "existing_server_default"):
+            value = getattr(op, attr)
+            if isinstance(value, sa.DefaultClause):
+                setattr(op, attr, value.arg)
+    return op
+
+
+class _Renderer:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        self.capture = _Capture(conn.dialect.paramstyle in ("format", "pyformat"))
+        context = MigrationContext.configure(
+            conn, opts={"as_sql": True, "output_buffer": self.capture}
+        )
+        self.operations = Operations(context)
+
+    def sql(self, op: ops.MigrateOperation) -> tuple[str, ...]:
+        self.operations.invoke(op)
+        return self.capture.take()
+
+    def rebuild(self, op: ops.ModifyTableOps) -> Change:
+        """SQLite: one batch for the table (alembic decides whether to rebuild)."""
+        name = op.table_name
+        existing = sa.Table(name, sa.MetaData(), autoload_with=self.conn)
+        with self.operations.batch_alter_table(name, copy_from=existing) as batch:
+            for sub in op.ops:
+                batch.invoke(_plain_defaults(sub))
+        statements = self.capture.take()
+        rebuilt = any(s.startswith(_REBUILD_PREFIX) for s in statements)
+        intents = [i for sub in op.ops for i in _intents(sub, name, self.dialect)]
+        return Change(statements, name, _lossy(op.ops), intents=tuple(intents) if rebuilt else ())
+
+    def each(self, op: ops.ModifyTableOps) -> list[Change]:
+        changes = []
+        for sub in op.ops:
+            from_type, keeps = None, False
+            if isinstance(sub, ops.AlterColumnOp):
+                # Also without a type change: MySQL's MODIFY restates the type it keeps.
+                if sub.existing_type is not None:
+                    from_type = type_sql(sub.existing_type, self.dialect)
+                keeps = sub.existing_nullable is False and sub.modify_nullable is None
+            statements = self.sql(sub)
+            changes.append(
+                Change(statements, op.table_name, _lossy([sub]), from_type, keeps_not_null=keeps)
+            )
+        return changes
+
+    def change(self, op: ops.MigrateOperation) -> list[Change]:
+        if isinstance(op, ops.ModifyTableOps):
+            batch = self.dialect.name == "sqlite" and not all(
+                isinstance(sub, _INDEX_OPS) for sub in op.ops
+            )
+            return [self.rebuild(op)] if batch else self.each(op)
+        if isinstance(op, ops.CreateTableOp):
+            return [Change(self.sql(op), op.table_name, created_table=op.table_name)]
+        if isinstance(op, ops.DropTableOp):
+            return [Change(self.sql(op), op.table_name, lossy_columns=())]
+        return [Change(self.sql(op), str(getattr(op, "table_name", "")))]
+
+
+def render_changes(conn: sa.Connection, comparison: Comparison) -> list[Change]:
+    """The SQL of every change of ``comparison``: creates, alters, renames, then drops."""
+    renderer = _Renderer(conn)
+    renames = [Change((render_rename(r, conn.dialect),), r.table) for r in comparison.renames]
+    changes: list[Change] = []
+    for op in comparison.ops:
+        if isinstance(op, ops.DropTableOp) and renames:
+            changes += renames
+            renames = []
+        changes += renderer.change(op)
+    return changes + renames
+
+
+def create_ddl(metadata: sa.MetaData, dialect: sa.Dialect) -> list[str]:
+    """``CREATE TABLE`` and ``CREATE INDEX`` for every table of ``metadata``, FK order."""
+    unescape = dialect.paramstyle in ("format", "pyformat")
+    out = []
+    for table in metadata.sorted_tables:
+        elements: list[Any] = [sa.schema.CreateTable(table)]
+        indexes = sorted(table.indexes, key=lambda i: str(i.name))
+        elements += [sa.schema.CreateIndex(i) for i in indexes]
+        for element in elements:
+            sql = str(element.compile(dialect=dialect)).strip()
+            out.append(sql.replace("%%", "%") if unescape else sql)
+    return out
