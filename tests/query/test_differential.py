@@ -435,11 +435,9 @@ def _summary(failures: list[str], total: int) -> str:
     return f"{len(failures)} of {total} runs differ from the reference:\n\n{shown}"
 
 
-async def seeded(make_db: MakeDb, *, needs_query: bool = True) -> tuple[Database, Dataset]:
-    """A database on this test's backend, seeded; skips while the query API is missing."""
+async def seeded(make_db: MakeDb) -> tuple[Database, Dataset]:
+    """A database on this test's backend, seeded."""
     db = await make_db(make_collections())
-    if needs_query and not hasattr(db, "query"):
-        pytest.skip("query API not implemented yet")
     ds = await seed(db)
     for slug, rows in ds.rows.items():
         # The hand-written cases name rows by id; a fresh database numbers them 1..n.
@@ -452,7 +450,7 @@ async def seeded(make_db: MakeDb, *, needs_query: bool = True) -> tuple[Database
 
 async def test_seed_round_trips(make_db: MakeDb) -> None:
     """The seed is what the plan says, and CRUD reads every row back identically."""
-    db, ds = await seeded(make_db, needs_query=False)
+    db, ds = await seeded(make_db)
     plan = seed_plan()
     assert {slug: len(rows) for slug, rows in ds.rows.items()} == {
         slug: len(items) for slug, items in plan.items()

@@ -16,13 +16,9 @@ import anyio
 import sqlalchemy as sa
 
 from deesse_async.runtime.admin import admin_connection
-from deesse_async.runtime.database import Database
 from deesse_async.runtime.url import parse_url
 from deesse_async.sync.engine import EngineConfig
 from deesse_async.sync.locate import database_identity, lock_key
-
-HAS_PLAN = hasattr(Database, "plan")
-NEEDS_PLAN = "needs db.plan() and the full db.push() (issue #4 part 1)"
 
 NOTES = """\
 from deesse_async import collection, field, text

@@ -33,8 +33,6 @@ from deesse_async.asgi import dev_sync_enabled
 from deesse_async.sync.engine import DevEngine
 from deesse_async.sync.locate import AppLocation, collection_folders, locate_app
 from tests.sync.devapp import (
-    HAS_PLAN,
-    NEEDS_PLAN,
     SUBTITLE,
     TAGS,
     TITLE,
@@ -145,9 +143,8 @@ async def test_uvicorn_app_follows_collection_edits_while_serving(
                 for _ in range(3):
                     load.start_soon(hammer, client, statuses)
                 await _new_collection_is_created(source, database_url, server)
-                if HAS_PLAN:
-                    await _nullable_column_is_added(source, database_url, server)
-                    await _destructive_edit_is_held_back(source, database_url, server)
+                await _nullable_column_is_added(source, database_url, server)
+                await _destructive_edit_is_held_back(source, database_url, server)
                 load.cancel_scope.cancel()
             assert (await client.get("/notes/count")).status_code == 200
         code = await server.stop()
@@ -155,13 +152,9 @@ async def test_uvicorn_app_follows_collection_edits_while_serving(
     assert "Application shutdown complete" in server.output
     assert len(statuses) > 20
     assert set(statuses) == {200}, [s for s in statuses if s != 200][:5]
-    if not HAS_PLAN:
-        pytest.skip(f"new collection checked; the column and destructive steps {NEEDS_PLAN}")
 
 
-async def _new_collection_is_created(
-    source: anyio.Path, url: str, server: Server
-) -> None:  # works with today's create-only push() too
+async def _new_collection_is_created(source: anyio.Path, url: str, server: Server) -> None:
     await source.write_text(notes_source(TITLE, extra=TAGS))
     await eventually(
         lambda: _has_table(url, "tags"),

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from deesse_async.sync.prompt import ask_yes_no, held_back_panel, statement_line
 from deesse_async.sync.reload import PlannedChange, ReloadResult
-from tests.sync.devapp import HAS_PLAN, NEEDS_PLAN, SUBTITLE, TITLE, notes_source, plain, write_app
+from tests.sync.devapp import SUBTITLE, TITLE, notes_source, plain, write_app
 
 
 def _console() -> Console:
@@ -170,7 +170,6 @@ def _columns(db_file: Path, table: str) -> set[str]:
         return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
-@pytest.mark.skipif(not HAS_PLAN, reason=NEEDS_PLAN)
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_a_person_at_the_terminal_answers_no_then_yes(tmp_path: Path) -> None:
     db_file = tmp_path / "dev.db"

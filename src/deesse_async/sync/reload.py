@@ -302,23 +302,14 @@ def _plan_data(plan: Any) -> dict[str, Any]:
     return {"statements": list(data["statements"]), "hints": list(data.get("hints", ()))}
 
 
-async def _plan(db: Database) -> dict[str, Any] | None:
-    """The plan as JSON-ready data, or None when this version has no ``db.plan()``."""
-    plan_method = getattr(db, "plan", None)
-    if plan_method is None:
-        return None
-    return _plan_data(await plan_method())
+async def _plan(db: Database) -> dict[str, Any]:
+    """The plan as JSON-ready data."""
+    return _plan_data(await db.plan())
 
 
 async def _push(db: Database, *, accept_data_loss: bool) -> dict[str, Any]:
     """Apply; returns the plan that was applied (the same data as ``_plan``)."""
-    push: Any = db.push
-    if getattr(db, "plan", None) is None:
-        # A version without db.plan(), whose push() only creates missing tables.
-        names = await push()
-        new = [{"sql": f"CREATE TABLE {n}", "risk": "safe", "reason": "new table"} for n in names]
-        return {"statements": new}
-    return _plan_data(await push(accept_data_loss=accept_data_loss))
+    return _plan_data(await db.push(accept_data_loss=accept_data_loss))
 
 
 async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[str, Any]:
@@ -336,10 +327,6 @@ async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[
     try:
         async with db:
             plan = await _plan(db)
-            if plan is None:
-                payload.update(await _push(db, accept_data_loss=False))
-                payload["applied"] = bool(payload["statements"])
-                return payload
             payload.update(plan)
             changes = [PlannedChange(**s) for s in plan["statements"]]
             destructive = any(c.risk == "destructive" for c in changes)
