@@ -56,27 +56,29 @@ class QueryEngine:
         self.dialect = dialect
         self.codecs = codecs
         self.context = PlanContext(schema, dialect, codecs)
-        self._cache: OrderedDict[tuple[QueryNode, str], Plan] = OrderedDict()
+        self._cache: OrderedDict[tuple[QueryNode, str], tuple[Plan, frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def plan(self, node: QueryNode, strategy: str) -> Plan:
-        """The compiled plan of a query shape (cached, least recently used evicted)."""
+    def plan(self, node: QueryNode, strategy: str) -> tuple[Plan, frozenset[str]]:
+        """The compiled plan of a query shape and the placeholder names it needs (cached,
+        least recently used evicted)."""
         key = (node, strategy)
         with self._lock:
-            plan = self._cache.get(key)
-            if plan is not None:
+            found = self._cache.get(key)
+            if found is not None:
                 self._cache.move_to_end(key)
-                return plan
-        plan = (
+                return found
+        plan: Plan = (
             plan_lateral(node, self.context)
             if strategy == "lateral"
             else plan_batched(node, self.context)
         )
+        found = (plan, required_placeholders(plan))
         with self._lock:
-            self._cache[key] = plan
+            self._cache[key] = found
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return plan
+        return found
 
     def choose(self, node: QueryNode, values: Values, strategy: str) -> str:
         """Resolve ``auto``: one statement when few parent rows are expected.
@@ -178,7 +180,7 @@ class Query:
     values: Values
     strategy: str
 
-    def _plan(self) -> Plan:
+    def _plan(self) -> tuple[Plan, frozenset[str]]:
         return self.engine.plan(
             self.node, self.engine.choose(self.node, self.values, self.strategy)
         )
@@ -192,8 +194,8 @@ class Query:
             raise QueryError(
                 f"this query holds placeholders ({names}): call .prepare() and execute it"
             )
-        plan = self._plan()
-        params = self.engine.params(self.values, None, required_placeholders(plan))
+        plan, required = self._plan()
+        params = self.engine.params(self.values, None, required)
         async with self.executor.acquire() as conn:
             rows = await plan.run(conn, params)
         if self.node.single:
@@ -202,12 +204,12 @@ class Query:
 
     def prepare(self, name: str | None = None) -> PreparedQuery:
         """Plan and compile once; the result is safe to share across tasks."""
-        plan = self._plan()
-        return PreparedQuery(name, self, plan, required_placeholders(plan))
+        plan, required = self._plan()
+        return PreparedQuery(name, self, plan, required)
 
     def to_sql(self) -> str:
         """The SQL this query runs (several statements for the batched strategy)."""
-        return self._plan().sql()
+        return self._plan()[0].sql()
 
 
 @dataclass(eq=False)
