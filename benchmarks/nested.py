@@ -9,6 +9,7 @@ there). Shapes:
   fanout  100 users -> posts -> comments       (find_many, limit=100)
   point   one user -> posts                    (find_first by id)
   posts3  20 users -> latest 3 posts each      (per-parent limit)
+  siblings 200 posts -> comments + author      (two sibling relations)
 Times are medians over the iterations; ratios are against hand-written asyncpg (the
 floor) where the URL is PostgreSQL, else against deesse's batched strategy.
 """
@@ -160,7 +161,32 @@ def asyncpg_cases(pool: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
                 )
         return list(users.values())
 
-    return {"fanout": fanout, "point": point, "posts3": posts3}
+    async def siblings() -> Any:
+        async with pool.acquire() as conn:
+            posts = [
+                dict(r)
+                for r in await conn.fetch(
+                    "SELECT id, title, author_id FROM posts ORDER BY id LIMIT 200"
+                )
+            ]
+            comments = await conn.fetch(
+                "SELECT id, body, post_id FROM comments WHERE post_id = ANY($1) ORDER BY id",
+                [p["id"] for p in posts],
+            )
+            authors = await conn.fetch(
+                "SELECT id, name FROM users WHERE id = ANY($1)",
+                list({p["author_id"] for p in posts}),
+            )
+        by_post: dict[int, list[Any]] = {}
+        for c in comments:
+            by_post.setdefault(c["post_id"], []).append(dict(c))
+        by_id = {a["id"]: dict(a) for a in authors}
+        for p in posts:
+            p["comments"] = by_post.get(p["id"], [])
+            p["author"] = by_id.get(p["author_id"])
+        return posts
+
+    return {"fanout": fanout, "point": point, "posts3": posts3, "siblings": siblings}
 
 
 # -- deesse_async ------------------------------------------------------------------------
@@ -186,6 +212,12 @@ def deesse_cases(db: Database, strategy: str) -> dict[str, Callable[[], Awaitabl
                          "order_by": {"id": "desc"}, "limit": 3}},
     ).prepare()  # fmt: skip
 
+    siblings = db.query.posts.find_many(
+        columns={"id": True, "title": True, "author_id": True}, limit=200,
+        strategy=strategy,  # type: ignore[arg-type]
+        with_={"comments": {"columns": COMMENT_COLUMNS}, "author": {"columns": {"id": True, "name": True}}},
+    ).prepare()  # fmt: skip
+
     async def unprepared_point() -> Any:
         return await db.query.users.find_first(
             **cols, where={"id": 500}, strategy=strategy,  # type: ignore[arg-type]
@@ -196,6 +228,7 @@ def deesse_cases(db: Database, strategy: str) -> dict[str, Callable[[], Awaitabl
         "fanout": fanout.execute,
         "point": lambda: point.execute(id=500),
         "posts3": posts3.execute,
+        "siblings": siblings.execute,
         "point (unprepared)": unprepared_point,
     }
 
