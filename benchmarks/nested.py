@@ -215,7 +215,8 @@ def deesse_cases(db: Database, strategy: str) -> dict[str, Callable[[], Awaitabl
     siblings = db.query.posts.find_many(
         columns={"id": True, "title": True, "author_id": True}, limit=200,
         strategy=strategy,  # type: ignore[arg-type]
-        with_={"comments": {"columns": COMMENT_COLUMNS}, "author": {"columns": {"id": True, "name": True}}},
+        with_={"comments": {"columns": COMMENT_COLUMNS},
+               "author": {"columns": {"id": True, "name": True}}},
     ).prepare()  # fmt: skip
 
     async def unprepared_point() -> Any:
