@@ -1,0 +1,255 @@
+"""Cancellation is honest on every backend (docs/reliability.md, "What cancellation means").
+
+The rule: a cancellation that arrives before COMMIT is sent rolls the whole transaction
+back and propagates as cancellation; once COMMIT is sent it completes, and the
+cancellation is delivered afterwards. Either way the pooled connection comes back clean
+and no later write is lost.
+
+Each window is hit exactly, not by sleeping: the adapter method that sends BEGIN, a
+statement or COMMIT is wrapped so that it requests the cancellation of the calling task
+and then runs, so the cancellation lands while that very statement is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from deesse_async import Database, DeesseError, define_config
+from tests.blog import Tags
+from tests.conftest import MakeDb
+
+pytestmark = pytest.mark.anyio
+
+Trigger = Callable[[], None]
+
+
+def _cancel_task() -> Trigger:
+    task = asyncio.current_task()
+    assert task is not None
+    return lambda: task.cancel()
+
+
+async def _connection_class(db: Database) -> type:
+    async with db.acquire() as conn:
+        return type(conn)
+
+
+class Interrupt:
+    """Wrap adapter methods so their next call first fires ``trigger`` (once)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, cls: type, *methods: str) -> None:
+        self.armed: Trigger | None = None
+        self.fired = 0
+        for name in methods:
+            monkeypatch.setattr(cls, name, self._wrap(getattr(cls, name)))
+
+    def _wrap(self, original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            trigger, self.armed = self.armed, None
+            if trigger is not None:
+                self.fired += 1
+                trigger()  # the request lands at the driver's first await: in flight
+            return await original(conn, *args, **kwargs)
+
+        return wrapper
+
+    def arm(self, trigger: Trigger | None = None) -> None:
+        self.armed = trigger or _cancel_task()
+
+
+@pytest.fixture
+def interrupt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Awaitable[Interrupt]]]:
+    async def make(db: Database, *methods: str) -> Interrupt:
+        return Interrupt(monkeypatch, await _connection_class(db), *methods)
+
+    yield make
+
+
+async def _names(db: Database) -> list[str]:
+    rows = await db.query.tags.find_many(order_by={"id": "asc"})
+    return [r["name"] for r in rows]
+
+
+async def _writes_survive(db: Database, name: str) -> None:
+    """A later autocommit write on the (same, pooled) connection is really stored."""
+    row = await db.tags.create({"name": name})
+    assert await db.tags.read(row["id"]) == row
+    # Every pooled connection sees it, so no connection holds it in an open transaction.
+    async with asyncio.TaskGroup() as tg:
+        reads = [tg.create_task(db.tags.read(row["id"])) for _ in range(4)]
+    assert all(r.result() == row for r in reads)
+
+
+async def test_cancel_while_begin_is_in_flight_loses_no_later_write(
+    make_db: MakeDb, interrupt: Callable[..., Awaitable[Interrupt]]
+) -> None:
+    db = await make_db([Tags])
+    spy = await interrupt(db, "begin")
+    for i in range(5):
+
+        async def body(i: int = i) -> None:
+            spy.arm()
+            async with db.transaction() as tx:
+                await tx.tags.create({"name": f"inside-{i}"})
+
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(body())
+        await _writes_survive(db, f"after-{i}")
+    assert spy.fired == 5
+    assert await _names(db) == [f"after-{i}" for i in range(5)]
+
+
+async def test_cancel_right_after_the_transaction_starts_as_a_user_would(
+    make_db: MakeDb,
+) -> None:
+    # The issue's repro, without any wrapping: cancel the task as soon as it is waiting.
+    db = await make_db([Tags])
+    created = []
+    for i in range(20):
+
+        async def body() -> None:
+            async with db.transaction():
+                await asyncio.sleep(10)
+
+        task = asyncio.create_task(body())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        created.append(await db.tags.create({"name": f"t{i}"}))
+    assert [r["name"] for r in await db.query.tags.find_many(order_by={"id": "asc"})] == [
+        r["name"] for r in created
+    ]
+    assert len({r["id"] for r in created}) == 20
+
+
+async def test_cancel_while_a_statement_is_in_flight_rolls_back(
+    make_db: MakeDb, interrupt: Callable[..., Awaitable[Interrupt]]
+) -> None:
+    db = await make_db([Tags])
+    spy = await interrupt(db, "fetch", "execute")
+    for i in range(3):
+
+        async def body(i: int = i) -> None:
+            async with db.transaction() as tx:
+                await tx.tags.create({"name": f"first-{i}"})
+                spy.arm()
+                await tx.tags.create({"name": f"second-{i}"})
+
+        # Exactly CancelledError: never a DatabaseError about the cancelled statement.
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(body())
+        await _writes_survive(db, f"after-{i}")
+    assert spy.fired == 3
+    assert await _names(db) == ["after-0", "after-1", "after-2"]
+
+
+async def test_cancel_before_commit_is_sent_rolls_everything_back(make_db: MakeDb) -> None:
+    db = await make_db([Tags])
+
+    async def body() -> None:
+        async with db.transaction() as tx:
+            await tx.tags.create({"name": "never"})
+            _cancel_task()()  # requested after the last statement, before COMMIT
+
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await asyncio.create_task(body())
+    assert not any("committed" in n for n in getattr(caught.value, "__notes__", []))
+    assert await _names(db) == []
+    await _writes_survive(db, "after")
+
+
+async def test_cancel_while_commit_is_in_flight_commits_then_cancels(
+    make_db: MakeDb, interrupt: Callable[..., Awaitable[Interrupt]]
+) -> None:
+    db = await make_db([Tags])
+    spy = await interrupt(db, "commit")
+    steps: list[str] = []
+
+    async def body() -> None:
+        async with db.transaction() as tx:
+            await tx.tags.create({"name": "kept"})
+            spy.arm()
+        steps.append("after the block")  # not reached: the cancellation follows the COMMIT
+
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await asyncio.create_task(body())
+    assert spy.fired == 1
+    assert steps == []
+    notes = getattr(caught.value, "__notes__", [])
+    assert any("committed" in n for n in notes), notes
+    assert await _names(db) == ["kept"]
+    await _writes_survive(db, "after")
+
+
+async def test_timeout_during_a_transaction_is_a_timeout(
+    make_db: MakeDb, interrupt: Callable[..., Awaitable[Interrupt]]
+) -> None:
+    # asyncio.timeout turns its own cancellation into TimeoutError only if the
+    # cancellation comes back out as CancelledError.
+    db = await make_db([Tags])
+    spy = await interrupt(db, "fetch", "execute")
+    loop = asyncio.get_running_loop()
+    for i in range(3):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(None) as deadline:
+                async with db.transaction() as tx:
+                    spy.arm(lambda d=deadline: d.reschedule(loop.time()))
+                    await tx.tags.create({"name": f"late-{i}"})
+                    await asyncio.sleep(5)
+    assert spy.fired == 3
+    assert await _names(db) == []
+    await _writes_survive(db, "after")
+
+
+async def test_timeout_outside_transactions_keeps_the_pool_usable(make_db: MakeDb) -> None:
+    # Cancelled reads and autocommit writes: no driver error, and the pool stays sound.
+    db = await make_db([Tags])
+    await db.tags.create({"name": "a"})
+    for delay in (0, 0.0005, 0.001, 0.002):
+        for _ in range(5):
+            try:
+                async with asyncio.timeout(delay):
+                    await db.query.tags.find_many()
+            except TimeoutError:
+                pass
+            except DeesseError as exc:  # pragma: no cover - the failure being guarded
+                pytest.fail(f"a cancelled read raised {exc!r}")
+    await _writes_survive(db, "after")
+
+
+async def test_sqlite_begin_that_runs_after_its_cancellation_loses_no_write(
+    tmp_path: pathlib.Path,
+) -> None:
+    # The issue's defect 1, made exact: another writer holds the database lock, so the
+    # cancelled task's BEGIN IMMEDIATE is still queued in aiosqlite's thread when the
+    # cancellation is handled, and runs only once the lock is released. That late BEGIN
+    # must not swallow the next caller's autocommit write.
+    path = tmp_path / "app.db"
+    db = define_config(provider=f"sqlite:///{path}", collections=[Tags])
+    async with db:
+        await db.push()
+        for i in range(3):
+            blocker = sqlite3.connect(path, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+
+            async def body(i: int = i) -> None:
+                async with db.transaction() as tx:
+                    await tx.tags.create({"name": f"inside-{i}"})
+
+            task = asyncio.create_task(body())
+            await asyncio.sleep(0.05)  # the task now waits for its BEGIN: the lock is held
+            task.cancel()
+            await asyncio.wait([task], timeout=0.2)
+            blocker.execute("COMMIT")  # the queued BEGIN can run now
+            blocker.close()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _writes_survive(db, f"after-{i}")
+        assert await _names(db) == ["after-0", "after-1", "after-2"]
