@@ -8,12 +8,14 @@ explicit, with foreign keys enforced on every connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -25,11 +27,14 @@ from .base import (
     Codecs,
     Connection,
     ConstraintNames,
+    DriverErrors,
     ExecResult,
     Pool,
     PoolOptions,
+    Translate,
     database_error,
     integrity_error,
+    shielded,
 )
 
 __all__ = ["CODECS", "SqlitePool", "create_pool"]
@@ -107,39 +112,41 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
 
 
 class SqliteConnection(Connection):
-    """One aiosqlite connection."""
+    """One aiosqlite connection.
 
-    __slots__ = ("_constraints", "_raw", "_url", "codecs")
+    aiosqlite queues each call to the connection's thread, and the thread runs it even
+    when the caller has been cancelled meanwhile. A BEGIN that runs after its caller
+    gave up would leave an idle pooled connection inside a transaction that swallows the
+    next borrower's writes. So every call here waits for its statement to finish
+    (``shielded``) before the cancellation goes on: the connection's state is always
+    known when control returns.
+    """
 
-    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+    __slots__ = ("_raw", "broken", "codecs", "errors")
+
+    def __init__(self, raw: Any, translate: Translate) -> None:
         self._raw = raw
-        self._constraints = constraints
-        self._url = url
+        self.broken = False
         self.codecs = CODECS
-
-    def _error(self, exc: Exception) -> Exception:
-        return translate(exc, self._constraints, self._url) or exc
+        self.errors = DriverErrors(self, "aiosqlite", translate, unknown_breaks=False)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
-        try:
-            return await self._raw.execute_fetchall(sql, params)  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise self._error(exc) from exc
+        with self.errors:
+            return await shielded(self._raw.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
-        try:
-            cursor = await self._raw.execute(sql, params)
-            result = ExecResult(cursor.rowcount, cursor.lastrowid)
-            await cursor.close()
-        except Exception as exc:
-            raise self._error(exc) from exc
+        with self.errors:
+            return await shielded(self._execute(sql, params))
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> ExecResult:
+        cursor = await self._raw.execute(sql, params)
+        result = ExecResult(cursor.rowcount, cursor.lastrowid)
+        await cursor.close()
         return result
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
-        try:
-            await self._raw.executemany(sql, params)
-        except Exception as exc:
-            raise self._error(exc) from exc
+        with self.errors:
+            await shielded(self._raw.executemany(sql, params))
 
     async def begin(self) -> None:
         await self.execute("BEGIN IMMEDIATE")
@@ -162,6 +169,7 @@ class SqlitePool(Pool):
         self._size = size
         self._timeout = timeout
         self._constraints = constraints
+        self._translate: Translate = partial(translate, constraints=constraints, url=url.display)
         self._idle: asyncio.LifoQueue[Any] = asyncio.LifoQueue()
         self._all: list[Any] = []
         self._opening = 0
@@ -223,13 +231,25 @@ class SqlitePool(Pool):
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
         raw = await self._get()
+        conn = SqliteConnection(raw, self._translate)
         try:
-            yield SqliteConnection(raw, self._constraints, self._url.display)
+            yield conn
         finally:
-            if raw.in_transaction:  # a cancelled task may leave one open
-                with anyio.CancelScope(shield=True):
-                    await raw.execute("ROLLBACK")
-            self._idle.put_nowait(raw)
+            await shielded(self._release(raw, conn))
+
+    async def _release(self, raw: Any, conn: SqliteConnection) -> None:
+        if not conn.broken and raw.in_transaction:  # a failed COMMIT leaves one open
+            try:
+                await raw.execute("ROLLBACK")
+            except Exception:
+                conn.broken = True
+        if conn.broken and self._url.memory_name is None:
+            # Closing the only connection of a memory database would drop the database.
+            self._all.remove(raw)
+            with contextlib.suppress(Exception):
+                await raw.close()
+            return
+        self._idle.put_nowait(raw)
 
     async def open(self) -> None:
         """Open the first connection now (keeps a memory database alive, checks the path)."""

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from .._types import DriverRow
@@ -16,9 +17,12 @@ from .base import (
     Codecs,
     Connection,
     ConstraintNames,
+    DriverErrors,
     ExecResult,
     Pool,
     PoolOptions,
+    Translate,
+    as_deesse_error,
     database_error,
     integrity_error,
     quoted_names,
@@ -73,9 +77,10 @@ _INTEGRITY = {
     3819: "check",  # MySQL 8
     4025: "check",  # MariaDB
 }
-# 2002/2003/2006/2013: client cannot reach / lost the server; 1044/1045: access denied;
-# 1049: unknown database.
-_CONNECTION = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013}
+# 2002/2003/2006/2013/2055: client cannot reach / lost the server; 1044/1045: access
+# denied; 1049: unknown database; 1053: server shutdown in progress; 1927: connection
+# killed (MariaDB); 2014: commands out of sync; 4031: disconnected for inactivity (MySQL 8).
+_CONNECTION = {1044, 1045, 1049, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2055, 4031}
 
 
 def _constraint(errno: int, message: str) -> str | None:
@@ -101,7 +106,9 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             return integrity_error(
                 _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
             )
-        if errno in _CONNECTION:
+        # InterfaceError: asyncmy closed the connection ("Not connected", "Cancelled
+        # during execution" after a cancelled read left it mid-protocol).
+        if errno in _CONNECTION or isinstance(exc, errors.InterfaceError):
             return ConnectionError(f"cannot use MySQL/MariaDB at {url}: {message}")
         return database_error("MySQL", errno, message)
     if isinstance(exc, OSError | TimeoutError):
@@ -112,59 +119,52 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
 
 
 class MysqlConnection(Connection):
-    """One asyncmy connection (autocommit unless inside ``begin``)."""
+    """One asyncmy connection (autocommit unless inside ``begin``).
 
-    __slots__ = ("_constraints", "_raw", "_url", "codecs")
+    A cancelled read makes asyncmy close the connection (it cannot tell where the
+    protocol stands); ``rollback`` then has nothing to do (the server drops the
+    transaction with the connection) and the pool never lends it out again.
+    """
 
-    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+    __slots__ = ("_raw", "broken", "codecs", "errors")
+
+    def __init__(self, raw: Any, translate: Translate) -> None:
         self._raw = raw
-        self._constraints = constraints
-        self._url = url
+        self.broken = False
         self.codecs = CODECS
-
-    def _error(self, exc: Exception) -> Exception:
-        return translate(exc, self._constraints, self._url) or exc
+        self.errors = DriverErrors(self, "asyncmy", translate)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
-        try:
+        with self.errors:
             async with self._raw.cursor() as cur:
                 await cur.execute(sql, tuple(params))
                 return await cur.fetchall()  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
-        try:
+        with self.errors:
             async with self._raw.cursor() as cur:
                 count = await cur.execute(sql, tuple(params))
                 return ExecResult(count or 0, cur.lastrowid)
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
-        try:
+        with self.errors:
             async with self._raw.cursor() as cur:
                 await cur.executemany(sql, [tuple(p) for p in params])
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def begin(self) -> None:
-        try:
+        with self.errors:
             await self._raw.begin()
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def commit(self) -> None:
-        try:
+        with self.errors:
             await self._raw.commit()
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def rollback(self) -> None:
-        try:
+        if not self._raw.connected:
+            self.broken = True
+            return
+        with self.errors:
             await self._raw.rollback()
-        except Exception as exc:
-            raise self._error(exc) from exc
 
 
 class MysqlPool(Pool):
@@ -172,21 +172,24 @@ class MysqlPool(Pool):
 
     def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
         self._raw = raw
-        self._constraints = constraints
-        self._url = url
+        self._translate: Translate = partial(translate, constraints=constraints, url=url)
         self.codecs = CODECS
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
         try:
-            cm = self._raw.acquire()
-            raw = await cm.__aenter__()
+            raw = await self._raw.acquire()
         except Exception as exc:
-            raise (translate(exc, self._constraints, self._url) or exc) from exc
+            raise as_deesse_error("asyncmy", exc, self._translate) from exc
+        conn = MysqlConnection(raw, self._translate)
         try:
-            yield MysqlConnection(raw, self._constraints, self._url)
+            yield conn
         finally:
-            await cm.__aexit__(None, None, None)
+            if conn.broken or not raw.connected:
+                raw.close()  # asyncmy's pool drops a closed connection on release
+            # Not a coroutine in asyncmy: it closes a connection still in a transaction
+            # and wakes the next waiter; nothing here can be cancelled half-way.
+            self._raw.release(raw)
 
     async def close(self) -> None:
         self._raw.close()

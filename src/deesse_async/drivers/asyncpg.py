@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from .._types import DriverRow
@@ -15,11 +17,15 @@ from .base import (
     Codecs,
     Connection,
     ConstraintNames,
+    DriverErrors,
     ExecResult,
     Pool,
     PoolOptions,
+    Translate,
+    as_deesse_error,
     database_error,
     integrity_error,
+    shielded,
 )
 
 __all__ = ["CODECS", "AsyncpgPool", "create_pool"]
@@ -75,8 +81,13 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
         if state.startswith(("08", "57P", "3D", "28")):
             return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
         return database_error("PostgreSQL", state, str(exc))
-    if isinstance(exc, asyncpg.InterfaceError):
+    if isinstance(exc, asyncpg.exceptions.DataError):  # a value asyncpg cannot send
         return database_error("asyncpg", type(exc).__name__, str(exc))
+    # InterfaceError (ConnectionDoesNotExistError, "connection is closed") and
+    # InternalClientError ("cannot switch to state ...") both mean this connection
+    # cannot be used any more: the server or the socket went away mid-operation.
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError):
+        return ConnectionError(f"lost the connection to PostgreSQL at {url}: {exc}")
     if isinstance(exc, OSError | TimeoutError):
         return ConnectionError(
             f"cannot reach PostgreSQL at {url}: {exc}; is the server running and the URL right?"
@@ -85,62 +96,49 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
 
 
 class AsyncpgConnection(Connection):
-    """One asyncpg connection."""
+    """One asyncpg connection.
 
-    __slots__ = ("_constraints", "_raw", "_tx", "_url", "codecs")
+    Transactions are plain BEGIN/COMMIT/ROLLBACK rather than asyncpg's ``Transaction``
+    objects: those refuse ``rollback()`` once a cancellation or a lost connection has
+    left them half-started, and that error would replace the real one.
+    """
 
-    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+    __slots__ = ("_raw", "broken", "codecs", "errors")
+
+    def __init__(self, raw: Any, translate: Translate) -> None:
         self._raw = raw
-        self._constraints = constraints
-        self._url = url
-        self._tx: Any = None
+        self.broken = False
         self.codecs = CODECS
-
-    def _error(self, exc: Exception) -> Exception:
-        return translate(exc, self._constraints, self._url) or exc
+        self.errors = DriverErrors(self, "asyncpg", translate)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
-        try:
+        with self.errors:
             return await self._raw.fetch(sql, *params)  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
-        try:
+        with self.errors:
             status: str = await self._raw.execute(sql, *params)
-        except Exception as exc:
-            raise self._error(exc) from exc
         # "INSERT 0 3", "UPDATE 2", "DELETE 1": the row count is the last word.
         last = status.rsplit(" ", 1)[-1]
         return ExecResult(int(last) if last.isdigit() else 0, None)
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
-        try:
+        with self.errors:
             await self._raw.executemany(sql, params)
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def begin(self) -> None:
-        self._tx = self._raw.transaction()
-        try:
-            await self._tx.start()
-        except Exception as exc:
-            raise self._error(exc) from exc
+        with self.errors:
+            await self._raw.execute("BEGIN")
 
     async def commit(self) -> None:
-        tx, self._tx = self._tx, None
-        try:
-            await tx.commit()
-        except Exception as exc:
-            raise self._error(exc) from exc
+        with self.errors:
+            await self._raw.execute("COMMIT")
 
     async def rollback(self) -> None:
-        tx, self._tx = self._tx, None
-        if tx is not None:
-            try:
-                await tx.rollback()
-            except Exception as exc:
-                raise self._error(exc) from exc
+        # Sent even when asyncpg does not report a transaction: a BEGIN whose caller was
+        # cancelled may still be in flight. Outside a transaction it is only a warning.
+        with self.errors:
+            await self._raw.execute("ROLLBACK")
 
 
 class AsyncpgPool(Pool):
@@ -148,8 +146,7 @@ class AsyncpgPool(Pool):
 
     def __init__(self, raw: Any, constraints: ConstraintNames, url: str, timeout: float) -> None:
         self._raw = raw
-        self._constraints = constraints
-        self._url = url
+        self._translate: Translate = partial(translate, constraints=constraints, url=url)
         self._timeout = timeout
         self.codecs = CODECS
 
@@ -158,10 +155,20 @@ class AsyncpgPool(Pool):
         try:
             raw = await self._raw.acquire(timeout=self._timeout)
         except Exception as exc:
-            raise (translate(exc, self._constraints, self._url) or exc) from exc
+            raise as_deesse_error("asyncpg", exc, self._translate) from exc
+        conn = AsyncpgConnection(raw, self._translate)
         try:
-            yield AsyncpgConnection(raw, self._constraints, self._url)
+            yield conn
         finally:
+            await shielded(self._release(raw, conn.broken))
+
+    async def _release(self, raw: Any, broken: bool) -> None:
+        if broken:
+            raw.terminate()  # state unknown: never lend it out again
+        with contextlib.suppress(Exception):
+            # asyncpg resets the connection here; if that fails (the server went away
+            # after the caller's statement succeeded) it terminates the connection and
+            # the pool opens a new one later. The caller's result stands.
             await self._raw.release(raw)
 
     async def close(self) -> None:

@@ -7,17 +7,20 @@ converts values with its ``Codecs`` and translates its exceptions into the
 
 from __future__ import annotations
 
+import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from types import TracebackType
+from typing import Any, NamedTuple, TypeVar
 
 from .._types import DriverRow
 from ..compile.schema import Kind
 from ..errors import (
     CheckViolation,
+    ConnectionError,
     DatabaseError,
     DeesseError,
     ForeignKeyViolation,
@@ -30,11 +33,17 @@ __all__ = [
     "Codecs",
     "Connection",
     "ConstraintNames",
+    "DriverErrors",
     "ExecResult",
     "Pool",
     "PoolOptions",
+    "Translate",
+    "as_deesse_error",
     "integrity_error",
+    "shielded",
 ]
+
+T = TypeVar("T")
 
 Encoder = Callable[[Any], Any]
 Decoder = Callable[[Any], Any] | None  # None: the driver's value is already right
@@ -122,10 +131,71 @@ class PoolOptions:
     statement_cache_size: int = 1024
 
 
+Translate = Callable[[BaseException], DeesseError | None]
+"""An adapter's ``translate`` bound to its URL and constraint names."""
+
+
+class DriverErrors:
+    """An adapter's one error boundary: ``with conn.errors: await raw.fetch(...)``.
+
+    Every exception the driver raises leaves as a ``DeesseError`` (the adapter's
+    ``translate`` decides which); one it does not know becomes a ``DatabaseError``. A
+    lost connection, or an error nobody knows the effect of, marks the connection
+    ``broken`` so the pool discards it instead of lending it out again. Reusable and
+    allocation-free: statements are the hot path.
+    """
+
+    __slots__ = ("_conn", "_driver", "_translate", "_unknown_breaks")
+
+    def __init__(
+        self, conn: Connection, driver: str, translate: Translate, *, unknown_breaks: bool = True
+    ) -> None:
+        self._conn = conn
+        self._driver = driver
+        self._translate = translate
+        # aiosqlite finishes every call in its thread, so nothing it raises leaves the
+        # connection in an unknown state; the network drivers can be mid-protocol.
+        self._unknown_breaks = unknown_breaks
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, DeesseError):
+            return  # success, cancellation (never wrapped) or already ours
+        error = self._translate(exc)
+        if error is None:
+            error = unexpected_error(self._driver, exc)
+            self._conn.broken = self._conn.broken or self._unknown_breaks
+        elif isinstance(error, ConnectionError):
+            self._conn.broken = True
+        raise error from exc
+
+
+def unexpected_error(driver: str, exc: BaseException) -> DatabaseError:
+    """The ``DatabaseError`` for a driver exception no translation table knows."""
+    return DatabaseError(f"{driver} failed unexpectedly ({type(exc).__name__}: {exc})")
+
+
+def as_deesse_error(driver: str, exc: Exception, translate: Translate) -> DeesseError:
+    """``exc`` as raised to callers: translated, or wrapped when unknown (pool-level calls)."""
+    return translate(exc) or unexpected_error(driver, exc)
+
+
 class Connection(ABC):
-    """One driver connection. Methods raise only ``DeesseError`` subclasses."""
+    """One driver connection. Methods raise only ``DeesseError`` subclasses.
+
+    ``broken`` is set when the connection's state is unknown (lost, or a cancelled
+    operation left it mid-protocol): the pool then closes it instead of reusing it.
+    """
 
     codecs: Codecs
+    broken: bool
 
     @abstractmethod
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
@@ -149,7 +219,35 @@ class Connection(ABC):
 
     @abstractmethod
     async def rollback(self) -> None:
-        """Roll the open transaction back."""
+        """Roll the open transaction back (a no-op when none is open)."""
+
+
+async def shielded(operation: Awaitable[T]) -> T:
+    """Run ``operation`` to its end even if the caller is cancelled meanwhile.
+
+    The cancellation is not lost: it is raised once the operation has finished (chained
+    to the operation's error, if it failed). Used where stopping half-way would leave
+    the database or the connection in an unknown state: COMMIT, ROLLBACK, returning a
+    connection to its pool, and every aiosqlite call (its thread runs a queued statement
+    whether or not anyone still waits for it).
+    """
+    task = asyncio.ensure_future(operation)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the operation itself was cancelled
+            cancelled = True  # keep waiting; anyio re-delivers, so loop
+        except BaseException as exc:
+            if cancelled:
+                raise asyncio.CancelledError() from exc
+            raise
+        else:
+            if cancelled:
+                raise asyncio.CancelledError()
+            return result
 
 
 class Pool(ABC):

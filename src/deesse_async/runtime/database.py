@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import anyio
+import anyio.lowlevel
 import sqlalchemy as sa
 
 from ..compile.schema import Schema
 from ..dialects import DIALECTS, Dialect
 from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
-from ..errors import ConnectionError
+from ..drivers.base import shielded
+from ..errors import ConnectionError, DeesseError
 from ..query.api import QueryNamespace
 from ..query.filters import did_you_mean
 from ..query.prepared import QueryEngine
@@ -29,17 +31,62 @@ if TYPE_CHECKING:
 __all__ = ["Database", "Transaction"]
 
 
+_COMMITTED = (
+    "deesse_async: the transaction had been committed when this cancellation arrived "
+    "(it arrived after COMMIT was sent); its writes are stored"
+)
+
+
 @asynccontextmanager
-async def _in_transaction(conn: Connection) -> AsyncIterator[Connection]:
-    await conn.begin()
+async def _in_transaction(pool: Pool) -> AsyncIterator[Connection]:
+    """A pooled connection inside BEGIN ... COMMIT; the cancellation rule of
+    docs/reliability.md ("What cancellation means") is kept here.
+
+    Before COMMIT is sent, anything (an error, a cancellation, also one that lands
+    while BEGIN is in flight) rolls the whole transaction back and propagates. Once
+    COMMIT is sent it runs to the end; a cancellation that arrived meanwhile (or while
+    the connection goes back to the pool) is raised afterwards, with a note saying the
+    transaction committed.
+    """
+    committed = False
     try:
-        yield conn
-    except BaseException:
-        # Roll back even when the task is being cancelled, so the connection goes back clean.
-        with anyio.CancelScope(shield=True):
-            await conn.rollback()
+        async with pool.acquire() as conn:
+            try:
+                await conn.begin()
+                yield conn
+                # A cancellation requested during the block's last step lands here,
+                # before COMMIT: rolled back, as promised.
+                await anyio.lowlevel.checkpoint()
+            except BaseException as exc:
+                await _roll_back(conn, exc)
+                raise
+            await _commit(conn)
+            committed = True
+    except asyncio.CancelledError as exc:
+        if committed and _COMMITTED not in getattr(exc, "__notes__", ()):
+            exc.add_note(_COMMITTED)
         raise
-    await conn.commit()
+
+
+async def _commit(conn: Connection) -> None:
+    try:
+        await shielded(conn.commit())
+    except asyncio.CancelledError as exc:
+        if exc.__cause__ is None:  # COMMIT itself succeeded
+            exc.add_note(_COMMITTED)
+        raise
+
+
+async def _roll_back(conn: Connection, error: BaseException) -> None:
+    """Roll back after ``error`` without ever replacing it with the rollback's own."""
+    if conn.broken:
+        return  # lost or closed: the server drops the transaction with the connection
+    try:
+        await shielded(conn.rollback())
+    except DeesseError as failed:
+        # e.g. the connection died too; the caller needs the first error, not this one.
+        conn.broken = True
+        error.add_note(f"deesse_async: the rollback failed as well ({failed})")
 
 
 class _Collections:
@@ -156,7 +203,7 @@ class Database(_Collections):
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Connection]:
         """A pooled connection inside a transaction (internal; CRUD uses it)."""
-        async with self._require_pool().acquire() as conn, _in_transaction(conn):
+        async with _in_transaction(self._require_pool()) as conn:
             yield conn
 
     @asynccontextmanager
