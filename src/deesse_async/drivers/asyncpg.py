@@ -163,12 +163,16 @@ class AsyncpgPool(Pool):
             await shielded(self._release(raw, conn.broken))
 
     async def _release(self, raw: Any, broken: bool) -> None:
-        if broken:
-            raw.terminate()  # state unknown: never lend it out again
+        # Errors are dropped: the caller's result (or error) stands, and asyncpg's pool
+        # replaces a terminated connection when it is next needed.
+        with contextlib.suppress(Exception):
+            if broken:
+                # State unknown: never lend it out again. (When asyncpg saw the loss
+                # itself it has already taken the connection back; that raises here.)
+                raw.terminate()
         with contextlib.suppress(Exception):
             # asyncpg resets the connection here; if that fails (the server went away
-            # after the caller's statement succeeded) it terminates the connection and
-            # the pool opens a new one later. The caller's result stands.
+            # after the caller's statement succeeded) it terminates the connection.
             await self._raw.release(raw)
 
     async def close(self) -> None:
