@@ -9,8 +9,6 @@ acknowledged write is lost, and the pool recovers by itself.
 from __future__ import annotations
 
 import asyncio
-import collections
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,81 +16,13 @@ import anyio
 import asyncpg
 import pytest
 
-from deesse_async import ConnectionError, Database, DeesseError, define_config
+from deesse_async import Database, define_config
 from tests.blog import Tags
 
 from .cluster import Cluster
+from .load import Ledger, check, recovers, worker
 
 pytestmark = pytest.mark.anyio
-
-OP_BOUND = 15.0  # seconds any single operation may take, even while the server is down
-
-
-@dataclasses.dataclass
-class Ledger:
-    """What the workers saw."""
-
-    acked: dict[int, str] = dataclasses.field(default_factory=dict)
-    ok: int = 0
-    errors: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    escaped: list[BaseException] = dataclasses.field(default_factory=list)
-    unbounded: int = 0
-
-
-async def _one_operation(db: Database, ledger: Ledger, name: str, kind: int) -> None:
-    if kind == 0:  # an autocommit write
-        row = await db.tags.create({"name": name})
-        ledger.acked[row["id"]] = row["name"]
-    elif kind == 1:  # a transaction, terminated mid-statement or mid-COMMIT
-        async with db.transaction() as tx:
-            row = await tx.tags.create({"name": name})
-            found = await tx.query.tags.find_first(where={"id": row["id"]})
-            assert found is not None and found["name"] == name
-        ledger.acked[row["id"]] = row["name"]
-    else:  # a read
-        await db.query.tags.find_many(order_by={"id": "desc"}, limit=20)
-
-
-async def _worker(db: Database, ledger: Ledger, stop: anyio.Event, n: int) -> None:
-    i = 0
-    while not stop.is_set():
-        i += 1
-        try:
-            with anyio.fail_after(OP_BOUND):
-                await _one_operation(db, ledger, f"w{n}-{i}", i % 3)
-            ledger.ok += 1
-        except DeesseError as exc:
-            ledger.errors[type(exc).__name__] += 1
-            await anyio.sleep(0.005)
-        except TimeoutError:
-            ledger.unbounded += 1
-        except Exception as exc:  # the failure these tests exist for
-            ledger.escaped.append(exc)
-
-
-async def _recovers(db: Database, within: float = 15.0) -> None:
-    """Ten operations in a row succeed within ``within`` seconds."""
-    with anyio.fail_after(within):
-        streak = 0
-        while streak < 10:
-            try:
-                await db.query.tags.find_many(limit=1)
-                await db.tags.create({"name": f"recovered-{uuid.uuid4().hex[:8]}"})
-                streak += 1
-            except ConnectionError:
-                streak = 0
-                await anyio.sleep(0.05)
-
-
-async def _check(db: Database, ledger: Ledger) -> None:
-    assert ledger.escaped == [], [
-        f"{type(e).__module__}.{type(e).__name__}: {e}" for e in ledger.escaped
-    ]
-    assert ledger.unbounded == 0
-    await _recovers(db)
-    stored = {r["id"]: r["name"] for r in await db.query.tags.find_many()}
-    lost = {k: v for k, v in ledger.acked.items() if stored.get(k) != v}
-    assert lost == {}, f"{len(lost)} acknowledged writes are gone"
 
 
 @pytest.fixture
@@ -154,7 +84,7 @@ async def test_backends_terminated_mid_query_and_mid_transaction(
 
     async with anyio.create_task_group() as tg:
         for n in range(6):
-            tg.start_soon(_worker, fault_db, ledger, stop, n)
+            tg.start_soon(worker, fault_db, ledger, stop, n)
         tg.start_soon(storm)
         await anyio.sleep(5)
         stop.set()
@@ -162,27 +92,27 @@ async def test_backends_terminated_mid_query_and_mid_transaction(
     assert ledger.errors["ConnectionError"] > 0, ledger.errors
     assert set(ledger.errors) <= {"ConnectionError"}, ledger.errors
     assert ledger.ok > 20, ledger
-    await _check(fault_db, ledger)
+    await check(fault_db, ledger)
 
 
 async def test_server_restart_under_load(fault_db: Database, pg_cluster: Cluster) -> None:
     ledger, stop = Ledger(), anyio.Event()
     async with anyio.create_task_group() as tg:
         for n in range(6):
-            tg.start_soon(_worker, fault_db, ledger, stop, n)
+            tg.start_soon(worker, fault_db, ledger, stop, n)
         await anyio.sleep(1)
         before = ledger.ok
         await anyio.to_thread.run_sync(pg_cluster.stop)  # fast shutdown, by PID
         await anyio.sleep(1)  # operations meanwhile fail fast with ConnectionError
         await anyio.to_thread.run_sync(pg_cluster.start)
-        await _recovers(fault_db)
+        await recovers(fault_db)
         after = ledger.ok
         await anyio.sleep(1)
         stop.set()
     assert before > 0 and ledger.ok > after, (before, after, ledger.ok)
     assert ledger.errors["ConnectionError"] > 0, ledger.errors
     assert set(ledger.errors) <= {"ConnectionError"}, ledger.errors
-    await _check(fault_db, ledger)
+    await check(fault_db, ledger)
 
 
 async def test_a_release_that_fails_after_success_keeps_the_result(
