@@ -16,7 +16,7 @@ import anyio
 import asyncpg
 import pytest
 
-from deesse_async import Database, define_config
+from deesse_async import ConnectionError, Database, define_config
 from tests.blog import Tags
 
 from .cluster import Cluster
@@ -139,3 +139,39 @@ async def test_a_release_that_fails_after_success_keeps_the_result(
         assert rows2[0]["name"] == "there"
     finally:
         await admin.close()
+
+
+async def _terminate(cluster: Cluster, database: str) -> None:
+    admin = await asyncpg.connect(cluster.url)
+    try:
+        await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await admin.close()
+
+
+async def test_a_terminated_transaction_raises_the_real_error(
+    fault_db: Database, pg_cluster: Cluster
+) -> None:
+    database = fault_db.url.url.database
+    assert database is not None
+    # The next statement finds the connection gone: ConnectionError, never asyncpg's
+    # "cannot call Transaction.rollback()" from the cleanup.
+    with pytest.raises(ConnectionError):
+        async with fault_db.transaction() as tx:
+            await tx.tags.create({"name": "a"})
+            await _terminate(pg_cluster, database)
+            await tx.tags.create({"name": "b"})
+    # The caller's own error stays the error when the rollback cannot run any more.
+    with pytest.raises(LookupError, match="mine") as caught:
+        async with fault_db.transaction() as tx:
+            await tx.tags.create({"name": "c"})
+            await _terminate(pg_cluster, database)
+            await asyncio.sleep(0.05)
+            raise LookupError("mine")
+    assert any("rollback failed" in n for n in getattr(caught.value, "__notes__", []))
+    await recovers(fault_db)
+    assert not {"a", "b", "c"} & {r["name"] for r in await fault_db.query.tags.find_many()}

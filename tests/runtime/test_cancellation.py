@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import anyio
 import pytest
 
 from deesse_async import Database, DeesseError, define_config
@@ -253,3 +254,25 @@ async def test_sqlite_begin_that_runs_after_its_cancellation_loses_no_write(
                 await task
             await _writes_survive(db, f"after-{i}")
         assert await _names(db) == ["after-0", "after-1", "after-2"]
+
+
+async def test_anyio_cancel_scopes_follow_the_same_rule(
+    make_db: MakeDb, interrupt: Callable[..., Awaitable[Interrupt]]
+) -> None:
+    # Starlette/FastAPI cancel through anyio scopes, which re-deliver the cancellation
+    # until it is seen; COMMIT still completes and the scope still catches it.
+    db = await make_db([Tags])
+    spy = await interrupt(db, "commit", "fetch", "execute")
+    with anyio.CancelScope() as scope:
+        async with db.transaction() as tx:
+            spy.arm(scope.cancel)  # lands while the INSERT is in flight
+            await tx.tags.create({"name": "rolled-back"})
+    assert scope.cancelled_caught
+    with anyio.CancelScope() as scope:
+        async with db.transaction() as tx:
+            await tx.tags.create({"name": "committed"})
+            spy.arm(scope.cancel)  # lands while COMMIT is in flight
+    assert scope.cancelled_caught
+    assert spy.fired == 2
+    assert await _names(db) == ["committed"]
+    await _writes_survive(db, "after")
