@@ -276,3 +276,27 @@ async def test_anyio_cancel_scopes_follow_the_same_rule(
     assert spy.fired == 2
     assert await _names(db) == ["committed"]
     await _writes_survive(db, "after")
+
+
+async def test_a_cancelled_create_either_stored_the_row_and_says_so_or_stored_nothing(
+    make_db: MakeDb, interrupt: Callable[..., Awaitable[Interrupt]]
+) -> None:
+    # Outside a transaction the INSERT commits by itself (PostgreSQL, SQLite) and gets
+    # COMMIT's rule; MariaDB's create runs in a transaction and rolls back. Either way the
+    # caller can tell from the cancellation whether the row exists.
+    db = await make_db([Tags])
+    spy = await interrupt(db, "fetch", "execute")
+
+    async def create() -> None:
+        spy.arm()
+        await db.tags.create({"name": "maybe"})
+
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await asyncio.create_task(create())
+    assert spy.fired == 1
+    notes = getattr(caught.value, "__notes__", [])
+    said_stored = any("stored" in n or "committed" in n for n in notes)
+    assert await _names(db) == (["maybe"] if said_stored else [])
+    if db.dialect.returning:  # a single self-committing INSERT ... RETURNING
+        assert said_stored
+    await _writes_survive(db, "after")

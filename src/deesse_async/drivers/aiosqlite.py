@@ -13,10 +13,10 @@ import datetime as dt
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -32,12 +32,16 @@ from .base import (
     Pool,
     PoolOptions,
     Translate,
+    commits_itself,
     database_error,
     integrity_error,
     shielded,
+    stored,
 )
 
 __all__ = ["CODECS", "SqlitePool", "create_pool"]
+
+T = TypeVar("T")
 
 # The text form SQLAlchemy's SQLite DateTime uses; fixed width, so it sorts as time does.
 _DATETIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -130,13 +134,18 @@ class SqliteConnection(Connection):
         self.codecs = CODECS
         self.errors = DriverErrors(self, "aiosqlite", translate, unknown_breaks=False)
 
+    def _settle(self, sql: str, operation: Awaitable[T]) -> Awaitable[T]:
+        if commits_itself(sql, self._raw.in_transaction):
+            return stored(operation)
+        return shielded(operation)
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         with self.errors:
-            return await shielded(self._raw.execute_fetchall(sql, params))
+            return await self._settle(sql, self._raw.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
         with self.errors:
-            return await shielded(self._execute(sql, params))
+            return await self._settle(sql, self._execute(sql, params))
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> ExecResult:
         cursor = await self._raw.execute(sql, params)
@@ -146,7 +155,7 @@ class SqliteConnection(Connection):
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         with self.errors:
-            await shielded(self._raw.executemany(sql, params))
+            await self._settle(sql, self._raw.executemany(sql, params))
 
     async def begin(self) -> None:
         await self.execute("BEGIN IMMEDIATE")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from .._types import DriverRow
 from ..errors import ConnectionError, DeesseError
@@ -23,12 +23,16 @@ from .base import (
     PoolOptions,
     Translate,
     as_deesse_error,
+    commits_itself,
     database_error,
     integrity_error,
     quoted_names,
+    stored,
 )
 
 __all__ = ["CODECS", "MysqlPool", "create_pool"]
+
+T = TypeVar("T")
 
 
 def _encode_datetime(value: dt.datetime) -> dt.datetime:
@@ -132,24 +136,39 @@ class MysqlConnection(Connection):
         self._raw = raw
         self.broken = False
         self.codecs = CODECS
-        self.errors = DriverErrors(self, "asyncmy", translate)
+        self.errors = DriverErrors(self, "asyncmy", translate, cancel_breaks=True)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         with self.errors:
-            async with self._raw.cursor() as cur:
-                await cur.execute(sql, tuple(params))
-                return await cur.fetchall()  # type: ignore[no-any-return]
+            return await self._settle(sql, self._fetch(sql, params))
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> Sequence[DriverRow]:
+        async with self._raw.cursor() as cur:
+            await cur.execute(sql, tuple(params))
+            return await cur.fetchall()  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
         with self.errors:
-            async with self._raw.cursor() as cur:
-                count = await cur.execute(sql, tuple(params))
-                return ExecResult(count or 0, cur.lastrowid)
+            return await self._settle(sql, self._execute(sql, params))
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> ExecResult:
+        async with self._raw.cursor() as cur:
+            count = await cur.execute(sql, tuple(params))
+            return ExecResult(count or 0, cur.lastrowid)
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         with self.errors:
-            async with self._raw.cursor() as cur:
-                await cur.executemany(sql, [tuple(p) for p in params])
+            await self._settle(sql, self._executemany(sql, params))
+
+    async def _executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        async with self._raw.cursor() as cur:
+            await cur.executemany(sql, [tuple(p) for p in params])
+
+    def _settle(self, sql: str, operation: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        # A write outside a transaction is its own COMMIT: it completes once sent.
+        if commits_itself(sql, bool(self._raw.get_transaction_status())):
+            return stored(operation)
+        return operation
 
     async def begin(self) -> None:
         with self.errors:

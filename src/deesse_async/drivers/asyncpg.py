@@ -23,9 +23,11 @@ from .base import (
     PoolOptions,
     Translate,
     as_deesse_error,
+    commits_itself,
     database_error,
     integrity_error,
     shielded,
+    stored,
 )
 
 __all__ = ["CODECS", "AsyncpgPool", "create_pool"]
@@ -113,18 +115,24 @@ class AsyncpgConnection(Connection):
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         with self.errors:
+            if commits_itself(sql, self._raw.is_in_transaction()):
+                return await stored(self._raw.fetch(sql, *params))
             return await self._raw.fetch(sql, *params)  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
         with self.errors:
-            status: str = await self._raw.execute(sql, *params)
+            op = self._raw.execute(sql, *params)
+            status: str = await (
+                stored(op) if commits_itself(sql, self._raw.is_in_transaction()) else op
+            )
         # "INSERT 0 3", "UPDATE 2", "DELETE 1": the row count is the last word.
         last = status.rsplit(" ", 1)[-1]
         return ExecResult(int(last) if last.isdigit() else 0, None)
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         with self.errors:
-            await self._raw.executemany(sql, params)
+            op = self._raw.executemany(sql, params)
+            await (stored(op) if commits_itself(sql, self._raw.is_in_transaction()) else op)
 
     async def begin(self) -> None:
         with self.errors:

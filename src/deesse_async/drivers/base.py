@@ -39,8 +39,10 @@ __all__ = [
     "PoolOptions",
     "Translate",
     "as_deesse_error",
+    "commits_itself",
     "integrity_error",
     "shielded",
+    "stored",
 ]
 
 T = TypeVar("T")
@@ -145,10 +147,16 @@ class DriverErrors:
     allocation-free: statements are the hot path.
     """
 
-    __slots__ = ("_conn", "_driver", "_translate", "_unknown_breaks")
+    __slots__ = ("_cancel_breaks", "_conn", "_driver", "_translate", "_unknown_breaks")
 
     def __init__(
-        self, conn: Connection, driver: str, translate: Translate, *, unknown_breaks: bool = True
+        self,
+        conn: Connection,
+        driver: str,
+        translate: Translate,
+        *,
+        unknown_breaks: bool = True,
+        cancel_breaks: bool = False,
     ) -> None:
         self._conn = conn
         self._driver = driver
@@ -156,6 +164,9 @@ class DriverErrors:
         # aiosqlite finishes every call in its thread, so nothing it raises leaves the
         # connection in an unknown state; the network drivers can be mid-protocol.
         self._unknown_breaks = unknown_breaks
+        # asyncpg resynchronises after a cancelled statement (a server-side cancel
+        # request); asyncmy cannot, and a half-read or half-written packet is lost.
+        self._cancel_breaks = cancel_breaks
 
     def __enter__(self) -> None:
         return None
@@ -166,8 +177,12 @@ class DriverErrors:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or not isinstance(exc, Exception) or isinstance(exc, DeesseError):
-            return  # success, cancellation (never wrapped) or already ours
+        if exc is None or isinstance(exc, DeesseError):
+            return
+        if not isinstance(exc, Exception):  # cancellation: never wrapped
+            if self._cancel_breaks and isinstance(exc, asyncio.CancelledError):
+                self._conn.broken = True
+            return
         error = self._translate(exc)
         if error is None:
             error = unexpected_error(self._driver, exc)
@@ -220,6 +235,33 @@ class Connection(ABC):
     @abstractmethod
     async def rollback(self) -> None:
         """Roll the open transaction back (a no-op when none is open)."""
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE")
+STORED = (
+    "deesse_async: the write had been stored when this cancellation arrived (it arrived "
+    "after the statement that commits it was sent)"
+)
+
+
+def commits_itself(sql: str, in_transaction: bool) -> bool:
+    """Whether ``sql`` is a write that commits by itself (autocommit, no transaction).
+
+    Such a statement is its own COMMIT, so it gets COMMIT's cancellation rule.
+    """
+    return not in_transaction and sql.startswith(_WRITES)
+
+
+async def stored(operation: Awaitable[T], note: str = STORED) -> T:
+    """``shielded(operation)`` for the statement that commits: a cancellation that
+    arrives meanwhile is raised after it, carrying ``note`` when the commit succeeded,
+    so a caller can tell "stored, then cancelled" from "cancelled, nothing stored"."""
+    try:
+        return await shielded(operation)
+    except asyncio.CancelledError as exc:
+        if exc.__cause__ is None:
+            exc.add_note(note)
+        raise
 
 
 async def shielded(operation: Awaitable[T]) -> T:

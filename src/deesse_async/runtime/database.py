@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..compile.schema import Schema
 from ..dialects import DIALECTS, Dialect
 from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
-from ..drivers.base import shielded
+from ..drivers.base import shielded, stored
 from ..errors import ConnectionError, DeesseError
 from ..query.api import QueryNamespace
 from ..query.filters import did_you_mean
@@ -69,12 +69,7 @@ async def _in_transaction(pool: Pool) -> AsyncIterator[Connection]:
 
 
 async def _commit(conn: Connection) -> None:
-    try:
-        await shielded(conn.commit())
-    except asyncio.CancelledError as exc:
-        if exc.__cause__ is None:  # COMMIT itself succeeded
-            exc.add_note(_COMMITTED)
-        raise
+    await stored(conn.commit(), _COMMITTED)
 
 
 async def _roll_back(conn: Connection, error: BaseException) -> None:
