@@ -300,3 +300,20 @@ async def test_a_cancelled_create_either_stored_the_row_and_says_so_or_stored_no
     if db.dialect.returning:  # a single self-committing INSERT ... RETURNING
         assert said_stored
     await _writes_survive(db, "after")
+
+
+async def test_a_timeout_during_commit_says_the_transaction_was_stored(
+    make_db: MakeDb, interrupt: Callable[..., Awaitable[Interrupt]]
+) -> None:
+    # The recipe of docs/reliability.md: TimeoutError's cause carries the note.
+    db = await make_db([Tags])
+    spy = await interrupt(db, "commit")
+    loop = asyncio.get_running_loop()
+    with pytest.raises(TimeoutError) as caught:
+        async with asyncio.timeout(None) as deadline:
+            async with db.transaction() as tx:
+                await tx.tags.create({"name": "kept"})
+                spy.arm(lambda: deadline.reschedule(loop.time()))
+    cancelled = caught.value.__cause__ or caught.value.__context__
+    assert any("committed" in n for n in getattr(cancelled, "__notes__", ()))
+    assert await _names(db) == ["kept"]
