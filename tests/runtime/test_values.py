@@ -152,7 +152,12 @@ CASES: list[tuple[str, Call, type[DeesseError], str]] = [
         "with_.posts.limit",
     ),
     ("placeholder int beyond int64", _prepared_int, QueryError, "placeholder 'id'"),
-    ("placeholder limit beyond int64", _prepared_limit, QueryError, "placeholder 'n'"),
+    (
+        "placeholder limit beyond int64",
+        _prepared_limit,
+        QueryError,
+        "placeholder 'n': limit/offset",
+    ),
     (
         "10**400 on a number filter",
         _q(where={"score": {"lt": 10**400}}),
@@ -268,7 +273,7 @@ CASES: list[tuple[str, Call, type[DeesseError], str]] = [
         "extras.boom",
     ),
     ("RAW callable raising", _q(where={"RAW": lambda t: t.c.nope}), QueryError, "where.RAW"),
-    ("placeholder named param_1", lambda db: _param_1(db), QueryError, "param_1"),
+    ("placeholder named param_1", lambda db: _param_1(db), QueryError, "'param_1'"),
     ("placeholder set in RAW", _raw_placeholder_set, QueryError, "placeholder 'p'"),
 ]
 
@@ -323,11 +328,13 @@ async def test_early_and_late_timestamps_round_trip(shared_db: Database) -> None
         dt.datetime(45, 3, 4, 5, 6, 7, tzinfo=UTC),
     ]
     for i, value in enumerate(values):
+        # date.min/date.max themselves are refused (see below)
+        born = min(max(value.date(), dt.date(1, 1, 2)), dt.date(9999, 12, 30))
         row = await shared_db.users.create(
-            {"name": "t", "email": f"ts{i}@example.com", "last_seen": value, "born": value.date()}
+            {"name": "t", "email": f"ts{i}@example.com", "last_seen": value, "born": born}
         )
         assert row["last_seen"] == value and row["last_seen"].tzinfo is not None
-        assert row["born"] == value.date()
+        assert row["born"] == born
         for strategy in ("lateral", "batched"):
             found = await shared_db.query.users.find_many(
                 where={"last_seen": value}, with_={"invitees": True}, strategy=strategy
@@ -371,3 +378,29 @@ async def test_extras_with_literal_values(shared_db: Database) -> None:
         assert rows == [{"id": user["id"], "later": True, "tag": "x"}]
     finally:
         await shared_db.users.delete(user["id"])
+
+
+async def test_sqlite_rows_written_with_unpadded_years_stay_readable(tmp_path: Path) -> None:
+    """Earlier versions wrote '999-06-01 ...' (strftime's %Y is not padded on glibc): such
+    a table can still be read, queried and deleted from."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'legacy.db'}"
+    db = define_config(provider=url, collections=BLOG)
+    async with db:
+        await db.push()
+        row = await db.users.create({"name": "old", "email": "old@example.com"})
+    with sqlite3.connect(tmp_path / "legacy.db") as raw:
+        raw.execute(
+            "UPDATE users SET last_seen = '999-06-01 12:00:00.000000' WHERE id = ?", (row["id"],)
+        )
+    expected = dt.datetime(999, 6, 1, 12, tzinfo=UTC)
+    async with db:
+        assert (await db.users.read(row["id"]))["last_seen"] == expected  # type: ignore[index]
+        for strategy in ("lateral", "batched"):
+            found = await db.query.users.find_first(
+                where={"id": row["id"]}, with_={"invited_by": True}, strategy=strategy
+            )
+            assert found is not None and found["last_seen"] == expected
+        assert (await db.users.delete(row["id"]))["last_seen"] == expected  # type: ignore[index]
+        assert await db.users.count() == 0

@@ -8,7 +8,6 @@ pydantic with a field path, before any SQL is sent.
 from __future__ import annotations
 
 import datetime as dt
-import json as jsonlib
 import uuid as uuidlib
 from typing import Annotated, Any, Literal
 
@@ -20,6 +19,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     JsonValue,
+    Strict,
     StringConstraints,
     create_model,
 )
@@ -27,38 +27,29 @@ from pydantic import Field as PydanticField
 
 from ..schema.collection import Collection
 from ..schema.fields import Field, Integer, Number, Relation, Select, Text
+from .limits import (
+    INT64_MAX,
+    INT64_MIN,
+    check_date,
+    check_float,
+    check_json,
+    check_text,
+    utc_datetime,
+)
 from .schema import ColumnInfo, Junction, Kind
 
 __all__ = ["build_models"]
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text and MySQL truncates at it: refuse it everywhere.
-    if "\x00" in value:
-        raise ValueError("text may not contain the NUL character")
-    return value
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+def _checked(check: Any) -> Any:
+    # pydantic turns ValueError into a field error; the checks raise nothing else.
+    return AfterValidator(check)
 
 
 def _not_bool(value: Any) -> Any:
-    # pydantic's lax mode would store True as 1; a bool in a number field is a mistake.
+    # True is an int in Python; a bool in a number field is a mistake.
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
-    return value
-
-
-def _json_encodable(value: Any) -> Any:
-    try:
-        jsonlib.dumps(value, allow_nan=False)
-    except ValueError as exc:
-        raise ValueError(f"not representable as JSON: {exc}") from None
     return value
 
 
@@ -66,7 +57,9 @@ def _int_type(lo: int | None, hi: int | None) -> Any:
     lo = INT64_MIN if lo is None else max(lo, INT64_MIN)
     hi = INT64_MAX if hi is None else min(hi, INT64_MAX)
     # Constraints before the validator, or pydantic's JSON schema shows them as "ge"/"le".
-    return Annotated[int, annotated_types.Interval(ge=lo, le=hi), BeforeValidator(_not_bool)]
+    return Annotated[
+        int, Strict(), annotated_types.Interval(ge=lo, le=hi), BeforeValidator(_not_bool)
+    ]
 
 
 ID_TYPES: dict[Kind, Any] = {"int": _int_type(1, None), "uuid": uuidlib.UUID}
@@ -89,7 +82,7 @@ def _write_type(f: Field, kind: Kind) -> Any:
         return ID_TYPES[kind]
     if isinstance(t, Text):
         return Annotated[
-            str, StringConstraints(min_length=t.min, max_length=t.max), AfterValidator(_no_nul)
+            str, Strict(), StringConstraints(min_length=t.min, max_length=t.max), _TEXT
         ]
     if isinstance(t, Select):
         return Literal[t.choices]
@@ -98,19 +91,31 @@ def _write_type(f: Field, kind: Kind) -> Any:
     if isinstance(t, Number):
         return Annotated[
             float,
+            Strict(),  # an int is still accepted: JSON has one number type
             annotated_types.Interval(ge=t.min, le=t.max),
             PydanticField(allow_inf_nan=False),
-            BeforeValidator(_not_bool),
+            BeforeValidator(_finite),
         ]
     by_kind: dict[str, Any] = {
-        "email": Annotated[EmailStr, StringConstraints(max_length=320), AfterValidator(_no_nul)],
-        "boolean": bool,
-        "timestamp": Annotated[dt.datetime, AfterValidator(_utc)],
-        "date": dt.date,
+        "email": Annotated[EmailStr, StringConstraints(max_length=320), _TEXT],
+        "boolean": Annotated[bool, Strict()],
+        "timestamp": Annotated[dt.datetime, _checked(utc_datetime)],
+        "date": Annotated[dt.date, _checked(check_date)],
         "uuid": uuidlib.UUID,
-        "json": Annotated[JsonValue, AfterValidator(_json_encodable)],
+        "json": Annotated[JsonValue, _checked(check_json)],
     }
     return by_kind[t.kind]
+
+
+_TEXT = _checked(check_text)
+
+
+def _finite(value: Any) -> Any:
+    # Before pydantic's float conversion, which raises OverflowError on 10**400.
+    _not_bool(value)
+    if isinstance(value, int):
+        check_float(value)
+    return value
 
 
 def _dedupe(ids: list[Any] | None) -> list[Any] | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
 from ..errors import QueryError
 from .filters import did_you_mean
@@ -34,7 +35,9 @@ __all__ = [
     "Raw",
     "RelationFilter",
     "Slot",
+    "UserCallable",
     "Values",
+    "check_count",
     "parse_query",
     "parse_where",
     "placeholder",
@@ -54,19 +57,70 @@ def placeholder(name: str) -> Any:
     >>> p.key
     'id'
     """
-    if not isinstance(name, str) or not name.isidentifier() or is_reserved(name):
+    if (
+        not isinstance(name, str)
+        or not name.isidentifier()
+        or is_reserved(name)
+        or _ANONYMOUS.search(name)
+    ):
         raise QueryError(
-            f"placeholder name must be an identifier not starting with '__' or 'dv_', got {name!r}"
+            "placeholder name must be an identifier not starting with '__' or 'dv_' and not "
+            f"ending in '_<number>' (SQLAlchemy's own bind names), got {name!r}"
         )
     return Placeholder(name, value=None, required=False)
 
 
+# SQLAlchemy names anonymous binds "param_1", "id_2": a placeholder of that form would
+# clash with one, in some statements only.
+_ANONYMOUS = re.compile(r"_\d+$")
 _INTERNAL = re.compile(r"^(__|(r\d+_)?dv_\d+$)")
 
 
 def is_reserved(name: str) -> bool:
     """Bind names the library uses itself: literal values and key sets."""
     return bool(_INTERNAL.match(name))
+
+
+@dataclass(frozen=True, slots=True)
+class UserCallable:
+    """A caller's ``callable(table)`` (RAW, extras, order_by), checked where it is called.
+
+    Whatever it raises or returns that is not a SQLAlchemy expression becomes a
+    ``QueryError`` naming ``path``. Equal when the function and path are (plan cache).
+    """
+
+    fn: Callable[[Any], Any]
+    path: str
+    many: bool = False  # order_by: a list of expressions is fine too
+
+    def __call__(self, table: Any) -> Any:
+        try:
+            out = self.fn(table)
+        except QueryError:
+            raise
+        except Exception as exc:
+            raise QueryError(
+                f"the callable raised {type(exc).__name__}: {exc}", path=self.path
+            ) from exc
+        items = list(out) if self.many and isinstance(out, list | tuple) else [out]
+        for item in items:
+            if not isinstance(item, sa.ColumnElement):
+                raise QueryError(
+                    f"the callable returned {type(item).__name__}, not a SQLAlchemy expression "
+                    "(build it from the table's columns: t.c.name, func.length(t.c.name), ...)",
+                    path=self.path,
+                )
+        return out
+
+
+# Nesting of where/with, in path segments: deep enough for any real query, shallow enough
+# that compiling the SQL never meets Python's recursion limit or a database's own.
+MAX_NESTING = 64
+
+
+def _check_nesting(path: str) -> None:
+    if path.count(".") + path.count("[") > MAX_NESTING:
+        raise QueryError(f"options nested more than {MAX_NESTING} levels deep", path=path[:200])
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +257,7 @@ class _Parser:
         relation: RelationInfo | None = None,
         single: bool = False,
     ) -> QueryNode:
+        _check_nesting(path)
         for key in options:
             if key not in OPTION_KEYS:
                 raise QueryError(
@@ -215,7 +270,7 @@ class _Parser:
         if is_one and options.get("order_by") is not None:
             raise QueryError("order_by is not accepted on a one relation", path=path)
         columns = self.columns(cc, options.get("columns"), _join(path, "columns"))
-        extras = self.extras(options.get("extras"), _join(path, "extras"))
+        extras = self.extras(cc, options.get("extras"), _join(path, "extras"))
         relations = self.relations(
             cc, options.get("with"), _join(path, "with" if path else "with_")
         )
@@ -257,7 +312,9 @@ class _Parser:
             return tuple(n for n in names if spec.get(n) is True)
         return tuple(n for n in names if n not in spec)
 
-    def extras(self, spec: Any, path: str) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    def extras(
+        self, cc: CompiledCollection, spec: Any, path: str
+    ) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
         if spec is None:
             return ()
         if not isinstance(spec, Mapping):
@@ -266,11 +323,17 @@ class _Parser:
         for name, fn in spec.items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise QueryError(f"extra name {name!r} must be an identifier", path=path)
+            if name.startswith("__") or name in cc.columns or name in cc.relations:
+                raise QueryError(
+                    f"extra name {name!r} is taken: an extra may not be named like a column "
+                    f"or relation of {cc.slug!r} nor start with '__'; rename it",
+                    path=f"{path}.{name}",
+                )
             if not callable(fn):
                 raise QueryError(
                     "expected a callable(table) -> SQLAlchemy expression", path=f"{path}.{name}"
                 )
-            out.append((name, fn))
+            out.append((name, UserCallable(fn, f"{path}.{name}")))
         return tuple(out)
 
     def relations(
@@ -311,7 +374,7 @@ class _Parser:
         if spec is None:
             return ()
         if callable(spec):
-            return spec  # type: ignore[no-any-return]
+            return UserCallable(spec, path, many=True)
         if not isinstance(spec, Mapping):
             raise QueryError("expected {column: 'asc' | 'desc'} or a callable(table)", path=path)
         out = []
@@ -335,15 +398,12 @@ class _Parser:
         if isinstance(value, Placeholder):
             self.values.counts.add(value.key)
             return self.values.slot(value, "int", path)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise QueryError(f"expected a non-negative integer, got {value!r}", path=path)
-        if value < 0:
-            raise QueryError(f"must be >= 0, got {value}", path=path)
-        return self.values.slot(value, "int", path)
+        return self.values.slot(check_count(value, path), "int", path)
 
     # -- where --------------------------------------------------------------------
 
     def where(self, cc: CompiledCollection, where: Any, path: str) -> Filter:
+        _check_nesting(path)
         if not isinstance(where, Mapping):
             raise QueryError(f"expected a dict, got {type(where).__name__}", path=path)
         items: list[Filter] = []
@@ -358,7 +418,7 @@ class _Parser:
                     raise QueryError(
                         "RAW takes a callable table -> SQLAlchemy expression", path=sub
                     )
-                items.append(Raw(value))
+                items.append(Raw(UserCallable(value, sub)))
             elif key in cc.columns:
                 items.append(self.column_filter(cc, key, value, sub))
             elif key in cc.relations:
@@ -397,6 +457,7 @@ class _Parser:
         return self.apply(column, kind, "eq", value, path)
 
     def operators(self, column: str, kind: Kind, ops: Mapping[Any, Any], path: str) -> Filter:
+        _check_nesting(path)
         if not ops:
             raise QueryError("empty operator dict; give an operator such as {'eq': ...}", path=path)
         items: list[Filter] = []
@@ -460,6 +521,17 @@ class _Parser:
                 f"value {value!r} does not fit a {kind} column: {exc}", path=path
             ) from None
         return self.values.slot(checked, kind, path)
+
+
+def check_count(value: Any, path: str) -> int:
+    """A limit/offset: an int in [0, 2**63 - 1] (the range every backend's LIMIT takes)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise QueryError(f"expected a non-negative integer, got {value!r}", path=path)
+    if value < 0:
+        raise QueryError(f"must be >= 0, got {value}", path=path)
+    if value > INT64_MAX:
+        raise QueryError(f"must be <= 2**63 - 1, got {value}", path=path)
+    return value
 
 
 def parse_query(
