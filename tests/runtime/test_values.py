@@ -404,3 +404,62 @@ async def test_sqlite_rows_written_with_unpadded_years_stay_readable(tmp_path: P
             assert found is not None and found["last_seen"] == expected
         assert (await db.users.delete(row["id"]))["last_seen"] == expected  # type: ignore[index]
         assert await db.users.count() == 0
+
+
+# -- one coercion rule for writes and filters ----------------------------------------------
+
+# (field, value, accepted): the same answer on create, update and in a filter.
+COERCION: list[tuple[str, Any, bool]] = [
+    ("age", "3", False),
+    ("age", 3.0, False),
+    ("age", True, False),
+    ("age", 3, True),
+    ("active", "yes", False),
+    ("active", "true", False),
+    ("active", 1, False),
+    ("active", True, True),
+    ("score", "1.5", False),
+    ("score", 2, True),
+    ("score", 1.5, True),
+    ("name", 5, False),
+    ("name", b"bytes", False),
+    ("last_seen", "2024-05-06T07:08:09+02:00", True),
+    ("last_seen", "2024-05-06", True),
+    ("last_seen", 1714979289, False),
+    ("born", "2024-05-06", True),
+    ("born", dt.datetime(2024, 5, 6, tzinfo=UTC), False),
+    ("external_id", "12345678-1234-5678-1234-567812345678", True),
+    ("external_id", 5, False),
+    ("invited_by_id", "1", False),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "accepted"), COERCION, ids=repr)
+async def test_one_coercion_rule_for_writes_and_filters(
+    shared_db: Database, column: str, value: Any, accepted: bool
+) -> None:
+    email = f"{uuid.uuid4().hex}@example.com"
+    invited = None
+    if column == "invited_by_id":
+        invited = await shared_db.users.create({"name": "inv", "email": f"i{email}"})
+    try:
+        if accepted:
+            row = await shared_db.users.create({"name": "c", "email": email, column: value})
+            found = await shared_db.query.users.find_many(
+                where={"email": email, column: value}, columns={"id": True}
+            )
+            assert found == [{"id": row["id"]}]
+            updated = await shared_db.users.update(row["id"], {column: value})
+            assert updated[column] == row[column]
+            await shared_db.users.delete(row["id"])
+            return
+        before = await shared_db.users.count()
+        with pytest.raises(ValidationError) as info:
+            await shared_db.users.create({"name": "c", "email": email, column: value})
+        assert info.value.errors[0]["loc"] == (column,)
+        with pytest.raises(QueryError, match=rf"^where\.{column}: "):
+            await shared_db.query.users.find_many(where={column: value})
+        assert await shared_db.users.count() == before
+    finally:
+        if invited is not None:
+            await shared_db.users.delete(invited["id"])

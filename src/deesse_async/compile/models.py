@@ -21,10 +21,14 @@ from pydantic import (
     JsonValue,
     Strict,
     StringConstraints,
+    TypeAdapter,
     create_model,
 )
 from pydantic import Field as PydanticField
+from pydantic import ValidationError as PydanticValidationError
 
+from ..errors import ConfigError
+from ..query.values import coerce_value
 from ..schema.collection import Collection
 from ..schema.fields import Field, Integer, Number, Relation, Select, Text
 from .limits import (
@@ -99,15 +103,30 @@ def _write_type(f: Field, kind: Kind) -> Any:
     by_kind: dict[str, Any] = {
         "email": Annotated[EmailStr, StringConstraints(max_length=320), _TEXT],
         "boolean": Annotated[bool, Strict()],
-        "timestamp": Annotated[dt.datetime, _checked(utc_datetime)],
-        "date": Annotated[dt.date, _checked(check_date)],
-        "uuid": uuidlib.UUID,
+        "timestamp": Annotated[
+            dt.datetime, BeforeValidator(_as("datetime")), _checked(utc_datetime)
+        ],
+        "date": Annotated[dt.date, BeforeValidator(_as("date")), _checked(check_date)],
+        "uuid": Annotated[uuidlib.UUID, BeforeValidator(_as("uuid"))],
         "json": Annotated[JsonValue, _checked(check_json)],
     }
     return by_kind[t.kind]
 
 
 _TEXT = _checked(check_text)
+
+
+def _as(kind: Kind) -> Any:
+    # The filters' rule (query/values.py) on writes too: the Python type or its ISO /
+    # canonical string, nothing pydantic's lax mode would also take (a Unix time, a
+    # datetime for a date, bytes for a UUID).
+    def check(value: Any) -> Any:
+        try:
+            return coerce_value(kind, value)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    return check
 
 
 def _finite(value: Any) -> Any:
@@ -146,6 +165,7 @@ def build_models(
         kind = columns[key].kind
         py = _write_type(f, kind)
         default = f.default
+        _check_default(c.slug, name, py, default)
         if f.required:
             create[key] = (py, _default_spec(default))
             update[key] = (py, None)  # may be omitted, may not be set to None
@@ -165,9 +185,24 @@ def build_models(
     )
 
 
+def _check_default(slug: str, name: str, py: Any, default: Any) -> None:
+    """A constant default must pass the field's own validation (a factory's value is
+    validated on each create instead)."""
+    if default is None or callable(default):
+        return
+    try:
+        TypeAdapter(py).validate_python(default)
+    except PydanticValidationError as exc:
+        reason = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+        raise ConfigError(
+            f"collection {slug!r}, field {name!r}: default {default!r} does not fit the "
+            f"field ({reason}); give a default of the field's type"
+        ) from None
+
+
 def _default_spec(default: Any, fallback: Any = ...) -> Any:
     if callable(default):
-        return PydanticField(default_factory=default)
+        return PydanticField(default_factory=default, validate_default=True)
     if default is None:
         return fallback
     return PydanticField(default=default, validate_default=True)
