@@ -463,3 +463,18 @@ async def test_one_coercion_rule_for_writes_and_filters(
     finally:
         if invited is not None:
             await shared_db.users.delete(invited["id"])
+
+
+async def test_empty_where_dicts_filter_nothing(shared_db: Database) -> None:
+    """Found by the fuzzer: ``{}`` inside OR/AND/NOT or a relation filter compiled to an
+    empty ``and_()`` (a SQLAlchemy deprecation, an error under strict warnings)."""
+    total = await shared_db.users.count()
+    assert await shared_db.users.count({"OR": [{}]}) == total
+    assert await shared_db.users.count({"NOT": {}}) == 0
+    rows = await shared_db.query.users.find_many(where={"AND": [{}, {}]}, columns={"id": True})
+    assert len(rows) == total
+    for strategy in ("lateral", "batched"):
+        nested = await shared_db.query.users.find_many(
+            where={}, with_={"posts": {"where": {"OR": [{}]}}}, strategy=strategy
+        )
+        assert len(nested) == total

@@ -15,7 +15,7 @@ from ..dialects import CompiledSQL, Dialect, compile_sql
 from ..drivers.base import Codecs
 from ..errors import QueryError
 from .filters import FilterCompiler
-from .options import Filter, QueryNode, Slot, is_reserved, parse_where
+from .options import Filter, QueryNode, Slot, is_reserved, parse_where, show
 from .values import coerce_value, value_kind
 
 __all__ = ["KEYS_PARAM", "PlanContext", "is_internal", "key_filter", "order_expressions"]
@@ -62,7 +62,7 @@ class PlanContext:
                     values[name] = self.codecs.encode(kind, coerce_value(kind, value))
             except (TypeError, ValueError) as exc:
                 raise QueryError(
-                    f"a literal value in a RAW/extras/order_by expression: {value!r} ({exc})"
+                    f"a literal value in a RAW/extras/order_by expression: {show(value)} ({exc})"
                 ) from None
         return CompiledSQL(compiled.sql, compiled.names, values)
 

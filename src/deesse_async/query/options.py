@@ -9,6 +9,7 @@ path and a did-you-mean before any SQL exists. Values are lifted out of the tree
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "parse_query",
     "parse_where",
     "placeholder",
+    "show",
 ]
 
 
@@ -239,6 +241,15 @@ class Values:
 # -- parsing --------------------------------------------------------------------------
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+
+
+def show(value: Any) -> str:
+    """A short repr of a caller's value for a message (values may nest thousands deep)."""
+    return _REPR.repr(value)
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -305,7 +316,7 @@ class _Parser:
                     path=f"{path}.{key}",
                 )
             if not isinstance(flag, bool):
-                raise QueryError(f"expected True or False, got {flag!r}", path=f"{path}.{key}")
+                raise QueryError(f"expected True or False, got {show(flag)}", path=f"{path}.{key}")
         if not spec:  # columns={}: only relations and extras
             return ()
         if any(spec.values()):  # Drizzle: any True selects only the True ones
@@ -361,7 +372,9 @@ class _Parser:
             if sub is True:
                 sub = {}
             if not isinstance(sub, Mapping):
-                raise QueryError(f"expected True or an options dict, got {sub!r}", path=sub_path)
+                raise QueryError(
+                    f"expected True or an options dict, got {show(sub)}", path=sub_path
+                )
             if name in cc.columns:
                 raise QueryError(f"relation {name!r} collides with a column", path=sub_path)
             target = self.schema[info.target]
@@ -387,7 +400,7 @@ class _Parser:
                 )
             if direction not in ("asc", "desc"):
                 raise QueryError(
-                    f"expected 'asc' or 'desc', got {direction!r}", path=f"{path}.{column}"
+                    f"expected 'asc' or 'desc', got {show(direction)}", path=f"{path}.{column}"
                 )
             out.append((column, direction == "desc"))
         return tuple(out)
@@ -430,6 +443,8 @@ class _Parser:
                     + did_you_mean(key, options),
                     path=sub,
                 )
+        if not items:  # {} filters nothing, as in Drizzle
+            return Const(True)
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def combinator(
@@ -483,7 +498,7 @@ class _Parser:
     def apply(self, column: str, kind: Kind, op: str, value: Any, path: str) -> Filter:
         if op in ("is_null", "is_not_null"):
             if not isinstance(value, bool):
-                raise QueryError(f"{op} takes True or False, got {value!r}", path=path)
+                raise QueryError(f"{op} takes True or False, got {show(value)}", path=path)
             return IsNull(column, negate=(op == "is_null") != value)
         if op in ("in", "not_in"):
             if isinstance(value, Placeholder):
@@ -518,7 +533,7 @@ class _Parser:
             checked = coerce_value(kind, value)
         except (TypeError, ValueError) as exc:
             raise QueryError(
-                f"value {value!r} does not fit a {kind} column: {exc}", path=path
+                f"value {show(value)} does not fit a {kind} column: {exc}", path=path
             ) from None
         return self.values.slot(checked, kind, path)
 
@@ -526,7 +541,7 @@ class _Parser:
 def check_count(value: Any, path: str) -> int:
     """A limit/offset: an int in [0, 2**63 - 1] (the range every backend's LIMIT takes)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise QueryError(f"expected a non-negative integer, got {value!r}", path=path)
+        raise QueryError(f"expected a non-negative integer, got {show(value)}", path=path)
     if value < 0:
         raise QueryError(f"must be >= 0, got {value}", path=path)
     if value > INT64_MAX:

@@ -25,7 +25,7 @@ from ..errors import QueryError
 from .batched import plan_batched
 from .common import PlanContext, is_internal
 from .lateral import plan_lateral
-from .options import And, Cmp, QueryNode, Values, check_count, parse_query
+from .options import And, Cmp, QueryNode, Values, check_count, parse_query, show
 from .values import coerce_value, value_kind
 
 __all__ = ["Plan", "PreparedQuery", "Query", "QueryEngine", "Strategy"]
@@ -128,7 +128,9 @@ class QueryEngine:
                 else:
                     out[name] = encode(kind, coerce_value(kind, value))
             except (TypeError, ValueError) as exc:
-                raise QueryError(f"placeholder {name!r}: {value!r} does not fit ({exc})") from None
+                raise QueryError(
+                    f"placeholder {name!r}: {show(value)} does not fit ({exc})"
+                ) from None
             if name in values.counts:
                 try:
                     check_count(value, "")
