@@ -61,6 +61,7 @@ class Fuzz:
         self.rnd = rnd
         self.counts: Counter[str] = Counter()
         self.escapes: list[str] = []
+        self.log: list[str] = []  # one line per case, for DEESSE_FUZZ_LOG
 
     def escaped(self, what: str, exc: BaseException) -> None:
         self.escapes.append(f"{what}\n    -> {type(exc).__module__}.{type(exc).__name__}: {exc}")
@@ -88,14 +89,16 @@ class Fuzz:
                 result = await query.prepare().execute()
             else:
                 result = await query
-        except DeesseError:
+        except DeesseError as exc:
             self.counts["query: DeesseError"] += 1
+            self.log.append(f"{type(exc).__name__}: {str(exc)[:200]!r}  <- {what}")
             return
         except Exception as exc:
             self.escaped(what, exc)
             return
         assert result is None or isinstance(result, list | dict), what
         self.counts["query: rows"] += 1
+        self.log.append(f"rows  <- {what}")
 
     async def write(self, n: int) -> None:
         rnd = self.rnd
@@ -159,6 +162,10 @@ async def test_fuzz_hostile_input(
         else:
             await fuzz.write(n)
     summary = _summary(fuzz, backend)
+    if os.environ.get("DEESSE_FUZZ_LOG"):  # compare backends: diff the files
+        path = os.path.join(os.environ["DEESSE_FUZZ_LOG"], f"fuzz-{backend}.log")
+        with open(path, "w") as out:  # noqa: ASYNC230 - a debugging aid after the run
+            out.write("\n".join(fuzz.log))
     with capsys.disabled():
         print("\n" + summary)
     shown = "\n\n".join(fuzz.escapes[:12])

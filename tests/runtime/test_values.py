@@ -478,3 +478,37 @@ async def test_empty_where_dicts_filter_nothing(shared_db: Database) -> None:
             where={}, with_={"posts": {"where": {"OR": [{}]}}}, strategy=strategy
         )
         assert len(nested) == total
+
+
+async def test_postgresql_infinity_written_by_others_reads_as_aware_bounds(
+    make_db: Any, backend: str, database_url: str
+) -> None:
+    """Rows another program stored as 'infinity' read back as aware datetime.max/min (not
+    naive, not a ValueError in the lateral strategy's JSON)."""
+    if backend != "postgresql":
+        pytest.skip("only PostgreSQL stores infinity")
+    import asyncpg
+
+    db = await make_db(BLOG)
+    a = await db.users.create({"name": "a", "email": "a@example.com"})
+    b = await db.users.create({"name": "b", "email": "b@example.com", "invited_by_id": a["id"]})
+    schema = database_url.rsplit("schema=", 1)[1]
+    conn = await asyncpg.connect(_plain(POSTGRES_URL))
+    try:
+        await conn.execute(
+            f"UPDATE \"{schema}\".users SET last_seen = CASE WHEN id = $1 THEN 'infinity' "
+            "ELSE '-infinity' END::timestamptz",
+            a["id"],
+        )
+    finally:
+        await conn.close()
+    top, bottom = dt.datetime.max.replace(tzinfo=UTC), dt.datetime.min.replace(tzinfo=UTC)
+    assert (await db.users.read(a["id"]))["last_seen"] == top  # type: ignore[index]
+    for strategy in ("lateral", "batched"):
+        row = await db.query.users.find_first(
+            where={"id": b["id"]}, with_={"invited_by": True}, strategy=strategy
+        )
+        assert row is not None
+        assert row["last_seen"] == bottom and row["last_seen"].tzinfo is not None
+        assert row["invited_by"]["last_seen"] == top
+        assert row["invited_by"]["last_seen"].tzinfo is not None
