@@ -14,6 +14,7 @@ all against one seeded database.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -364,3 +365,172 @@ def rows_of(result: list[Row] | Row | None) -> list[Row]:
     if result is None:
         return []
     return result if isinstance(result, list) else [result]
+
+
+# -- hostile inputs (the fuzzer, tests/query/test_fuzz.py) --------------------------------
+#
+# Valid trees from ``draw_cases`` are mutated with a seeded ``random.Random``: a value, a
+# key or a whole subtree replaced by something a careless or hostile caller could pass.
+# Plain ``random`` (not hypothesis) because thousands of mutants must cost milliseconds.
+
+MINUS_5 = dt.timezone(dt.timedelta(hours=-5))
+
+
+def _deep_list(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _deep(key: str, leaf: Any, levels: int) -> Any:
+    for _ in range(levels):
+        leaf = {key: leaf}
+    return leaf
+
+
+HOSTILE_VALUES: tuple[Any, ...] = (
+    2**63, -(2**63) - 1, 2**64, 2**31, 10**400, -(10**400), float("nan"), float("inf"),
+    float("-inf"), -0.0, 1e308, 5e-324, "\ud800", "a\udfffb", "a\x00b", "\x00", "", "x" * 70_000,
+    "%", "\\", "'; DROP TABLE users; --", b"bytes", bytearray(b"x"), {1, 2}, frozenset(),
+    object(), complex(1, 2), dt.datetime.max, dt.datetime.min,
+    dt.datetime.max.replace(tzinfo=MINUS_5), dt.datetime.min.replace(tzinfo=dt.UTC),
+    dt.date.max, dt.date.min, dt.datetime(999, 6, 1, tzinfo=dt.UTC), dt.date(1, 1, 2),
+    dt.time(12, 0), dt.timedelta(days=1), uuid.UUID(int=0), "not-a-uuid", True, False, None,
+    3.7, "3", "yes", "2024-13-45", [], {}, (), [1, [2, [3]]], {"k": {1, 2}}, {1: "int key"},
+    {"a": float("nan")}, {"s": "\ud800"}, _deep_list(70), _deep_list(3000), ["\x00"],
+)  # fmt: skip
+
+
+def _callables() -> tuple[Any, ...]:
+    return (
+        lambda t: 5,
+        lambda t: None,
+        lambda t: "id",
+        lambda t: [t.c.id, 5],
+        lambda t: [],
+        lambda t: 1 / 0,
+        lambda t: t.c.no_such_column,
+        lambda t: t,
+        lambda t: sa.literal({1, 2}),
+        lambda t: sa.literal(dt.datetime.max),
+        lambda t: sa.literal(2**70),
+        lambda t: sa.literal("\ud800"),
+        lambda t: sa.bindparam("param_1"),
+        lambda t: sa.func.no_such_function(t.c.id),
+        lambda t: t.c.id.label("__rn"),
+        lambda t: sa.select(t.c.id),
+        lambda t: t.c.id == sa.literal(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+        lambda t: sa.literal({"a": [1, 2]}, sa.JSON()),
+        lambda: 1,  # wrong arity
+        print,
+    )
+
+
+HOSTILE_CALLABLES = _callables()
+HOSTILE_KEYS: tuple[Any, ...] = (
+    "__rn", "__k0", "__keys", "dv_0", "c1", "data", "id", "RAW", "AND", "OR", "NOT", "",
+    " ", "id; DROP TABLE users", "\x00", "\ud800", 1, None, True, ("t",), "with_", "limit",
+    "eq", "in", "is_null", "posts", "invitees", "param_1", "x" * 300,
+)  # fmt: skip
+_OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
+
+
+def hostile_value(rnd: random.Random) -> Any:
+    """A value no column should take silently (or one it should take exactly)."""
+    if rnd.random() < 0.12:
+        return rnd.choice(HOSTILE_CALLABLES)
+    return rnd.choice(HOSTILE_VALUES)
+
+
+def mutate(rnd: random.Random, tree: Any, slug: str, depth: int = 0) -> Any:
+    """A copy of ``tree`` with a few hostile changes (keys, values, shapes, callables)."""
+    if not isinstance(tree, dict):
+        return hostile_value(rnd) if rnd.random() < 0.3 else tree
+    out = {}
+    for key, value in tree.items():
+        roll = rnd.random()
+        if roll < 0.08:
+            continue  # drop a key
+        if roll < 0.2:
+            out[key] = _hostile_for(rnd, key, slug)
+        elif depth < 12:
+            out[key] = _mutate_item(rnd, value, slug, depth)
+        else:
+            out[key] = value
+    if rnd.random() < 0.15:
+        out[rnd.choice(HOSTILE_KEYS)] = hostile_value(rnd)
+    return out
+
+
+def _mutate_item(rnd: random.Random, value: Any, slug: str, depth: int) -> Any:
+    if isinstance(value, dict):
+        return mutate(rnd, value, slug, depth + 1)
+    if isinstance(value, list) and value and rnd.random() < 0.5:
+        items = list(value)
+        items[rnd.randrange(len(items))] = mutate(rnd, items[-1], slug, depth + 1)
+        return items
+    return hostile_value(rnd) if rnd.random() < 0.15 else value
+
+
+def _hostile_for(rnd: random.Random, key: Any, slug: str) -> Any:
+    """Something wrong but plausible for option ``key``."""
+    if key in ("order_by", "extras") and rnd.random() < 0.6:
+        fn = rnd.choice(HOSTILE_CALLABLES)
+        return fn if key == "order_by" else {rnd.choice(("x", "__rn", "id", "c1")): fn}
+    if key == "where" and rnd.random() < 0.5:
+        return hostile_where(rnd, slug)
+    if key == "with" and rnd.random() < 0.3:
+        return _deep("with", {"invitees": True}, rnd.choice((20, 40, 200)))
+    return hostile_value(rnd)
+
+
+def hostile_where(rnd: random.Random, slug: str) -> Any:
+    """A where-dict built to hurt: deep nesting, hostile operands, odd RAW callables."""
+    column = rnd.choice(("id", "name", "age", "score", "active", "born", "last_seen", "ext"))
+    column = column if slug == "users" else "id"
+    shape = rnd.randrange(6)
+    if shape == 0:
+        return _deep("NOT", {column: 1}, rnd.choice((60, 70, 500, 2000)))
+    if shape == 1:
+        return {"OR": [_deep("AND", [{column: 1}], 1)] * rnd.choice((1, 50, 2000))}
+    if shape == 2:
+        return {"RAW": rnd.choice(HOSTILE_CALLABLES)}
+    if shape == 3:
+        return {column: {"in": [hostile_value(rnd) for _ in range(rnd.randrange(1, 4))]}}
+    op = rnd.choice(("eq", "ne", "gt", "lte", "like", "ilike", "in", "is_null", "bogus"))
+    return {column: {op: hostile_value(rnd)}}
+
+
+def garbage_options(rnd: random.Random, slug: str) -> dict[str, Any]:
+    """Options built from nothing: every key an option name, every value hostile."""
+    keys = rnd.sample(_OPTION_KEYS, rnd.randrange(1, 4))
+    return {k: _hostile_for(rnd, k, slug) for k in keys}
+
+
+# Write payloads: a valid base per collection and the fields a mutation may hit.
+WRITE_FIELDS: dict[str, tuple[str, ...]] = {
+    "users": (
+        "name", "email", "age", "score", "active", "born", "last_seen", "ext", "profile",
+        "role", "invited_by_id",
+    ),
+    "posts": ("title", "content", "status", "views", "author_id", "tags"),
+    "comments": ("body", "post_id", "author_id"),
+    "tags": ("name",),
+}  # fmt: skip
+
+
+def write_payload(rnd: random.Random, slug: str, n: int) -> dict[str, Any]:
+    """A create payload for ``slug`` (unique values from ``n``) with hostile changes."""
+    base: dict[str, Any] = {
+        "users": {"name": f"f{n}", "email": f"f{n}@example.com"},
+        "posts": {"title": f"f{n}", "status": "draft", "views": n, "author_id": 1},
+        "comments": {"body": f"f{n}", "post_id": 1},
+        "tags": {"name": f"f{n}"},
+    }[slug]
+    for _ in range(rnd.randrange(0, 3)):
+        if rnd.random() < 0.85:
+            base[rnd.choice(WRITE_FIELDS[slug])] = hostile_value(rnd)
+        else:
+            base[rnd.choice(HOSTILE_KEYS)] = hostile_value(rnd)
+    return base

@@ -11,9 +11,11 @@ from deesse_async import (
     ConfigError,
     collection,
     define_config,
+    define_relations,
     field,
     integer,
     number,
+    one,
     relation,
     required,
     select,
@@ -247,3 +249,109 @@ def test_timestamps_false_frees_the_names() -> None:
     c = collection(slug="events", timestamps=False, fields={"created_at": field(type=integer())})
     db = _config(c)
     assert [col.name for col in db.metadata.tables["events"].columns] == ["id", "created_at"]
+
+
+def _define(*fields_by_slug: tuple[str, dict[str, Any]]) -> Any:
+    return define_config(
+        provider="sqlite://:memory:",
+        collections=[collection(slug=slug, fields=fields) for slug, fields in fields_by_slug],
+    )
+
+
+# Issue 7, item 9: each of these was accepted (and some broke later, far from the cause).
+DSL_CASES: list[tuple[str, Callable[[], Any], str]] = [
+    (
+        "number(min=nan)",
+        lambda: collection(slug="t", fields={"x": field(type=number(min=float("nan")))}),
+        r"collection 't', field 'x': number\(min=nan\) must be a finite number",
+    ),
+    (
+        "number(max=inf)",
+        lambda: collection(slug="t", fields={"x": field(type=number(max=float("inf")))}),
+        r"field 'x': number\(max=inf\) must be a finite number",
+    ),
+    (
+        "number(min='1')",
+        lambda: collection(slug="t", fields={"x": field(type=number(min="1", max=2))}),  # type: ignore[arg-type]
+        r"field 'x': number\(min='1'\) must be a finite number",
+    ),
+    (
+        "integer(min=1.5)",
+        lambda: collection(slug="t", fields={"n": field(type=integer(min=1.5))}),  # type: ignore[arg-type]
+        r"field 'n': integer\(min=1.5\) must be an integer",
+    ),
+    (
+        "integer(max=2**70)",
+        lambda: collection(slug="t", fields={"n": field(type=integer(max=2**70))}),
+        r"field 'n': integer\(max=1180591620717411303424\) must be within the 64-bit range",
+    ),
+    (
+        "text(min=True)",
+        lambda: collection(slug="t", fields={"s": field(type=text(min=True))}),
+        r"field 's': text\(min=True\) must be a non-negative integer",
+    ),
+    (
+        "slug __init__",
+        lambda: collection(slug="__init__", fields={}),
+        r"collection slug '__init__' may not start with '__'",
+    ),
+    (
+        "field named __rn",
+        lambda: collection(slug="t", fields={"__rn": field(type=text())}),
+        r"collection 't', field '__rn': a field name may not start with '__'",
+    ),
+    (
+        "related_name with a quote",
+        lambda: collection(slug="t", fields={"p": field(type=relation("t", related_name='x"y'))}),
+        r"collection 't', field 'p': relation\(related_name='x\"y'\) must be an identifier",
+    ),
+    (
+        "related_name with NUL",
+        lambda: collection(
+            slug="t", fields={"p": field(type=relation("t", related_name="x\x00y"))}
+        ),
+        r"field 'p': relation\(related_name='x\\x00y'\) must be an identifier",
+    ),
+    (
+        "default of the wrong type",
+        lambda: _define(("t", {"n": field(type=integer(), default="3")})),
+        r"collection 't', field 'n': default '3' does not fit the field",
+    ),
+    (
+        "default out of range",
+        lambda: _define(("t", {"n": field(type=integer(max=3), default=5)})),
+        r"collection 't', field 'n': default 5 does not fit the field",
+    ),
+    (
+        "default not a choice",
+        lambda: _define(("t", {"s": field(type=select("a", "b"), default="c")})),
+        r"collection 't', field 's': default 'c' does not fit the field",
+    ),
+    (
+        "define_relations name with a quote",
+        lambda: define_config(
+            provider="sqlite://:memory:",
+            collections=[collection(slug="t", fields={"o": field(type=integer())})],
+            relations=define_relations(t={'a"b': one("t", from_="o", to="id")}),
+        ),
+        r"define_relations: t\.'a\"b' must be an identifier",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "build", "message"), DSL_CASES, ids=[c[0] for c in DSL_CASES])
+def test_dsl_mistakes_are_config_errors(case: str, build: Callable[[], Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+def test_default_factory_result_is_validated_on_create() -> None:
+    """A callable default cannot be checked up front: its value is validated on create."""
+    import pydantic
+
+    t = collection(slug="t", fields={"n": field(type=integer(), default=lambda: "3")})
+    define_config(provider="sqlite://:memory:", collections=[t])
+    with pytest.raises(pydantic.ValidationError) as info:
+        t.create_model.model_validate({})
+    assert info.value.errors()[0]["loc"] == ("n",)
+    assert t.create_model.model_validate({"n": 4}).n == 4  # type: ignore[attr-defined]

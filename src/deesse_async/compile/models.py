@@ -8,7 +8,6 @@ pydantic with a field path, before any SQL is sent.
 from __future__ import annotations
 
 import datetime as dt
-import json as jsonlib
 import uuid as uuidlib
 from typing import Annotated, Any, Literal
 
@@ -20,45 +19,41 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     JsonValue,
+    Strict,
     StringConstraints,
+    TypeAdapter,
     create_model,
 )
 from pydantic import Field as PydanticField
+from pydantic import ValidationError as PydanticValidationError
 
+from ..errors import ConfigError
+from ..query.values import coerce_value
 from ..schema.collection import Collection
 from ..schema.fields import Field, Integer, Number, Relation, Select, Text
+from .limits import (
+    INT64_MAX,
+    INT64_MIN,
+    check_date,
+    check_float,
+    check_json,
+    check_text,
+    utc_datetime,
+)
 from .schema import ColumnInfo, Junction, Kind
 
 __all__ = ["build_models"]
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text and MySQL truncates at it: refuse it everywhere.
-    if "\x00" in value:
-        raise ValueError("text may not contain the NUL character")
-    return value
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+def _checked(check: Any) -> Any:
+    # pydantic turns ValueError into a field error; the checks raise nothing else.
+    return AfterValidator(check)
 
 
 def _not_bool(value: Any) -> Any:
-    # pydantic's lax mode would store True as 1; a bool in a number field is a mistake.
+    # True is an int in Python; a bool in a number field is a mistake.
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
-    return value
-
-
-def _json_encodable(value: Any) -> Any:
-    try:
-        jsonlib.dumps(value, allow_nan=False)
-    except ValueError as exc:
-        raise ValueError(f"not representable as JSON: {exc}") from None
     return value
 
 
@@ -66,7 +61,9 @@ def _int_type(lo: int | None, hi: int | None) -> Any:
     lo = INT64_MIN if lo is None else max(lo, INT64_MIN)
     hi = INT64_MAX if hi is None else min(hi, INT64_MAX)
     # Constraints before the validator, or pydantic's JSON schema shows them as "ge"/"le".
-    return Annotated[int, annotated_types.Interval(ge=lo, le=hi), BeforeValidator(_not_bool)]
+    return Annotated[
+        int, Strict(), annotated_types.Interval(ge=lo, le=hi), BeforeValidator(_not_bool)
+    ]
 
 
 ID_TYPES: dict[Kind, Any] = {"int": _int_type(1, None), "uuid": uuidlib.UUID}
@@ -89,7 +86,7 @@ def _write_type(f: Field, kind: Kind) -> Any:
         return ID_TYPES[kind]
     if isinstance(t, Text):
         return Annotated[
-            str, StringConstraints(min_length=t.min, max_length=t.max), AfterValidator(_no_nul)
+            str, Strict(), StringConstraints(min_length=t.min, max_length=t.max), _TEXT
         ]
     if isinstance(t, Select):
         return Literal[t.choices]
@@ -98,19 +95,46 @@ def _write_type(f: Field, kind: Kind) -> Any:
     if isinstance(t, Number):
         return Annotated[
             float,
+            Strict(),  # an int is still accepted: JSON has one number type
             annotated_types.Interval(ge=t.min, le=t.max),
             PydanticField(allow_inf_nan=False),
-            BeforeValidator(_not_bool),
+            BeforeValidator(_finite),
         ]
     by_kind: dict[str, Any] = {
-        "email": Annotated[EmailStr, StringConstraints(max_length=320), AfterValidator(_no_nul)],
-        "boolean": bool,
-        "timestamp": Annotated[dt.datetime, AfterValidator(_utc)],
-        "date": dt.date,
-        "uuid": uuidlib.UUID,
-        "json": Annotated[JsonValue, AfterValidator(_json_encodable)],
+        "email": Annotated[EmailStr, StringConstraints(max_length=320), _TEXT],
+        "boolean": Annotated[bool, Strict()],
+        "timestamp": Annotated[
+            dt.datetime, BeforeValidator(_as("datetime")), _checked(utc_datetime)
+        ],
+        "date": Annotated[dt.date, BeforeValidator(_as("date")), _checked(check_date)],
+        "uuid": Annotated[uuidlib.UUID, BeforeValidator(_as("uuid"))],
+        "json": Annotated[JsonValue, _checked(check_json)],
     }
     return by_kind[t.kind]
+
+
+_TEXT = _checked(check_text)
+
+
+def _as(kind: Kind) -> Any:
+    # The filters' rule (query/values.py) on writes too: the Python type or its ISO /
+    # canonical string, nothing pydantic's lax mode would also take (a Unix time, a
+    # datetime for a date, bytes for a UUID).
+    def check(value: Any) -> Any:
+        try:
+            return coerce_value(kind, value)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    return check
+
+
+def _finite(value: Any) -> Any:
+    # Before pydantic's float conversion, which raises OverflowError on 10**400.
+    _not_bool(value)
+    if isinstance(value, int):
+        check_float(value)
+    return value
 
 
 def _dedupe(ids: list[Any] | None) -> list[Any] | None:
@@ -141,6 +165,7 @@ def build_models(
         kind = columns[key].kind
         py = _write_type(f, kind)
         default = f.default
+        _check_default(c.slug, name, py, default)
         if f.required:
             create[key] = (py, _default_spec(default))
             update[key] = (py, None)  # may be omitted, may not be set to None
@@ -160,9 +185,24 @@ def build_models(
     )
 
 
+def _check_default(slug: str, name: str, py: Any, default: Any) -> None:
+    """A constant default must pass the field's own validation (a factory's value is
+    validated on each create instead)."""
+    if default is None or callable(default):
+        return
+    try:
+        TypeAdapter(py).validate_python(default)
+    except PydanticValidationError as exc:
+        reason = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+        raise ConfigError(
+            f"collection {slug!r}, field {name!r}: default {default!r} does not fit the "
+            f"field ({reason}); give a default of the field's type"
+        ) from None
+
+
 def _default_spec(default: Any, fallback: Any = ...) -> Any:
     if callable(default):
-        return PydanticField(default_factory=default)
+        return PydanticField(default_factory=default, validate_default=True)
     if default is None:
         return fallback
     return PydanticField(default=default, validate_default=True)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import anyio
 
 from .._types import DriverRow
+from ..compile.limits import parse_stored_datetime
 from ..errors import ConnectionError, DeesseError
 from ..runtime.url import DatabaseURL
 from .base import (
@@ -43,18 +44,17 @@ __all__ = ["CODECS", "SqlitePool", "create_pool"]
 
 T = TypeVar("T")
 
-# The text form SQLAlchemy's SQLite DateTime uses; fixed width, so it sorts as time does.
-_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
-
 
 def _encode_datetime(value: dt.datetime) -> str:
+    # SQLAlchemy's SQLite DateTime text form, fixed width so that it sorts as time does:
+    # isoformat pads the year to 4 digits (strftime("%Y") does not on glibc: '999-06-01').
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.strftime(_DATETIME)
+    return value.isoformat(" ", "microseconds")
 
 
 def _decode_datetime(value: Any) -> dt.datetime:
-    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    return parse_stored_datetime(value).replace(tzinfo=dt.UTC)
 
 
 def _decode_uuid(value: Any) -> uuid.UUID:

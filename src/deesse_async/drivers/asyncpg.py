@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +34,12 @@ from .base import (
 __all__ = ["CODECS", "AsyncpgPool", "create_pool"]
 
 
+def _datetime(value: dt.datetime) -> dt.datetime:
+    # asyncpg reads 'infinity'/'-infinity' as naive datetime.max/min; every other
+    # timestamptz comes back aware. (The library refuses to write those two values.)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def _uuid(value: Any) -> uuid.UUID:
     # asyncpg returns its own UUID subclass; callers get the standard type everywhere.
     return uuid.UUID(bytes=value.bytes)
@@ -54,7 +61,7 @@ CODECS = Codecs(
         "float": None,
         "int": None,
         "bool": None,
-        "datetime": None,
+        "datetime": _datetime,
         "date": None,
         "uuid": _uuid,
         "json": json.loads,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from .._types import DriverRow, Row
 from ..compile.schema import RelationInfo
-from ..dialects import CompiledSQL, Dialect, compile_sql
+from ..dialects import CompiledSQL, Dialect
 from ..drivers.base import Connection
 from .common import (
     KEYS_PARAM,
@@ -197,7 +197,7 @@ def _level(
     )
     return Level(
         name=name,
-        sql=compile_sql(stmt, ctx.dialect),
+        sql=ctx.compile(stmt),
         decode=ctx.codecs.dict_decoder(names, kinds),
         link=_getter(link),
         children=children,

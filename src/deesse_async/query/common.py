@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
-from ..dialects import Dialect
+from ..dialects import CompiledSQL, Dialect, compile_sql
 from ..drivers.base import Codecs
 from ..errors import QueryError
 from .filters import FilterCompiler
-from .options import Filter, QueryNode, Slot, is_reserved, parse_where
+from .options import Filter, QueryNode, Slot, is_reserved, parse_where, show
+from .values import coerce_value, value_kind
 
 __all__ = ["KEYS_PARAM", "PlanContext", "is_internal", "key_filter", "order_expressions"]
 
@@ -46,6 +47,24 @@ class PlanContext:
         if slot.key in self.constants:
             return sa.bindparam(slot.key, value=self.constants[slot.key], type_=type_)
         return sa.bindparam(slot.key, type_=type_)
+
+    def compile(self, statement: Any) -> CompiledSQL:
+        """Compile for the dialect; literal values inside caller expressions (RAW,
+        extras) are encoded like column values (a datetime as the backend stores it)."""
+        compiled = compile_sql(statement, self.dialect)
+        values = dict(compiled.values)
+        for name, value in compiled.values.items():
+            if value is None or is_internal(name):
+                continue
+            try:
+                kind = value_kind(value)
+                if kind is not None:
+                    values[name] = self.codecs.encode(kind, coerce_value(kind, value))
+            except (TypeError, ValueError) as exc:
+                raise QueryError(
+                    f"a literal value in a RAW/extras/order_by expression: {show(value)} ({exc})"
+                ) from None
+        return CompiledSQL(compiled.sql, compiled.names, values)
 
     def predefined_filter(self, rel: RelationInfo) -> Filter | None:
         """A relation's predefined ``where``, parsed once (its values are constants)."""
@@ -134,7 +153,8 @@ def top_level(
 
 def limit_bind(slot: Slot | None, ctx: PlanContext) -> Any:
     """A LIMIT/OFFSET bind parameter (an integer slot) or None."""
-    return None if slot is None else ctx.bind(slot, sa.Integer())
+    # BIGINT: asyncpg would send an Integer as int4 and refuse a limit over 2**31 - 1.
+    return None if slot is None else ctx.bind(slot, sa.BigInteger())
 
 
 def column_types(cc: CompiledCollection, columns: Sequence[str]) -> list[Any]:

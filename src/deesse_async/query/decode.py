@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._types import Row
+from ..compile.limits import parse_stored_datetime
 from ..compile.schema import Kind, Schema
 from ..drivers.base import row_builder
 from .common import extra_kinds
@@ -22,8 +23,12 @@ from .options import QueryNode
 __all__ = ["JSON_DECODERS", "json_row_decoder"]
 
 
+# PostgreSQL's JSON spells its infinite timestamps out; read them as the driver does.
+_INFINITE = {"infinity": dt.datetime.max, "-infinity": dt.datetime.min}
+
+
 def _datetime(value: Any) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value)
+    parsed = _INFINITE.get(value) or parse_stored_datetime(value)
     if parsed.tzinfo is None:  # SQLite and MySQL store UTC without an offset
         return parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)

@@ -30,7 +30,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from .._types import Row
 from ..compile.schema import CompiledCollection, RelationInfo
-from ..dialects import CompiledSQL, compile_sql
+from ..dialects import CompiledSQL
 from ..drivers.base import Connection
 from .common import PlanContext, extra_kinds, limit_bind, order_expressions, selected, top_level
 from .decode import json_row_decoder
@@ -95,7 +95,7 @@ def plan_lateral(node: QueryNode, ctx: PlanContext) -> LateralPlan:
     rel_columns, source = builder.relation_columns(node, table, table)
     stmt = sa.select(*columns, *rel_columns).select_from(source)
     stmt = top_level(stmt, node, table, builder.compiler, ctx)
-    return LateralPlan(compile_sql(stmt, ctx.dialect), _top_decoder(node, ctx))
+    return LateralPlan(ctx.compile(stmt), _top_decoder(node, ctx))
 
 
 def _top_decoder(node: QueryNode, ctx: PlanContext) -> Callable[[Sequence[Any]], Row]:

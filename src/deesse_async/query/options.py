@@ -9,12 +9,14 @@ path and a did-you-mean before any SQL exists. Values are lifted out of the tree
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
 from ..errors import QueryError
 from .filters import did_you_mean
@@ -34,10 +36,13 @@ __all__ = [
     "Raw",
     "RelationFilter",
     "Slot",
+    "UserCallable",
     "Values",
+    "check_count",
     "parse_query",
     "parse_where",
     "placeholder",
+    "show",
 ]
 
 
@@ -54,19 +59,70 @@ def placeholder(name: str) -> Any:
     >>> p.key
     'id'
     """
-    if not isinstance(name, str) or not name.isidentifier() or is_reserved(name):
+    if (
+        not isinstance(name, str)
+        or not name.isidentifier()
+        or is_reserved(name)
+        or _ANONYMOUS.search(name)
+    ):
         raise QueryError(
-            f"placeholder name must be an identifier not starting with '__' or 'dv_', got {name!r}"
+            "placeholder name must be an identifier not starting with '__' or 'dv_' and not "
+            f"ending in '_<number>' (SQLAlchemy's own bind names), got {name!r}"
         )
     return Placeholder(name, value=None, required=False)
 
 
+# SQLAlchemy names anonymous binds "param_1", "id_2": a placeholder of that form would
+# clash with one, in some statements only.
+_ANONYMOUS = re.compile(r"_\d+$")
 _INTERNAL = re.compile(r"^(__|(r\d+_)?dv_\d+$)")
 
 
 def is_reserved(name: str) -> bool:
     """Bind names the library uses itself: literal values and key sets."""
     return bool(_INTERNAL.match(name))
+
+
+@dataclass(frozen=True, slots=True)
+class UserCallable:
+    """A caller's ``callable(table)`` (RAW, extras, order_by), checked where it is called.
+
+    Whatever it raises or returns that is not a SQLAlchemy expression becomes a
+    ``QueryError`` naming ``path``. Equal when the function and path are (plan cache).
+    """
+
+    fn: Callable[[Any], Any]
+    path: str
+    many: bool = False  # order_by: a list of expressions is fine too
+
+    def __call__(self, table: Any) -> Any:
+        try:
+            out = self.fn(table)
+        except QueryError:
+            raise
+        except Exception as exc:
+            raise QueryError(
+                f"the callable raised {type(exc).__name__}: {exc}", path=self.path
+            ) from exc
+        items = list(out) if self.many and isinstance(out, list | tuple) else [out]
+        for item in items:
+            if not isinstance(item, sa.ColumnElement):
+                raise QueryError(
+                    f"the callable returned {type(item).__name__}, not a SQLAlchemy expression "
+                    "(build it from the table's columns: t.c.name, func.length(t.c.name), ...)",
+                    path=self.path,
+                )
+        return out
+
+
+# Nesting of where/with, in path segments: deep enough for any real query, shallow enough
+# that compiling the SQL never meets Python's recursion limit or a database's own.
+MAX_NESTING = 64
+
+
+def _check_nesting(path: str) -> None:
+    if path.count(".") + path.count("[") > MAX_NESTING:
+        raise QueryError(f"options nested more than {MAX_NESTING} levels deep", path=path[:200])
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +241,15 @@ class Values:
 # -- parsing --------------------------------------------------------------------------
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+
+
+def show(value: Any) -> str:
+    """A short repr of a caller's value for a message (values may nest thousands deep)."""
+    return _REPR.repr(value)
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -203,6 +268,7 @@ class _Parser:
         relation: RelationInfo | None = None,
         single: bool = False,
     ) -> QueryNode:
+        _check_nesting(path)
         for key in options:
             if key not in OPTION_KEYS:
                 raise QueryError(
@@ -215,7 +281,7 @@ class _Parser:
         if is_one and options.get("order_by") is not None:
             raise QueryError("order_by is not accepted on a one relation", path=path)
         columns = self.columns(cc, options.get("columns"), _join(path, "columns"))
-        extras = self.extras(options.get("extras"), _join(path, "extras"))
+        extras = self.extras(cc, options.get("extras"), _join(path, "extras"))
         relations = self.relations(
             cc, options.get("with"), _join(path, "with" if path else "with_")
         )
@@ -250,14 +316,16 @@ class _Parser:
                     path=f"{path}.{key}",
                 )
             if not isinstance(flag, bool):
-                raise QueryError(f"expected True or False, got {flag!r}", path=f"{path}.{key}")
+                raise QueryError(f"expected True or False, got {show(flag)}", path=f"{path}.{key}")
         if not spec:  # columns={}: only relations and extras
             return ()
         if any(spec.values()):  # Drizzle: any True selects only the True ones
             return tuple(n for n in names if spec.get(n) is True)
         return tuple(n for n in names if n not in spec)
 
-    def extras(self, spec: Any, path: str) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    def extras(
+        self, cc: CompiledCollection, spec: Any, path: str
+    ) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
         if spec is None:
             return ()
         if not isinstance(spec, Mapping):
@@ -266,11 +334,17 @@ class _Parser:
         for name, fn in spec.items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise QueryError(f"extra name {name!r} must be an identifier", path=path)
+            if name.startswith("__") or name in cc.columns or name in cc.relations:
+                raise QueryError(
+                    f"extra name {name!r} is taken: an extra may not be named like a column "
+                    f"or relation of {cc.slug!r} nor start with '__'; rename it",
+                    path=f"{path}.{name}",
+                )
             if not callable(fn):
                 raise QueryError(
                     "expected a callable(table) -> SQLAlchemy expression", path=f"{path}.{name}"
                 )
-            out.append((name, fn))
+            out.append((name, UserCallable(fn, f"{path}.{name}")))
         return tuple(out)
 
     def relations(
@@ -298,7 +372,9 @@ class _Parser:
             if sub is True:
                 sub = {}
             if not isinstance(sub, Mapping):
-                raise QueryError(f"expected True or an options dict, got {sub!r}", path=sub_path)
+                raise QueryError(
+                    f"expected True or an options dict, got {show(sub)}", path=sub_path
+                )
             if name in cc.columns:
                 raise QueryError(f"relation {name!r} collides with a column", path=sub_path)
             target = self.schema[info.target]
@@ -311,7 +387,7 @@ class _Parser:
         if spec is None:
             return ()
         if callable(spec):
-            return spec  # type: ignore[no-any-return]
+            return UserCallable(spec, path, many=True)
         if not isinstance(spec, Mapping):
             raise QueryError("expected {column: 'asc' | 'desc'} or a callable(table)", path=path)
         out = []
@@ -324,7 +400,7 @@ class _Parser:
                 )
             if direction not in ("asc", "desc"):
                 raise QueryError(
-                    f"expected 'asc' or 'desc', got {direction!r}", path=f"{path}.{column}"
+                    f"expected 'asc' or 'desc', got {show(direction)}", path=f"{path}.{column}"
                 )
             out.append((column, direction == "desc"))
         return tuple(out)
@@ -335,15 +411,12 @@ class _Parser:
         if isinstance(value, Placeholder):
             self.values.counts.add(value.key)
             return self.values.slot(value, "int", path)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise QueryError(f"expected a non-negative integer, got {value!r}", path=path)
-        if value < 0:
-            raise QueryError(f"must be >= 0, got {value}", path=path)
-        return self.values.slot(value, "int", path)
+        return self.values.slot(check_count(value, path), "int", path)
 
     # -- where --------------------------------------------------------------------
 
     def where(self, cc: CompiledCollection, where: Any, path: str) -> Filter:
+        _check_nesting(path)
         if not isinstance(where, Mapping):
             raise QueryError(f"expected a dict, got {type(where).__name__}", path=path)
         items: list[Filter] = []
@@ -358,7 +431,7 @@ class _Parser:
                     raise QueryError(
                         "RAW takes a callable table -> SQLAlchemy expression", path=sub
                     )
-                items.append(Raw(value))
+                items.append(Raw(UserCallable(value, sub)))
             elif key in cc.columns:
                 items.append(self.column_filter(cc, key, value, sub))
             elif key in cc.relations:
@@ -370,6 +443,8 @@ class _Parser:
                     + did_you_mean(key, options),
                     path=sub,
                 )
+        if not items:  # {} filters nothing, as in Drizzle
+            return Const(True)
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def combinator(
@@ -397,6 +472,7 @@ class _Parser:
         return self.apply(column, kind, "eq", value, path)
 
     def operators(self, column: str, kind: Kind, ops: Mapping[Any, Any], path: str) -> Filter:
+        _check_nesting(path)
         if not ops:
             raise QueryError("empty operator dict; give an operator such as {'eq': ...}", path=path)
         items: list[Filter] = []
@@ -422,7 +498,7 @@ class _Parser:
     def apply(self, column: str, kind: Kind, op: str, value: Any, path: str) -> Filter:
         if op in ("is_null", "is_not_null"):
             if not isinstance(value, bool):
-                raise QueryError(f"{op} takes True or False, got {value!r}", path=path)
+                raise QueryError(f"{op} takes True or False, got {show(value)}", path=path)
             return IsNull(column, negate=(op == "is_null") != value)
         if op in ("in", "not_in"):
             if isinstance(value, Placeholder):
@@ -457,9 +533,20 @@ class _Parser:
             checked = coerce_value(kind, value)
         except (TypeError, ValueError) as exc:
             raise QueryError(
-                f"value {value!r} does not fit a {kind} column: {exc}", path=path
+                f"value {show(value)} does not fit a {kind} column: {exc}", path=path
             ) from None
         return self.values.slot(checked, kind, path)
+
+
+def check_count(value: Any, path: str) -> int:
+    """A limit/offset: an int in [0, 2**63 - 1] (the range every backend's LIMIT takes)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise QueryError(f"expected a non-negative integer, got {show(value)}", path=path)
+    if value < 0:
+        raise QueryError(f"must be >= 0, got {value}", path=path)
+    if value > INT64_MAX:
+        raise QueryError(f"must be <= 2**63 - 1, got {value}", path=path)
+    return value
 
 
 def parse_query(

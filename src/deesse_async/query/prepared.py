@@ -25,8 +25,8 @@ from ..errors import QueryError
 from .batched import plan_batched
 from .common import PlanContext, is_internal
 from .lateral import plan_lateral
-from .options import And, Cmp, QueryNode, Values, parse_query
-from .values import coerce_value
+from .options import And, Cmp, QueryNode, Values, check_count, parse_query, show
+from .values import coerce_value, value_kind
 
 __all__ = ["Plan", "PreparedQuery", "Query", "QueryEngine", "Strategy"]
 
@@ -68,17 +68,24 @@ class QueryEngine:
             if found is not None:
                 self._cache.move_to_end(key)
                 return found
-        plan: Plan = (
-            plan_lateral(node, self.context)
-            if strategy == "lateral"
-            else plan_batched(node, self.context)
-        )
+        plan = self._build(node, strategy)
         found = (plan, required_placeholders(plan))
         with self._lock:
             self._cache[key] = found
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return found
+
+    def _build(self, node: QueryNode, strategy: str) -> Plan:
+        try:
+            if strategy == "lateral":
+                return plan_lateral(node, self.context)
+            return plan_batched(node, self.context)
+        except (sa.exc.SQLAlchemyError, RecursionError) as exc:
+            # What parsing cannot see: expressions from RAW/extras/order_by that SQLAlchemy
+            # refuses to compile (a placeholder named like one of its own binds, a
+            # literal of no SQL type, ...).
+            raise QueryError(f"cannot compile this query: {type(exc).__name__}: {exc}") from exc
 
     def choose(self, node: QueryNode, values: Values, strategy: str) -> str:
         """Resolve ``auto``: one statement when few parent rows are expected.
@@ -113,16 +120,22 @@ class QueryEngine:
             parts += [f"unexpected {', '.join(map(repr, extra))}"] if extra else []
             raise QueryError("placeholder values: " + "; ".join(parts))
         for name, value in given.items():
-            kind = values.placeholders.get(name)
-            if kind is None:
-                out[name] = value
-                continue
+            # A placeholder only used inside RAW/extras has no column: its type says.
             try:
-                out[name] = encode(kind, coerce_value(kind, value))
+                kind = values.placeholders.get(name) or value_kind(value)
+                if kind is None or value is None:
+                    out[name] = value
+                else:
+                    out[name] = encode(kind, coerce_value(kind, value))
             except (TypeError, ValueError) as exc:
-                raise QueryError(f"placeholder {name!r}: {value!r} does not fit ({exc})") from None
-            if name in values.counts and value < 0:
-                raise QueryError(f"placeholder {name!r}: limit/offset must be >= 0, got {value}")
+                raise QueryError(
+                    f"placeholder {name!r}: {show(value)} does not fit ({exc})"
+                ) from None
+            if name in values.counts:
+                try:
+                    check_count(value, "")
+                except QueryError as exc:
+                    raise QueryError(f"placeholder {name!r}: limit/offset {exc}") from None
         return out
 
 

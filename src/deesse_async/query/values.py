@@ -1,33 +1,48 @@
-"""Type checks for values that callers put in filters (the write path uses pydantic)."""
+"""Type checks for values that callers put in filters (the write path uses pydantic).
+
+The coercion rule is the write models' (``compile/models.py``): a value must already have
+its column's type; only timestamp, date and uuid columns also take their ISO / canonical
+string (the form JSON carries them in). ``"3"`` is not an integer, ``"yes"`` not a
+boolean, ``1`` not ``True``. Range limits come from ``compile/limits.py``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..compile.limits import (
+    check_date,
+    check_float,
+    check_int,
+    check_json,
+    check_text,
+    utc_datetime,
+)
 from ..compile.schema import Kind
 
-__all__ = ["coerce_value"]
+__all__ = ["coerce_value", "value_kind"]
 
 
 def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise TypeError(f"expected a string, got {type(v).__name__}")
-    return v
+    return check_text(v)
 
 
 def _int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"expected an integer, got {type(v).__name__}")
-    return v
+    return check_int(v)
 
 
 def _float(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise TypeError(f"expected a number, got {type(v).__name__}")
-    return float(v)
+    return check_float(v)
 
 
 def _bool(v: Any) -> bool:
@@ -41,7 +56,7 @@ def _datetime(v: Any) -> dt.datetime:
         v = dt.datetime.fromisoformat(v)
     if not isinstance(v, dt.datetime):
         raise TypeError(f"expected a datetime, got {type(v).__name__}")
-    return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+    return utc_datetime(v)
 
 
 def _date(v: Any) -> dt.date:
@@ -49,7 +64,7 @@ def _date(v: Any) -> dt.date:
         v = dt.date.fromisoformat(v)
     if isinstance(v, dt.datetime) or not isinstance(v, dt.date):
         raise TypeError(f"expected a date, got {type(v).__name__}")
-    return v
+    return check_date(v)
 
 
 def _uuid(v: Any) -> uuid.UUID:
@@ -68,7 +83,7 @@ _COERCE: dict[Kind, Callable[[Any], Any]] = {
     "datetime": _datetime,
     "date": _date,
     "uuid": _uuid,
-    "json": lambda v: v,
+    "json": check_json,
 }
 
 
@@ -79,3 +94,33 @@ def coerce_value(kind: Kind, value: Any) -> Any:
     3
     """
     return _COERCE[kind](value)
+
+
+def value_kind(value: Any) -> Kind | None:
+    """The kind of a value that has no column (placeholders and literals in RAW/extras).
+
+    ``None``: bound as it is (``Decimal``, ``bytes``). Raises ``TypeError`` for a type no
+    backend binds (a set, an object).
+
+    >>> value_kind(True), value_kind(3), value_kind({"a": 1})
+    ('bool', 'int', 'json')
+    """
+    for types, kind in _KINDS_BY_TYPE:
+        if isinstance(value, types):
+            return kind
+    if isinstance(value, decimal.Decimal | bytes):
+        return None
+    raise TypeError(f"{type(value).__name__} is not a value that can be bound to SQL")
+
+
+# Order matters: bool is an int, datetime a date.
+_KINDS_BY_TYPE: tuple[tuple[type | tuple[type, ...], Kind], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "str"),
+    (dt.datetime, "datetime"),
+    (dt.date, "date"),
+    (uuid.UUID, "uuid"),
+    ((dict, list, tuple), "json"),
+)

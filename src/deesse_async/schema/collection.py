@@ -137,6 +137,9 @@ def _check_slug(slug: Any) -> None:
         )
     if len(slug) > MAX_NAME:
         raise ConfigError(f"collection slug {slug!r} is longer than {MAX_NAME} characters")
+    if slug.startswith("__"):
+        # db.__init__ would shadow Python's own attributes; "__x" names are the library's.
+        raise ConfigError(f"collection slug {slug!r} may not start with '__'; rename it")
     if slug in RESERVED_SLUGS:
         raise ConfigError(
             f"collection slug {slug!r} is reserved: db.{slug} is part of the Database API; "
@@ -150,6 +153,11 @@ def _check_field(slug: str, name: Any, value: Any, system: tuple[str, ...]) -> F
         raise ConfigError(
             f"{where}: a field name must be a letter or '_' followed by letters, digits or '_' "
             f"(at most {MAX_NAME} characters)"
+        )
+    if name.startswith("__"):
+        raise ConfigError(
+            f"{where}: a field name may not start with '__' (the library labels its own "
+            "columns so); rename it"
         )
     if name in system:
         raise ConfigError(f"{where}: {name!r} is a system field the library adds; rename it")

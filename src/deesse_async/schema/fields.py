@@ -8,6 +8,8 @@ Each type can list its own configuration problems (``problems()``) so that
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -66,6 +68,35 @@ def _range_problems(name: str, lo: float | None, hi: float | None) -> list[str]:
     return []
 
 
+def _bound_problems(name: str, bounds: dict[str, Any], integral: bool) -> list[str]:
+    """Bounds of the wrong type or beyond what the column stores (checked before min > max,
+    which could not even compare them)."""
+    out = []
+    for key, value in bounds.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int if integral else int | float):
+            what = "an integer" if integral else "a finite number"
+            out.append(f"{name}({key}={value!r}) must be {what}; give e.g. {key}=0")
+        elif integral and not -(2**63) <= value <= 2**63 - 1:
+            out.append(
+                f"{name}({key}={value!r}) must be within the 64-bit range [-2**63, 2**63 - 1]"
+            )
+        elif not integral and not _finite(value):
+            out.append(f"{name}({key}={value!r}) must be a finite number; give e.g. {key}=0.0")
+    return out
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 @dataclass(frozen=True, slots=True)
 class Text(FieldType):
     """A string, with optional length bounds (``max`` gives ``VARCHAR(max)``)."""
@@ -75,10 +106,15 @@ class Text(FieldType):
     kind: ClassVar[str] = "text"
 
     def problems(self) -> list[str]:
-        out = _range_problems("text", self.min, self.max)
+        out = []
         for name, value in (("min", self.min), ("max", self.max)):
-            if value is not None and (not isinstance(value, int) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 out.append(f"text({name}={value!r}) must be a non-negative integer")
+        if out:
+            return out
+        out = _range_problems("text", self.min, self.max)
         if self.max == 0:
             out.append("text(max=0) admits only the empty string; give max >= 1")
         return out
@@ -100,7 +136,8 @@ class Number(FieldType):
     kind: ClassVar[str] = "number"
 
     def problems(self) -> list[str]:
-        return _range_problems("number", self.min, self.max)
+        bad = _bound_problems("number", {"min": self.min, "max": self.max}, integral=False)
+        return bad or _range_problems("number", self.min, self.max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +149,8 @@ class Integer(FieldType):
     kind: ClassVar[str] = "integer"
 
     def problems(self) -> list[str]:
-        return _range_problems("integer", self.min, self.max)
+        bad = _bound_problems("integer", {"min": self.min, "max": self.max}, integral=True)
+        return bad or _range_problems("integer", self.min, self.max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +226,12 @@ class Relation(FieldType):
             )
         if self.many and self.on_delete is not None:
             out.append("relation(many=True) takes no on_delete: junction rows always cascade")
+        name = self.related_name
+        if name is not None and not (isinstance(name, str) and IDENTIFIER.match(name)):
+            out.append(
+                f"relation(related_name={name!r}) must be an identifier (letters, digits, "
+                "'_', not starting with a digit), e.g. related_name='posts'"
+            )
         return out
 
 

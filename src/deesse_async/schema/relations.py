@@ -150,6 +150,11 @@ def define_relations(**collections: Mapping[str, RelationSpec]) -> Relations:
         if not isinstance(specs, Mapping):
             raise ConfigError(f"define_relations({slug}=...) takes a dict of name -> one()/many()")
         for name, spec in specs.items():
+            if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
+                raise ConfigError(
+                    f"define_relations: {slug}.{name!r} must be an identifier (letters, digits, "
+                    "'_'), e.g. 'posts'"
+                )
             if not isinstance(spec, RelationSpec):
                 raise ConfigError(
                     f"define_relations: {slug}.{name} must be one(...) or many(...), got {spec!r}"
