@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from .._types import DriverRow
-from ..errors import ConnectionError, DeesseError
+from ..errors import ConfigError, ConnectionError, DeesseError
+from ..runtime.tls import postgres_connect_args
 from ..runtime.url import DatabaseURL
 from .base import (
     Codecs,
@@ -75,9 +77,30 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
         if state.startswith(("08", "57P", "3D", "28")):
             return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
         return database_error("PostgreSQL", state, str(exc))
+    if isinstance(exc, asyncpg.ClientConfigurationError):  # e.g. sslrootcert not found
+        return ConfigError(f"cannot connect to PostgreSQL at {url}: {exc}")
     if isinstance(exc, asyncpg.InterfaceError):
         return database_error("asyncpg", type(exc).__name__, str(exc))
-    if isinstance(exc, OSError | TimeoutError):
+    return _network_error(exc, url)
+
+
+def _network_error(exc: BaseException, url: str) -> DeesseError | None:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnectionError(
+            f"cannot connect to PostgreSQL at {url}: the server's TLS certificate failed "
+            f"verification ({exc.verify_message}); check sslrootcert and the host name"
+        )
+    if isinstance(exc, OSError) and "rejected SSL upgrade" in str(exc):
+        return ConnectionError(
+            f"{url} does not offer TLS, and the sslmode asked for refuses to connect without "
+            "it; enable ssl on the server or choose sslmode=prefer/disable"
+        )
+    if isinstance(exc, TimeoutError):
+        return ConnectionError(
+            f"cannot reach PostgreSQL at {url}: no answer within connect_timeout; is the "
+            "server running and the URL right?"
+        )
+    if isinstance(exc, OSError):
         return ConnectionError(
             f"cannot reach PostgreSQL at {url}: {exc}; is the server running and the URL right?"
         )
@@ -183,6 +206,7 @@ async def create_pool(
     settings = {"search_path": f'"{schema}", public'} if schema else {}
     try:
         raw = await asyncpg.create_pool(
+            **postgres_connect_args(url),
             host=u.host or "localhost",
             port=u.port or 5432,
             user=u.username,
@@ -190,7 +214,6 @@ async def create_pool(
             database=u.database,
             min_size=min(options.pool_min_size, options.pool_size),
             max_size=options.pool_size,
-            timeout=options.connect_timeout,
             statement_cache_size=options.statement_cache_size,
             server_settings=settings,
         )
