@@ -105,13 +105,13 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             return integrity_error(
                 _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
             )
-        if errno in _CONNECTION:
-            return ConnectionError(f"cannot use MySQL/MariaDB at {url}: {message}")
-        if "SSL" in message and errno == 2003:  # the TLS handshake failed
+        if errno in (2003, 2026) and "SSL" in message:  # the TLS handshake failed
             return ConnectionError(
                 f"cannot connect to MySQL/MariaDB at {url} over TLS: {message}; check ssl_ca "
-                "and the host name"
+                "and the host name the certificate is for"
             )
+        if errno in _CONNECTION:
+            return ConnectionError(f"cannot use MySQL/MariaDB at {url}: {message}")
         return database_error("MySQL", errno, message)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return ConnectionError(

@@ -62,7 +62,7 @@ async def _connect(url: DatabaseURL, opening: Any) -> Any:
             f"cannot reach {url.display} for schema work: no answer within "
             f"connect_timeout={url.connect_timeout}s"
         ) from None
-    except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+    except (OSError, sa.exc.DBAPIError) as exc:
         raise _connect_error(url, exc) from None
 
 

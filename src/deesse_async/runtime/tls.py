@@ -14,6 +14,7 @@ refuse a required mode clearly and to let ``PREFERRED`` fall back to plain text.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import struct
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,19 @@ def tls_refused(url: DatabaseURL) -> ConnectionError:
     )
 
 
+def _check_files(url: DatabaseURL, tls: TLSSettings) -> None:
+    """A TLS file that is not there is a configuration mistake, not a network failure."""
+    names = ("sslrootcert", "sslcert", "sslkey")
+    if url.backend == "mysql":
+        names = ("ssl_ca", "ssl_cert", "ssl_key")
+    for name, path in zip(names, (tls.ca, tls.cert, tls.key), strict=True):
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(
+                f"{url.display}: {name}={path!r} does not exist or cannot be read "
+                f"(working directory: {os.getcwd()})"
+            )
+
+
 def postgres_connect_args(url: DatabaseURL) -> dict[str, Any]:
     """asyncpg ``connect()`` arguments for TLS and the connect timeout."""
     args: dict[str, Any] = {"timeout": url.connect_timeout}
@@ -67,6 +81,7 @@ def postgres_connect_args(url: DatabaseURL) -> dict[str, Any]:
     if tls.context is not None:
         args["ssl"] = tls.context  # asyncpg: TLS required, verified as the context says
         return args
+    _check_files(url, tls)
     files = {"sslrootcert": tls.ca, "sslcert": tls.cert, "sslkey": tls.key}
     query = {"sslmode": tls.mode} | {k: v for k, v in files.items() if v}
     # Host, user, password... are passed as arguments, which win over the dsn's.
@@ -83,6 +98,7 @@ async def mysql_connect_args(url: DatabaseURL) -> dict[str, Any]:
     tls = url.tls
     if tls is None or tls.mode == "disable":
         return args
+    _check_files(url, tls)
     context = tls.context or _mysql_context(tls)
     if not await _offers_tls(url):
         if tls.required:
