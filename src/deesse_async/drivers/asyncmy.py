@@ -189,17 +189,28 @@ class MysqlConnection(Connection):
 class MysqlPool(Pool):
     """An asyncmy pool behind the ``Pool`` interface."""
 
-    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+    def __init__(
+        self, raw: Any, constraints: ConstraintNames, url: str, timeout: float = 30.0
+    ) -> None:
         self._raw = raw
         self._constraints = constraints
         self._url = url
+        self._timeout = timeout
         self.codecs = CODECS
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
         try:
             cm = self._raw.acquire()
-            raw = await cm.__aenter__()
+            # asyncmy bounds neither the wait for a free connection nor a new
+            # connection's handshake: pool_timeout bounds both, as asyncpg's does.
+            with anyio.fail_after(self._timeout):
+                raw = await cm.__aenter__()
+        except TimeoutError:
+            raise ConnectionError(
+                f"no MySQL/MariaDB connection to {self._url} within pool_timeout="
+                f"{self._timeout}s: every pooled connection is busy or the server does not answer"
+            ) from None
         except Exception as exc:
             raise (translate(exc, self._constraints, self._url) or exc) from exc
         try:
@@ -231,7 +242,7 @@ async def create_pool(
             raw = await _create_pool(asyncmy, url, args, minsize, options.pool_size)
     except Exception as exc:
         raise (translate(exc, constraints, url.display) or exc) from exc
-    return MysqlPool(raw, constraints, url.display)
+    return MysqlPool(raw, constraints, url.display, options.pool_timeout)
 
 
 async def _create_pool(
