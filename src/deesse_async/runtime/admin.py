@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from ..errors import ConfigError, ConnectionError
-from .tls import mysql_connect_args, postgres_connect_args
+from .tls import mysql_connect_args, postgres_connect_args, sqlite_target
 
 if TYPE_CHECKING:
     from .url import DatabaseURL
@@ -46,8 +46,8 @@ async def _connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[
 
 def _engine_url(url: DatabaseURL) -> sa.URL:
     if url.backend == "sqlite" and url.memory_name is None and url.sqlite_uri:
-        # pysqlite passes the query (mode=ro) into the file: URI it opens.
-        return sa.make_url(f"sqlite+aiosqlite:///{url.sqlite_uri}&uri=true")
+        # pysqlite passes the query (mode=ro...) into the file: URI it opens.
+        return sa.make_url(f"sqlite+aiosqlite:///{sqlite_target(url)[0]}&uri=true")
     return url.url
 
 

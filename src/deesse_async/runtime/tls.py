@@ -1,4 +1,4 @@
-"""TLS and connect settings shared by the driver pools and the schema engines.
+"""Connect settings (TLS, timeouts, SQLite targets) shared by pools and schema engines.
 
 One place decides what a connection to a server looks like, so that CRUD (driver pool)
 and ``db.plan()``/``push()`` (SQLAlchemy engines) can never differ in TLS or timeouts.
@@ -17,6 +17,7 @@ import asyncio
 import os
 import ssl
 import struct
+import tempfile
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -27,7 +28,7 @@ from ..errors import ConfigError, ConnectionError
 if TYPE_CHECKING:
     from .url import DatabaseURL, TLSSettings
 
-__all__ = ["mysql_connect_args", "postgres_connect_args", "tls_refused"]
+__all__ = ["mysql_connect_args", "postgres_connect_args", "sqlite_target", "tls_refused"]
 
 _CLIENT_SSL = 0x0800  # capability flag in the MySQL protocol v10 greeting
 _MYSQL_NAMES = {
@@ -160,3 +161,38 @@ async def _offers_tls(url: DatabaseURL) -> bool:
         return True
     (flags,) = struct.unpack_from("<H", payload, flags_at)
     return bool(flags & _CLIENT_SSL)
+
+
+def sqlite_target(url: DatabaseURL) -> tuple[str, bool]:
+    """What to open for a SQLite URL: a path or a ``file:`` URI, and whether it is a URI.
+
+    A read-only (``?mode=ro``) WAL database in a directory that cannot be written is
+    opened ``immutable=1``: SQLite cannot create the ``-shm`` file readers need there.
+    No process can write to it either (a writer needs its ``-wal`` file in that
+    directory), so it really is immutable.
+    """
+    uri = url.sqlite_uri
+    if uri is None:
+        return url.sqlite_path, False
+    if url.read_only and _wal_without_shm(url.sqlite_path) and not _writable_dir(url.sqlite_path):
+        uri += "&immutable=1"
+    return uri, True
+
+
+def _wal_without_shm(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False  # opening reports it
+    # Header bytes 18/19 (write/read format version) are 2 in WAL mode.
+    return len(header) == 20 and header[18] == 2 and not os.path.exists(path + "-shm")
+
+
+def _writable_dir(path: str) -> bool:
+    # os.access() says yes to root even on a read-only medium or immutable directory.
+    try:
+        with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(path))):
+            return True
+    except OSError:
+        return False
