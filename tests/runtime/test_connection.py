@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import pytest
 
-from deesse_async import ConnectionError, define_config
+from deesse_async import ConfigError, ConnectionError, DatabaseError, define_config
 from tests.blog import BLOG, Tags
 from tests.conftest import MakeDb
+from tests.runtime.servers import missing
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +103,84 @@ async def test_concurrent_transactions_do_not_mix(make_db: MakeDb) -> None:
             tg.start_soon(work, i)
     assert await db.tags.count() == 10
     assert await db.tags.count({"name": {"in": [f"t{i}" for i in range(1, 20, 2)]}}) == 0
+
+
+# -- SQLite on a read-only medium (issue 7, defect 9) ---------------------------------
+
+
+@contextlib.contextmanager
+def _read_only(directory: Path) -> Iterator[None]:
+    """Make ``directory`` unwritable, even for root: ``chattr +i`` (no mount needed)."""
+    if os.geteuid() == 0:
+        done = subprocess.run(["chattr", "+i", str(directory)], capture_output=True)
+        if done.returncode != 0:
+            missing(f"chattr +i does not work here: {done.stderr!r}")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(directory)], check=True)
+    else:
+        directory.chmod(0o555)
+        try:
+            yield
+        finally:
+            directory.chmod(0o755)
+
+
+async def _make_file_db(path: Path, journal: str) -> None:
+    db = define_config(provider=f"sqlite:///{path}", collections=BLOG)
+    async with db:
+        await db.push()
+        await db.tags.create_many([{"name": "a"}, {"name": "b"}])
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # the pool left it in WAL mode
+        conn.execute(f"PRAGMA journal_mode = {journal}")
+    assert sorted(os.listdir(path.parent)) == ["app.db"]  # no -wal/-shm left behind
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+async def test_sqlite_read_only_directory(tmp_path: Path, journal: str) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "app.db"
+    await _make_file_db(path, journal)
+    with _read_only(folder):
+        db = define_config(provider=f"sqlite:///{path}?mode=ro", collections=BLOG)
+        async with db:
+            assert await db.tags.count() == 2
+            rows = await db.query.tags.find_many(order_by={"name": "desc"})
+            assert [r["name"] for r in rows] == ["b", "a"]
+            assert (await db.plan()).is_empty
+            with pytest.raises(DatabaseError, match="is read-only"):
+                await db.tags.create({"name": "c"})
+            with pytest.raises(ConfigError, match=r"opened read-only \(\?mode=ro\)"):
+                await db.push()
+        # Without mode=ro: a clear error at connect that says what to do.
+        db = define_config(provider=f"sqlite:///{path}", collections=BLOG)
+        with pytest.raises(ConnectionError, match=r"open it read-only with \?mode=ro"):
+            await db.connect()
+    assert sorted(os.listdir(folder)) == ["app.db"]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == journal
+        assert conn.execute("SELECT count(*) FROM tags").fetchone()[0] == 2
+
+
+async def test_sqlite_mode_ro_never_switches_to_wal_nor_writes(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    await _make_file_db(path, "delete")
+    db = define_config(provider=f"sqlite:///{path}?mode=ro", collections=BLOG)
+    async with db:
+        assert await db.tags.count({"name": "a"}) == 1
+        for write in (
+            lambda: db.tags.create({"name": "c"}),
+            lambda: db.tags.update(1, {"name": "z"}),
+            lambda: db.tags.delete(1),
+        ):
+            with pytest.raises(DatabaseError, match="is read-only"):
+                await write()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert conn.execute("SELECT name FROM tags ORDER BY id").fetchall() == [("a",), ("b",)]
+    missing_file = define_config(provider=f"sqlite:///{tmp_path / 'nope.db'}?mode=ro")
+    with pytest.raises(ConnectionError, match="cannot open SQLite database"):
+        await missing_file.connect()
+    assert not (tmp_path / "nope.db").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from .._types import Backend
+from ..errors import DeesseError
 from ..runtime.url import DatabaseURL
 from .base import Codecs, Connection, ConstraintNames, ExecResult, Pool, PoolOptions
 
@@ -17,6 +18,7 @@ __all__ = [
     "PoolOptions",
     "codecs_for",
     "create_pool",
+    "translate",
 ]
 
 _MODULES: dict[Backend, str] = {
@@ -38,3 +40,10 @@ async def create_pool(url: DatabaseURL, options: PoolOptions, constraints: Const
         url, options, constraints
     )
     return pool
+
+
+def translate(url: DatabaseURL, exc: BaseException) -> DeesseError | None:
+    """A driver exception met outside a pool (schema engines) as a ``DeesseError``."""
+    module = importlib.import_module(_MODULES[url.backend])
+    error: DeesseError | None = module.translate(exc, {}, url.display)
+    return error

@@ -22,7 +22,8 @@ import anyio
 
 from .._types import DriverRow
 from ..compile.limits import parse_stored_datetime
-from ..errors import ConnectionError, DeesseError
+from ..errors import ConnectionError, DatabaseError, DeesseError
+from ..runtime.tls import sqlite_target
 from ..runtime.url import DatabaseURL
 from .base import (
     Codecs,
@@ -108,11 +109,21 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
         return integrity_error(kind, constraints, constraint=subject or None)
     if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
         return ConnectionError(f"cannot open SQLite database {url}: {exc}")
+    if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+        return DatabaseError(
+            f"SQLite database {url} is read-only (opened with ?mode=ro, or its file or "
+            f"directory cannot be written): the write was refused ({exc})"
+        )
     if isinstance(exc, sqlite3.Error):
         return database_error("SQLite", getattr(exc, "sqlite_errorname", "error"), str(exc))
     if isinstance(exc, ValueError) and "closed" in str(exc):
         return ConnectionError(f"SQLite connection to {url} is closed")
     return None
+
+
+def _cannot_open(exc: BaseException) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY"))
 
 
 class SqliteConnection(Connection):
@@ -187,8 +198,8 @@ class SqlitePool(Pool):
     async def _open(self) -> Any:
         import aiosqlite
 
-        path = self._url.sqlite_path
-        raw = aiosqlite.connect(path, uri=path.startswith("file:"), isolation_level=None)
+        target, is_uri = sqlite_target(self._url)
+        raw = aiosqlite.connect(target, uri=is_uri, isolation_level=None)
         try:
             await raw
         except Exception as exc:
@@ -203,9 +214,17 @@ class SqlitePool(Pool):
                 await raw.execute_fetchall(pragma)
         except Exception as exc:
             await raw.close()
-            raise (translate(exc, self._constraints, self._url.display) or exc) from exc
+            raise self._open_error(exc) from exc
         self._all.append(raw)
         return raw
+
+    def _open_error(self, exc: Exception) -> Exception:
+        if not self._url.read_only and _cannot_open(exc):
+            return ConnectionError(
+                f"cannot open SQLite database {self._url.display} for writing ({exc}); if it "
+                "is on a read-only medium or directory, open it read-only with ?mode=ro"
+            )
+        return translate(exc, self._constraints, self._url.display) or exc
 
     def _pragmas(self) -> list[str]:
         pragmas = [
@@ -214,7 +233,10 @@ class SqlitePool(Pool):
             # LIKE is case-sensitive on PostgreSQL; make SQLite's agree (ilike lowers both).
             "PRAGMA case_sensitive_like = ON",
         ]
-        if self._url.memory_name is None:
+        if self._url.read_only:
+            # Read the file now, so that a database that cannot be opened fails here.
+            pragmas.append("SELECT count(*) FROM sqlite_master")
+        elif self._url.memory_name is None:
             # WAL lets readers run while one connection writes.
             pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
         return pragmas

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypeVar
 
+import anyio
+
 from .._types import DriverRow
 from ..errors import ConnectionError, DeesseError
+from ..runtime.tls import mysql_connect_args
 from ..runtime.url import DatabaseURL
 from .base import (
     Codecs,
@@ -110,12 +114,27 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             return integrity_error(
                 _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
             )
+        if errno in (2003, 2026) and "SSL" in message:  # the TLS handshake failed
+            return ConnectionError(
+                f"cannot connect to MySQL/MariaDB at {url} over TLS: {message}; check ssl_ca "
+                "and the host name the certificate is for"
+            )
         # InterfaceError: asyncmy closed the connection ("Not connected", "Cancelled
         # during execution" after a cancelled read left it mid-protocol).
         if errno in _CONNECTION or isinstance(exc, errors.InterfaceError):
             return ConnectionError(f"cannot use MySQL/MariaDB at {url}: {message}")
         return database_error("MySQL", errno, message)
-    if isinstance(exc, OSError | TimeoutError):
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnectionError(
+            f"cannot connect to MySQL/MariaDB at {url}: the server's TLS certificate failed "
+            f"verification ({exc.verify_message}); check ssl_ca and the host name"
+        )
+    if isinstance(exc, TimeoutError):
+        return ConnectionError(
+            f"cannot reach MySQL/MariaDB at {url}: no answer within connect_timeout; is the "
+            "server running and the URL right?"
+        )
+    if isinstance(exc, OSError):
         return ConnectionError(
             f"cannot reach MySQL/MariaDB at {url}: {exc}; is the server running and the URL right?"
         )
@@ -189,15 +208,27 @@ class MysqlConnection(Connection):
 class MysqlPool(Pool):
     """An asyncmy pool behind the ``Pool`` interface."""
 
-    def __init__(self, raw: Any, constraints: ConstraintNames, url: str) -> None:
+    def __init__(
+        self, raw: Any, constraints: ConstraintNames, url: str, timeout: float = 30.0
+    ) -> None:
         self._raw = raw
         self._translate: Translate = partial(translate, constraints=constraints, url=url)
+        self._url = url
+        self._timeout = timeout
         self.codecs = CODECS
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
         try:
-            raw = await self._raw.acquire()
+            # asyncmy bounds neither the wait for a free connection nor a new
+            # connection's handshake: pool_timeout bounds both, as asyncpg's does.
+            with anyio.fail_after(self._timeout):
+                raw = await self._raw.acquire()
+        except TimeoutError:
+            raise ConnectionError(
+                f"no MySQL/MariaDB connection to {self._url} within pool_timeout="
+                f"{self._timeout}s: every pooled connection is busy or the server does not answer"
+            ) from None
         except Exception as exc:
             raise as_deesse_error("asyncmy", exc, self._translate) from exc
         conn = MysqlConnection(raw, self._translate)
@@ -225,24 +256,35 @@ async def create_pool(
         raise ConnectionError(
             "MySQL/MariaDB needs asyncmy: pip install 'deesse-async[mysql]'"
         ) from None
-    u = url.url
+    minsize = min(options.pool_min_size, options.pool_size)
     try:
-        raw = await asyncmy.create_pool(
-            minsize=min(options.pool_min_size, options.pool_size),
-            maxsize=options.pool_size,
-            host=u.host or "localhost",
-            port=u.port or 3306,
-            user=u.username or "root",
-            password=u.password or "",
-            database=u.database,
-            charset="utf8mb4",
-            autocommit=True,
-            connect_timeout=options.connect_timeout,
-            # Strict mode turns silent truncation into errors; UTC keeps NOW() honest.
-            init_command=(
-                "SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')"
-            ),
-        )
+        args = await mysql_connect_args(url)
+        # asyncmy bounds only the TCP connect by connect_timeout, not the server's
+        # greeting: bound each connection the pool opens now ourselves.
+        with anyio.fail_after(url.connect_timeout * max(1, minsize)):
+            raw = await _create_pool(asyncmy, url, args, minsize, options.pool_size)
     except Exception as exc:
         raise (translate(exc, constraints, url.display) or exc) from exc
-    return MysqlPool(raw, constraints, url.display)
+    return MysqlPool(raw, constraints, url.display, options.pool_timeout)
+
+
+async def _create_pool(
+    asyncmy: Any, url: DatabaseURL, args: dict[str, Any], minsize: int, maxsize: int
+) -> Any:
+    u = url.url
+    return await asyncmy.create_pool(
+        minsize=minsize,
+        maxsize=maxsize,
+        host=u.host or "localhost",
+        port=u.port or 3306,
+        user=u.username or "root",
+        password=u.password or "",
+        database=u.database,
+        charset="utf8mb4",
+        autocommit=True,
+        # Strict mode turns silent truncation into errors; UTC keeps NOW() honest.
+        init_command=(
+            "SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')"
+        ),
+        **args,
+    )

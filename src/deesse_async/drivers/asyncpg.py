@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -12,7 +13,8 @@ from functools import partial
 from typing import Any
 
 from .._types import DriverRow
-from ..errors import ConnectionError, DeesseError
+from ..errors import ConfigError, ConnectionError, DeesseError
+from ..runtime.tls import postgres_connect_args
 from ..runtime.url import DatabaseURL
 from .base import (
     Codecs,
@@ -92,12 +94,33 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
         return database_error("PostgreSQL", state, str(exc))
     if isinstance(exc, asyncpg.exceptions.DataError):  # a value asyncpg cannot send
         return database_error("asyncpg", type(exc).__name__, str(exc))
+    if isinstance(exc, asyncpg.ClientConfigurationError):  # e.g. sslrootcert not found
+        return ConfigError(f"cannot connect to PostgreSQL at {url}: {exc}")
     # InterfaceError (ConnectionDoesNotExistError, "connection is closed") and
     # InternalClientError ("cannot switch to state ...") both mean this connection
     # cannot be used any more: the server or the socket went away mid-operation.
     if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError):
         return ConnectionError(f"lost the connection to PostgreSQL at {url}: {exc}")
-    if isinstance(exc, OSError | TimeoutError):
+    return _network_error(exc, url)
+
+
+def _network_error(exc: BaseException, url: str) -> DeesseError | None:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnectionError(
+            f"cannot connect to PostgreSQL at {url}: the server's TLS certificate failed "
+            f"verification ({exc.verify_message}); check sslrootcert and the host name"
+        )
+    if isinstance(exc, OSError) and "rejected SSL upgrade" in str(exc):
+        return ConnectionError(
+            f"{url} does not offer TLS, and the sslmode asked for refuses to connect without "
+            "it; enable ssl on the server or choose sslmode=prefer/disable"
+        )
+    if isinstance(exc, TimeoutError):
+        return ConnectionError(
+            f"cannot reach PostgreSQL at {url}: no answer within connect_timeout; is the "
+            "server running and the URL right?"
+        )
+    if isinstance(exc, OSError):
         return ConnectionError(
             f"cannot reach PostgreSQL at {url}: {exc}; is the server running and the URL right?"
         )
@@ -209,6 +232,7 @@ async def create_pool(
     settings = {"search_path": f'"{schema}", public'} if schema else {}
     try:
         raw = await asyncpg.create_pool(
+            **postgres_connect_args(url),
             host=u.host or "localhost",
             port=u.port or 5432,
             user=u.username,
@@ -216,7 +240,6 @@ async def create_pool(
             database=u.database,
             min_size=min(options.pool_min_size, options.pool_size),
             max_size=options.pool_size,
-            timeout=options.connect_timeout,
             statement_cache_size=options.statement_cache_size,
             server_settings=settings,
         )

@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ..errors import ConnectionError
+from ..errors import ConfigError, ConnectionError
+from .tls import mysql_connect_args, postgres_connect_args, sqlite_target
 
 if TYPE_CHECKING:
     from .url import DatabaseURL
@@ -26,28 +28,63 @@ if TYPE_CHECKING:
 __all__ = ["admin_connection", "schema_connection"]
 
 
-def _connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
-    if url.backend == "postgresql" and url.schema:
-        schema = url.schema.replace('"', '""')
-        # Reflection with no schema lists every *visible* table: for schema sync only the
-        # ?schema= one may be visible, or public's tables would count as ours.
-        path = f'"{schema}"' if only_schema else f'"{schema}", public'
-        return {"server_settings": {"search_path": path}}
-    if url.backend == "sqlite":
-        return {"uri": True} if url.memory_name else {}
-    return {}
+async def _connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
+    """What the driver's ``connect()`` gets: the same TLS and timeout as the pool's."""
+    if url.backend == "postgresql":
+        args = postgres_connect_args(url)
+        if url.schema:
+            schema = url.schema.replace('"', '""')
+            # Reflection with no schema lists every *visible* table: for schema sync only
+            # the ?schema= one may be visible, or public's tables would count as ours.
+            path = f'"{schema}"' if only_schema else f'"{schema}", public'
+            args["server_settings"] = {"search_path": path}
+        return args
+    if url.backend == "mysql":
+        return await mysql_connect_args(url)
+    return {"uri": True} if url.memory_name or url.sqlite_uri else {}
+
+
+def _engine_url(url: DatabaseURL) -> sa.URL:
+    if url.backend == "sqlite" and url.memory_name is None and url.sqlite_uri:
+        # pysqlite passes the query (mode=ro...) into the file: URI it opens.
+        return sa.make_url(f"sqlite+aiosqlite:///{sqlite_target(url)[0]}&uri=true")
+    return url.url
+
+
+async def _connect(url: DatabaseURL, opening: Any) -> Any:
+    """Await ``opening`` (an engine connect), bounded by ``connect_timeout``."""
+    try:
+        # asyncmy does not bound the wait for the server's greeting itself.
+        with anyio.fail_after(url.connect_timeout):
+            return await opening
+    except TimeoutError:
+        raise ConnectionError(
+            f"cannot reach {url.display} for schema work: no answer within "
+            f"connect_timeout={url.connect_timeout}s"
+        ) from None
+    except (OSError, sa.exc.DBAPIError) as exc:
+        raise _connect_error(url, exc) from None
+
+
+def _connect_error(url: DatabaseURL, exc: BaseException) -> Exception:
+    from ..drivers import translate
+
+    # SQLAlchemy wraps the driver's exception; the adapters' tables know the driver's.
+    translated = translate(url, getattr(exc, "orig", None) or exc)
+    if isinstance(translated, ConnectionError | ConfigError):
+        return translated
+    return ConnectionError(f"cannot reach {url.display} for schema work: {exc}")
 
 
 @asynccontextmanager
 async def admin_connection(url: DatabaseURL) -> AsyncIterator[AsyncConnection]:
     """A SQLAlchemy ``AsyncConnection`` inside a transaction, for schema work."""
-    engine = create_async_engine(url.url, poolclass=NullPool, connect_args=_connect_args(url))
+    engine = create_async_engine(
+        _engine_url(url), poolclass=NullPool, connect_args=await _connect_args(url)
+    )
     try:
-        try:
-            conn_cm = engine.begin()
-            conn = await conn_cm.__aenter__()
-        except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise ConnectionError(f"cannot reach {url.display} for schema work: {exc}") from None
+        conn_cm = engine.begin()
+        conn = await _connect(url, conn_cm.__aenter__())
         try:
             if url.backend == "sqlite":
                 await conn.exec_driver_sql("PRAGMA foreign_keys = ON")
@@ -67,14 +104,15 @@ _SCHEMA_ENGINES: OrderedDict[tuple[str, bool], AsyncEngine] = OrderedDict()
 _MAX_SCHEMA_ENGINES = 16
 
 
-def _schema_engine(url: DatabaseURL, write: bool) -> AsyncEngine:
+async def _schema_engine(url: DatabaseURL, write: bool) -> AsyncEngine:
     # url.url leaves out ?schema= (kept in url.options): it must be part of the key.
     address = url.url.render_as_string(hide_password=False)
-    key = (f"{address} {sorted(url.options.items())} {url.memory_name}", write)
+    settings = f"{sorted(url.options.items())} {url.memory_name} {url.tls} {url.connect_timeout}"
+    key = (f"{address} {settings}", write)
     engine = _SCHEMA_ENGINES.pop(key, None)
     if engine is None:
-        args = _connect_args(url, only_schema=True)
-        engine = create_async_engine(url.url, poolclass=NullPool, connect_args=args)
+        args = await _connect_args(url, only_schema=True)
+        engine = create_async_engine(_engine_url(url), poolclass=NullPool, connect_args=args)
         if url.backend == "sqlite":
             _sqlite_transactions(engine, "BEGIN IMMEDIATE" if write else "BEGIN")
     _SCHEMA_ENGINES[key] = engine
@@ -106,11 +144,13 @@ async def schema_connection(url: DatabaseURL, *, write: bool) -> AsyncIterator[A
     otherwise delete or cascade into referencing rows); check ``PRAGMA
     foreign_key_check`` before committing. ``write`` takes SQLite's write lock up front.
     """
-    engine = _schema_engine(url, write)
-    try:
-        conn = await engine.connect()
-    except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        raise ConnectionError(f"cannot reach {url.display} for schema work: {exc}") from None
+    if write and url.read_only:
+        raise ConfigError(
+            f"{url.display} is opened read-only (?mode=ro): the schema cannot be changed "
+            "through it; drop mode=ro to push or migrate"
+        )
+    engine = await _schema_engine(url, write)
+    conn = await _connect(url, engine.connect())
     try:
         await conn.begin()
         yield conn

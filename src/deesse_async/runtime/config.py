@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import ssl as ssl_module
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +16,7 @@ from ..query.options import parse_where
 from ..schema.collection import Collection
 from ..schema.relations import Relations
 from .database import Database
-from .url import parse_url
+from .url import DatabaseURL, TLSSettings, parse_url
 
 __all__ = ["DEFAULT_PROVIDER", "define_config"]
 
@@ -26,6 +28,7 @@ def define_config(
     provider: str = DEFAULT_PROVIDER,
     collections: Sequence[Collection] = (),
     relations: Relations | None = None,
+    ssl: ssl_module.SSLContext | None = None,
     **pool_options: Any,
 ) -> Database:
     """Compile ``collections`` and bind them to the database at ``provider``.
@@ -33,6 +36,8 @@ def define_config(
     Pool options: ``pool_size`` (default 10), ``pool_min_size`` (1), ``pool_timeout``
     (seconds to wait for a free connection, 30), ``connect_timeout`` (10),
     ``statement_cache_size`` (asyncpg prepared statements per connection, 1024).
+    ``ssl``: an ``ssl.SSLContext`` for PostgreSQL/MySQL; TLS is then required and the
+    context decides what is verified (URL options: docs/runtime.md).
 
     >>> from deesse_async import collection, field, text
     >>> Tags = collection(slug="tags", fields={"name": field(type=text())})
@@ -42,8 +47,8 @@ def define_config(
     """
     if relations is not None and not isinstance(relations, Relations):
         raise ConfigError("define_config(relations=...) takes the result of define_relations(...)")
-    url = parse_url(provider)
     options = _pool_options(pool_options)
+    url = _with_settings(parse_url(provider), ssl, options)
     if isinstance(collections, Collection) or not isinstance(collections, Sequence | set):
         raise ConfigError("collections must be a list of collection(...) definitions")
     schema = compile_schema(list(collections), relations)
@@ -63,14 +68,47 @@ def _check_predefined_filters(schema: Schema) -> None:
                 raise ConfigError(f"define_relations: {exc}") from None
 
 
+def _with_settings(
+    url: DatabaseURL, context: ssl_module.SSLContext | None, options: PoolOptions
+) -> DatabaseURL:
+    """The URL plus what connecting needs from ``define_config`` (TLS context, timeout)."""
+    tls = url.tls
+    if context is not None:
+        if not isinstance(context, ssl_module.SSLContext):
+            raise ConfigError(
+                f"define_config(ssl=...) takes an ssl.SSLContext, got {type(context).__name__}"
+            )
+        if tls is None:
+            raise ConfigError("define_config(ssl=...): SQLite has no TLS; drop ssl=")
+        explicit = "sslmode" in url.options or "ssl_mode" in url.options
+        if (explicit and not tls.required) or tls.ca or tls.cert or tls.key:
+            raise ConfigError(
+                f"define_config(ssl=...) and the TLS options of {url.display!r} disagree: "
+                "give the context alone (it decides what is verified), or the URL options alone"
+            )
+        tls = TLSSettings(mode="require", context=context)
+    return dataclasses.replace(url, tls=tls, connect_timeout=options.connect_timeout)
+
+
+# Waits: a bound that is zero, negative, NaN or infinite is no bound.
+_SECONDS = ("pool_timeout", "connect_timeout")
+
+
 def _pool_options(given: dict[str, Any]) -> PoolOptions:
     for name, value in given.items():
         if name not in _POOL_OPTIONS:
             raise ConfigError(
                 f"unknown define_config option {name!r}" + did_you_mean(name, _POOL_OPTIONS)
             )
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"define_config option {name}={value!r} must be a number >= 0")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"define_config option {name}={value!r} must be a number")
+        if name in _SECONDS and not (math.isfinite(value) and value > 0):
+            raise ConfigError(
+                f"define_config option {name}={value!r} must be a finite number of seconds "
+                "> 0 (every wait is bounded)"
+            )
+        if name not in _SECONDS and (not isinstance(value, int) or value < 0):
+            raise ConfigError(f"define_config option {name}={value!r} must be an integer >= 0")
     options = PoolOptions(**given)
     if options.pool_size < 1:
         raise ConfigError("define_config option pool_size must be at least 1")
