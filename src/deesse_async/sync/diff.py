@@ -26,6 +26,7 @@ from alembic.operations import ops
 
 from .._types import Backend
 from ..compile.schema import Schema
+from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
 from .renames import Rename, find_renames, metadata_with_old_names
 
@@ -91,7 +92,7 @@ def compare(conn: sa.Connection, schema: Schema) -> Comparison:
     renames = find_renames(schema, {t: set(cols) for t, cols in live.items()})
     target = metadata_with_old_names(schema.metadata, renames)
     if not live:
-        return Comparison(_create_everything(target), [], [], live)
+        return Comparison(canonical_ops(_create_everything(target), target), [], [], live)
     backend: Backend = _backend(conn.dialect.name)
     context = MigrationContext.configure(conn, opts=comparison_options(backend))
     script = produce_migrations(context, target)
@@ -107,7 +108,7 @@ def _create_everything(target: sa.MetaData) -> list[ops.MigrateOperation]:
     found: list[ops.MigrateOperation] = []
     for table in target.sorted_tables:
         found.append(ops.CreateTableOp.from_table(table))
-        indexes = sorted(table.indexes, key=lambda i: str(i.name))
+        indexes = sorted_constraints(table.indexes)
         if indexes:
             found.append(
                 ops.ModifyTableOps(table.name, [ops.CreateIndexOp.from_index(i) for i in indexes])
@@ -185,7 +186,7 @@ def _foreign_key_renames(
         if fk.get("name")
     }
     out: list[ops.MigrateOperation] = []
-    for fk in table.foreign_key_constraints:
+    for fk in sorted_constraints(table.foreign_key_constraints):
         old = live.get(tuple(fk.column_keys))
         if old is None or fk.name is None or old["name"] == fk.name:
             continue
@@ -219,7 +220,11 @@ def order_ops(
 ) -> list[ops.MigrateOperation]:
     """Creates first, then per-table changes (with CHECKs), then drops in FK order."""
     inspector = sa.inspect(conn)
-    drops = [op for op in found if isinstance(op, ops.DropTableOp)]
+    found = canonical_ops(found, target)
+    # Alembic finds dropped tables by set difference: sort them before ordering by FKs.
+    drops = sorted(
+        (op for op in found if isinstance(op, ops.DropTableOp)), key=lambda op: op.table_name
+    )
     dropped = {op.table_name for op in drops}
     created = {op.table_name for op in found if isinstance(op, ops.CreateTableOp)}
     creates: list[ops.MigrateOperation] = []
@@ -239,8 +244,9 @@ def order_ops(
         if removed or added or renamed:
             changes.setdefault(table.name, []).extend(removed + added + renamed)
     modify: list[ops.MigrateOperation] = []
-    for name, sub in changes.items():
-        target_ops = sorted(sub, key=_sub_rank)
+    for name, sub in sorted(changes.items()):
+        # Stable: within one rank, canonical_ops' order (column order, then names) stays.
+        target_ops = sorted(canonical_sub_ops(name, sub, target), key=_sub_rank)
         (creates if name in created else modify).append(ops.ModifyTableOps(name, target_ops))
     return creates + modify + list(_drop_order(drops, inspector))
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
+from .canonical import canonical_table, sorted_constraints
 from .diff import Comparison
 from .renames import render_rename
 
@@ -165,7 +166,8 @@ class _Renderer:
     def rebuild(self, op: ops.ModifyTableOps) -> Change:
         """SQLite: one batch for the table (alembic decides whether to rebuild)."""
         name = op.table_name
-        existing = sa.Table(name, sa.MetaData(), autoload_with=self.conn)
+        # Batch mode copies the constraint and index sets in iteration order: fix it.
+        existing = canonical_table(sa.Table(name, sa.MetaData(), autoload_with=self.conn))
         with self.operations.batch_alter_table(name, copy_from=existing) as batch:
             for sub in op.ops:
                 batch.invoke(_plain_defaults(sub))
@@ -221,8 +223,7 @@ def create_ddl(metadata: sa.MetaData, dialect: sa.Dialect) -> list[str]:
     out = []
     for table in metadata.sorted_tables:
         elements: list[Any] = [sa.schema.CreateTable(table)]
-        indexes = sorted(table.indexes, key=lambda i: str(i.name))
-        elements += [sa.schema.CreateIndex(i) for i in indexes]
+        elements += [sa.schema.CreateIndex(i) for i in sorted_constraints(table.indexes)]
         for element in elements:
             sql = str(element.compile(dialect=dialect)).strip()
             out.append(sql.replace("%%", "%") if unescape else sql)
