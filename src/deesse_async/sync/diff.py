@@ -16,7 +16,7 @@ does not compare them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from .._types import Backend
 from ..compile.schema import Schema
 from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
+from .conversions import Conversion, find_conversions
 from .renames import Rename, find_renames, metadata_with_old_names
 
 __all__ = ["IGNORED_TABLES", "Comparison", "compare", "comparison_options", "order_ops"]
@@ -78,6 +79,8 @@ class Comparison:
     renames: list[Rename]  # to run after ``ops``
     hints: list[str]
     live_columns: dict[str, list[str]]  # the columns each existing table has now
+    # Values a type change the database cannot see would leave unreadable (after ``ops``).
+    conversions: list[Conversion] = field(default_factory=list)
 
 
 def _live(inspector: sa.Inspector) -> dict[str, list[str]]:
@@ -100,7 +103,8 @@ def compare(conn: sa.Connection, schema: Schema) -> Comparison:
     assert upgrade is not None  # produce_migrations always fills it
     found = order_ops(upgrade.ops, conn, target)
     hints = probable_renames(found, context, schema)
-    return Comparison(found, renames.renames(), hints, live)
+    conversions = find_conversions(conn, target, live)
+    return Comparison(found, renames.renames(), hints, live, conversions)
 
 
 def _create_everything(target: sa.MetaData) -> list[ops.MigrateOperation]:
