@@ -7,7 +7,7 @@ side is brought to the same spelling before comparing:
 - SQLite keeps the text as written: compare it with ours, whitespace aside;
 - MySQL/MariaDB quote and lower-case it: both sides go through sqlglot;
 - PostgreSQL rewrites it deeply (``= ANY (ARRAY[...])``, casts): ours is added to a
-  temporary copy of the table inside a savepoint, read back with
+  temporary table with the target columns inside a savepoint, read back with
   ``pg_get_constraintdef`` and rolled back, so PostgreSQL spells both.
 
 Only constraints named ``ck_*`` (the compiler's names) are ever dropped.
@@ -21,6 +21,8 @@ import sqlalchemy as sa
 import sqlglot
 from alembic.operations import ops
 from sqlglot import exp
+
+from .canonical import sorted_constraints
 
 __all__ = ["CHECK_PREFIX", "check_ops"]
 
@@ -75,7 +77,7 @@ def _mysql(
 
 _PG_DEFINITIONS = sa.text(
     "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-    "WHERE conrelid = CAST(:table AS regclass) AND contype = 'c'"
+    "WHERE conrelid = CAST(:table AS regclass) AND contype = 'c' ORDER BY conname"
 )
 
 
@@ -93,9 +95,17 @@ def _postgresql(
     if not wanted:
         return {}, theirs
     quote = conn.dialect.identifier_preparer.quote
+    # The probe has the *target* columns and types: a CHECK on a column the plan adds
+    # (or retypes) must be spelled against that column, which the live table lacks.
+    probe = sa.Table(
+        _PROBE,
+        sa.MetaData(),
+        *(sa.Column(c.name, c.type) for c in table.columns),
+        prefixes=["TEMPORARY"],
+    )
     savepoint = conn.begin_nested()
     try:
-        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PROBE} (LIKE {quote(table.name)})")
+        conn.execute(sa.schema.CreateTable(probe))
         for name, check in wanted.items():
             definition = _compiled(check, conn.dialect)
             conn.exec_driver_sql(
@@ -131,10 +141,11 @@ def check_ops(
     """
     wanted = {
         c.name: c
-        for c in table.constraints
+        for c in sorted_constraints(table.constraints)
         if isinstance(c, sa.CheckConstraint) and isinstance(c.name, str)
     }
-    ours, theirs = _SPELLINGS[conn.dialect.name](conn, table, wanted)
+    ours, found = _SPELLINGS[conn.dialect.name](conn, table, wanted)
+    theirs = dict(sorted(found.items()))
     changed = {n for n in wanted if n in theirs and ours.get(n) != theirs[n]}
     drops = [
         _drop(table.name, name, sql)

@@ -16,7 +16,7 @@ does not compare them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,9 @@ from alembic.operations import ops
 
 from .._types import Backend
 from ..compile.schema import Schema
+from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
+from .conversions import Conversion, find_conversions
 from .renames import Rename, find_renames, metadata_with_old_names
 
 __all__ = ["IGNORED_TABLES", "Comparison", "compare", "comparison_options", "order_ops"]
@@ -77,6 +79,8 @@ class Comparison:
     renames: list[Rename]  # to run after ``ops``
     hints: list[str]
     live_columns: dict[str, list[str]]  # the columns each existing table has now
+    # Values a type change the database cannot see would leave unreadable (after ``ops``).
+    conversions: list[Conversion] = field(default_factory=list)
 
 
 def _live(inspector: sa.Inspector) -> dict[str, list[str]]:
@@ -91,7 +95,7 @@ def compare(conn: sa.Connection, schema: Schema) -> Comparison:
     renames = find_renames(schema, {t: set(cols) for t, cols in live.items()})
     target = metadata_with_old_names(schema.metadata, renames)
     if not live:
-        return Comparison(_create_everything(target), [], [], live)
+        return Comparison(canonical_ops(_create_everything(target), target), [], [], live)
     backend: Backend = _backend(conn.dialect.name)
     context = MigrationContext.configure(conn, opts=comparison_options(backend))
     script = produce_migrations(context, target)
@@ -99,7 +103,8 @@ def compare(conn: sa.Connection, schema: Schema) -> Comparison:
     assert upgrade is not None  # produce_migrations always fills it
     found = order_ops(upgrade.ops, conn, target)
     hints = probable_renames(found, context, schema)
-    return Comparison(found, renames.renames(), hints, live)
+    conversions = find_conversions(conn, target, live)
+    return Comparison(found, renames.renames(), hints, live, conversions)
 
 
 def _create_everything(target: sa.MetaData) -> list[ops.MigrateOperation]:
@@ -107,7 +112,7 @@ def _create_everything(target: sa.MetaData) -> list[ops.MigrateOperation]:
     found: list[ops.MigrateOperation] = []
     for table in target.sorted_tables:
         found.append(ops.CreateTableOp.from_table(table))
-        indexes = sorted(table.indexes, key=lambda i: str(i.name))
+        indexes = sorted_constraints(table.indexes)
         if indexes:
             found.append(
                 ops.ModifyTableOps(table.name, [ops.CreateIndexOp.from_index(i) for i in indexes])
@@ -185,7 +190,7 @@ def _foreign_key_renames(
         if fk.get("name")
     }
     out: list[ops.MigrateOperation] = []
-    for fk in table.foreign_key_constraints:
+    for fk in sorted_constraints(table.foreign_key_constraints):
         old = live.get(tuple(fk.column_keys))
         if old is None or fk.name is None or old["name"] == fk.name:
             continue
@@ -219,7 +224,11 @@ def order_ops(
 ) -> list[ops.MigrateOperation]:
     """Creates first, then per-table changes (with CHECKs), then drops in FK order."""
     inspector = sa.inspect(conn)
-    drops = [op for op in found if isinstance(op, ops.DropTableOp)]
+    found = canonical_ops(found, target)
+    # Alembic finds dropped tables by set difference: sort them before ordering by FKs.
+    drops = sorted(
+        (op for op in found if isinstance(op, ops.DropTableOp)), key=lambda op: op.table_name
+    )
     dropped = {op.table_name for op in drops}
     created = {op.table_name for op in found if isinstance(op, ops.CreateTableOp)}
     creates: list[ops.MigrateOperation] = []
@@ -239,8 +248,9 @@ def order_ops(
         if removed or added or renamed:
             changes.setdefault(table.name, []).extend(removed + added + renamed)
     modify: list[ops.MigrateOperation] = []
-    for name, sub in changes.items():
-        target_ops = sorted(sub, key=_sub_rank)
+    for name, sub in sorted(changes.items()):
+        # Stable: within one rank, canonical_ops' order (column order, then names) stays.
+        target_ops = sorted(canonical_sub_ops(name, sub, target), key=_sub_rank)
         (creates if name in created else modify).append(ops.ModifyTableOps(name, target_ops))
     return creates + modify + list(_drop_order(drops, inspector))
 

@@ -18,6 +18,7 @@ from sqlalchemy.sql import visitors
 
 from ..compile.schema import CompiledCollection, Schema
 from ..schema.fields import Relation
+from .canonical import sorted_constraints
 
 __all__ = ["Rename", "RenameMap", "find_renames", "metadata_with_old_names", "render_rename"]
 
@@ -157,14 +158,14 @@ def _copy_table(table: sa.Table, target: sa.MetaData, renames: RenameMap) -> Non
                 server_default=default,
             )
         )
-    for const in table.constraints:
+    for const in sorted_constraints(table.constraints):
         if isinstance(const, sa.UniqueConstraint):
             items.append(
                 sa.UniqueConstraint(*(col[c.name] for c in const.columns), name=const.name)
             )
         elif isinstance(const, sa.CheckConstraint):
             items.append(sa.CheckConstraint(_renamed_check(const.sqltext, col), name=const.name))
-    for index in table.indexes:
+    for index in sorted_constraints(table.indexes):
         columns = [col[c.name] for c in index.columns]
         items.append(sa.Index(index.name, *columns, unique=index.unique))
     sa.Table(renames.table(name), target, *items, **table.kwargs)

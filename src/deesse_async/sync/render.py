@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
+from .canonical import canonical_table, sorted_constraints
 from .diff import Comparison
 from .renames import render_rename
 
@@ -127,6 +128,29 @@ def _intents(op: ops.MigrateOperation, table: str, dialect: sa.Dialect) -> list[
 # --------------------------------------------------------------------------- rendering
 
 
+def _python_type(type_: Any) -> type | None:
+    try:
+        return type(None) if type_ is None else type_.python_type  # type: ignore[no-any-return]
+    except NotImplementedError:
+        return None
+
+
+def _cast_between_families(op: ops.AlterColumnOp, dialect: sa.Dialect) -> None:
+    """PostgreSQL converts text to jsonb, integer or uuid only with an explicit USING.
+
+    Without it every such change fails with "cannot be cast automatically", even over
+    values that convert; with it, values that do not convert make the database refuse
+    the plan (rolled back), naming the value. Within a family (VARCHAR(50) -> TEXT) the
+    implicit cast is kept: it needs no rewrite of the table.
+    """
+    if dialect.name != "postgresql" or op.modify_type is None or op.existing_type is None:
+        return
+    if _python_type(op.existing_type) == _python_type(op.modify_type):
+        return
+    quote = dialect.identifier_preparer.quote
+    op.kw["postgresql_using"] = f"{quote(op.column_name)}::{type_sql(op.modify_type, dialect)}"
+
+
 def _lossy(sub: list[ops.MigrateOperation]) -> tuple[str, ...] | None:
     columns = [op.column_name for op in sub if isinstance(op, ops.DropColumnOp)]
     columns += [
@@ -165,7 +189,8 @@ class _Renderer:
     def rebuild(self, op: ops.ModifyTableOps) -> Change:
         """SQLite: one batch for the table (alembic decides whether to rebuild)."""
         name = op.table_name
-        existing = sa.Table(name, sa.MetaData(), autoload_with=self.conn)
+        # Batch mode copies the constraint and index sets in iteration order: fix it.
+        existing = canonical_table(sa.Table(name, sa.MetaData(), autoload_with=self.conn))
         with self.operations.batch_alter_table(name, copy_from=existing) as batch:
             for sub in op.ops:
                 batch.invoke(_plain_defaults(sub))
@@ -183,6 +208,7 @@ class _Renderer:
                 if sub.existing_type is not None:
                     from_type = type_sql(sub.existing_type, self.dialect)
                 keeps = sub.existing_nullable is False and sub.modify_nullable is None
+                _cast_between_families(sub, self.dialect)
             statements = self.sql(sub)
             changes.append(
                 Change(statements, op.table_name, _lossy([sub]), from_type, keeps_not_null=keeps)
@@ -203,16 +229,19 @@ class _Renderer:
 
 
 def render_changes(conn: sa.Connection, comparison: Comparison) -> list[Change]:
-    """The SQL of every change of ``comparison``: creates, alters, renames, then drops."""
+    """The SQL of every change of ``comparison``: creates, alters, conversions, renames,
+    then drops."""
     renderer = _Renderer(conn)
-    renames = [Change((render_rename(r, conn.dialect),), r.table) for r in comparison.renames]
+    # Value conversions run on the altered tables, before renames change their names.
+    later = [Change((c.sql,), c.table, lossy_columns=(c.column,)) for c in comparison.conversions]
+    later += [Change((render_rename(r, conn.dialect),), r.table) for r in comparison.renames]
     changes: list[Change] = []
     for op in comparison.ops:
-        if isinstance(op, ops.DropTableOp) and renames:
-            changes += renames
-            renames = []
+        if isinstance(op, ops.DropTableOp) and later:
+            changes += later
+            later = []
         changes += renderer.change(op)
-    return changes + renames
+    return changes + later
 
 
 def create_ddl(metadata: sa.MetaData, dialect: sa.Dialect) -> list[str]:
@@ -221,8 +250,7 @@ def create_ddl(metadata: sa.MetaData, dialect: sa.Dialect) -> list[str]:
     out = []
     for table in metadata.sorted_tables:
         elements: list[Any] = [sa.schema.CreateTable(table)]
-        indexes = sorted(table.indexes, key=lambda i: str(i.name))
-        elements += [sa.schema.CreateIndex(i) for i in indexes]
+        elements += [sa.schema.CreateIndex(i) for i in sorted_constraints(table.indexes)]
         for element in elements:
             sql = str(element.compile(dialect=dialect)).strip()
             out.append(sql.replace("%%", "%") if unescape else sql)
