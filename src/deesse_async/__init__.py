@@ -9,6 +9,7 @@ from .errors import CheckViolation as CheckViolation
 from .errors import ConfigError as ConfigError
 from .errors import ConnectionError as ConnectionError
 from .errors import DatabaseError as DatabaseError
+from .errors import DataConflictError as DataConflictError
 from .errors import DataLossError as DataLossError
 from .errors import DeesseError as DeesseError
 from .errors import ForeignKeyViolation as ForeignKeyViolation
@@ -59,6 +60,7 @@ __all__ = [
     "Collection",
     "ConfigError",
     "ConnectionError",
+    "DataConflictError",
     "DataLossError",
     "Database",
     "DatabaseError",
