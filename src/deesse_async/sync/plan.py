@@ -275,56 +275,11 @@ def _conflict_error(plan: SyncPlan) -> DataConflictError:
     return DataConflictError(message, conflicts=plan.conflicts, plan=plan)
 
 
-def _rejected(
-    plan: SyncPlan, index: int, cause: str, rolled_back: bool, url: DatabaseURL
-) -> SchemaSyncError:
-    statement = plan.statements[index].sql
-    applied = [s.sql for s in plan.statements[:index]]
-    pending = [s.sql for s in plan.statements[index + 1 :]]
-    flat = " ".join(statement.split())
-    if rolled_back:
-        outcome = "the whole plan was rolled back, nothing changed"
-    else:
-        done = "\n".join(f"  {' '.join(s.split())}" for s in applied) or "  (none)"
-        outcome = (
-            f"{url.backend} cannot roll back DDL; these statements stay applied:\n{done}\n"
-            f"and {len(pending)} later statement(s) did not run"
-        )
-    message = (
-        f"{url.display} rejected `{flat}`: {cause}\n{outcome}.\n"
-        "Fix the data (or the collections) and push again."
-    )
-    return SchemaSyncError(
-        message, statement=statement, applied=applied, pending=pending, rolled_back=rolled_back
-    )
-
-
 def foreign_key_check(conn: sa.Connection) -> None:
     """SQLite: refuse to commit rows whose foreign keys point nowhere (checks run off)."""
-    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
-    if broken:
-        tables = sorted({str(row[0]) for row in broken})
-        raise SchemaSyncError(
-            f"the plan would leave {len(broken)} row(s) in {', '.join(tables)} whose foreign "
-            "keys point to missing rows; the whole plan was rolled back, nothing changed. "
-            "Delete or fix those rows and push again."
-        )
+    from .apply import foreign_key_check as check
 
-
-def apply_plan(conn: sa.Connection, plan: SyncPlan, url: DatabaseURL) -> None:
-    """Run the plan's statements on ``conn`` (inside its transaction), in order."""
-    rolled_back = url.backend != "mysql"
-    for index, statement in enumerate(plan.statements):
-        if statement.risk == "unsafe":
-            flat = " ".join(statement.sql.split())
-            logger.warning("applying an unsafe change: %s -- %s", flat, statement.reason)
-        try:
-            # Sent without parameters, so '%' in the SQL means itself on every driver.
-            conn.exec_driver_sql(statement.sql, execution_options={"no_parameters": True})
-        except sa.exc.DBAPIError as exc:
-            raise _rejected(plan, index, str(exc.orig), rolled_back, url) from None
-    if url.backend == "sqlite":
-        foreign_key_check(conn)
+    check(conn)
 
 
 def _wrap(exc: Exception, url: DatabaseURL) -> DeesseError:
@@ -359,6 +314,7 @@ async def push_schema(
     from alembic.util import CommandError
 
     from ..runtime.admin import schema_connection
+    from .apply import apply_plan
     from .build import build_plan
 
     try:
