@@ -179,8 +179,10 @@ class SyncPlan:
 
     def grouped(self) -> list[PlanChange]:
         """``changes``, or one change per statement for a plan built without them."""
-        if self.changes:
+        covered = sorted(n for c in self.changes for n in c.statements)
+        if self.changes and covered == list(range(len(self.statements))):
             return list(self.changes)
+        # Built without changes, or cut down (``dataclasses.replace``) without them.
         return [
             PlanChange(" ".join(s.sql.split()), s.risk, (n,)) for n, s in enumerate(self.statements)
         ]
