@@ -115,7 +115,7 @@ def grouped_rows(statements: Sequence[PlannedChange]) -> list[tuple[str, str, st
     data, the reason names the column and how many values ("Loses 2 values of
     tasks.color. ..."). The statements themselves: ``deesse plan --sql``.
     """
-    out = []
+    out: list[tuple[str, str, str, str]] = []
     n = 0
     while n < len(statements):
         match = _REBUILD.match(statements[n].sql.lstrip())
