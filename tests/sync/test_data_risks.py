@@ -172,7 +172,11 @@ async def test_narrowed_number_range_over_values_outside(version: Version) -> No
     await v1.push()
     await seed(v1, {"priority": 7}, {"priority": 9}, {"priority": 7}, {"priority": 1}, {})
     v2 = version([tasks(priority=field(type=integer(min=0, max=5)))])
-    await refused(v2, "will fail: 3 rows break the new range", "tasks.priority (2 rows 7, 1 row 9)")
+    await refused(
+        v2,
+        "will fail: 3 rows hold values outside the new range in tasks.priority",
+        "(7 in 2 rows, 9 in 1 row)",
+    )
     plan = await v2.plan()
     for n in (1, 2, 3):
         await v1.tasks.update(n, {"priority": 5})

@@ -29,6 +29,7 @@ from .plan import DataConflict
 __all__ = ["find_conflicts"]
 
 _SAMPLES = 3  # values quoted in a message
+_KINDS = ("not_null", "length", "unique", "check")
 
 
 def find_conflicts(
@@ -43,7 +44,8 @@ def find_conflicts(
     for op in found:
         if isinstance(op, ops.ModifyTableOps) and op.table_name in live:
             out += _table_conflicts(conn, op.table_name, op.ops, set(live[op.table_name]))
-    return out
+    # By table and column, not by operation: the same data gives the same message order.
+    return sorted(out, key=lambda c: (c.table, c.column, _KINDS.index(c.kind)))
 
 
 def _table_conflicts(
@@ -260,7 +262,7 @@ def _check(
     n = sa.func.count().label("n")
     query = sa.select(t.c[column], n).select_from(t).where(breaking).group_by(t.c[column])
     top = conn.execute(query.order_by(n.desc(), t.c[column]).limit(_SAMPLES)).all()
-    held = ", ".join(f"{_rows(row[1])} {_quote(row[0])}" for row in top)
+    held = ", ".join(f"{_quote(row[0])} in {_rows(row[1])}" for row in top)
     more = ", …" if len(top) == _SAMPLES else ""
     where = f"{table}.{column}"
     if _is_choices(check.sqltext):
@@ -271,7 +273,8 @@ def _check(
         fix = "change those rows to an allowed choice, or keep the choice"
     else:
         rule = _rule(conn, check)
-        problem = f"{_rows(count)} break the new range {rule} in {where} ({held}{more})"
+        verb = "holds a value" if count == 1 else "hold values"
+        problem = f"{_rows(count)} {verb} outside the new range in {where}: {rule} ({held}{more})"
         fix = "change those values, or keep the old range"
     return [DataConflict(table, column, count, problem, fix, "check")]
 

@@ -60,7 +60,7 @@ def _alter_parts(
     if op.modify_type is not None:
         old, new = _type(op.existing_type, dialect), _type(op.modify_type, dialect)
         count = values.get(name)
-        lost = f" ({_plural(count, 'value')})" if count is not None else ""
+        lost = f" ({_plural(count, 'value')} converted)" if count is not None else ""
         parts.append(f"change {name} from {old} to {new}{lost}")
     if op.modify_nullable is not None:
         parts.append(f"make {name} {'optional' if op.modify_nullable else 'required'}")
@@ -89,16 +89,35 @@ def _part(op: ops.MigrateOperation, dialect: sa.Dialect, values: Mapping[str, in
     return []
 
 
-def _lost_columns(values: Mapping[str, int], table: str) -> str | None:
-    parts = [f"{_plural(n, 'value')} of {table}.{c}" for c, n in values.items()]
+def _lost_columns(
+    values: Mapping[str, int], table: str, sub: Sequence[ops.MigrateOperation]
+) -> str | None:
+    """``2 values of tasks.color`` (dropped), ``4 values of tasks.title (converted)``."""
+    dropped = {op.column_name for op in sub if isinstance(op, ops.DropColumnOp)}
+    parts = [
+        f"{_plural(n, 'value')} of {table}.{c}{'' if c in dropped else ' (converted)'}"
+        for c, n in values.items()
+    ]
     return ", ".join(parts) or None
+
+
+def _replaced(parts: list[str]) -> list[str]:
+    """``drop check X`` + ``add check X`` (a changed CHECK) read as ``replace check X``."""
+    out: list[str] = []
+    for part in parts:
+        verb, _, rest = part.partition(" ")
+        if verb == "add" and f"drop {rest}" in out:
+            out[out.index(f"drop {rest}")] = f"replace {rest}"
+        else:
+            out.append(part)
+    return out
 
 
 def _rebuild(conn: sa.Connection, change: Change, sub: Sequence[ops.MigrateOperation]) -> Summary:
     values = _values(conn, change.table, change.lossy_columns or ())
-    parts = [p for op in sub for p in _part(op, conn.dialect, values)]
+    parts = _replaced([p for op in sub for p in _part(op, conn.dialect, values)])
     text = f"rebuild {change.table}: {', '.join(parts) or 'copy the rows'}"
-    return Summary(text, _lost_columns(values, change.table))
+    return Summary(text, _lost_columns(values, change.table, sub))
 
 
 def _columns(conn: sa.Connection, change: Change, sub: Sequence[ops.MigrateOperation]) -> Summary:
@@ -114,8 +133,8 @@ def _columns(conn: sa.Connection, change: Change, sub: Sequence[ops.MigrateOpera
             parts.append(f"drop column {table}.{column} ({count})")
         else:
             old, new = _type(op.existing_type, conn.dialect), _type(op.modify_type, conn.dialect)
-            parts.append(f"change {table}.{column} from {old} to {new} ({count})")
-    return Summary(", ".join(parts), _lost_columns(values, table))
+            parts.append(f"change {table}.{column} from {old} to {new} ({count} converted)")
+    return Summary(", ".join(parts), _lost_columns(values, table, sub))
 
 
 def summarise(conn: sa.Connection, change: Change, table_ops: TableOps) -> Summary:
