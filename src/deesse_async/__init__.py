@@ -49,6 +49,8 @@ from .schema.relations import define_relations as define_relations
 from .schema.relations import many as many
 from .schema.relations import one as one
 from .schema.relations import through as through
+from .sync.plan import DataConflict as DataConflict
+from .sync.plan import PlanChange as PlanChange
 from .sync.plan import PlannedStatement as PlannedStatement
 from .sync.plan import SyncPlan as SyncPlan
 
@@ -60,6 +62,7 @@ __all__ = [
     "Collection",
     "ConfigError",
     "ConnectionError",
+    "DataConflict",
     "DataConflictError",
     "DataLossError",
     "Database",
@@ -70,6 +73,7 @@ __all__ = [
     "IntegrityError",
     "NotFound",
     "NotNullViolation",
+    "PlanChange",
     "PlannedStatement",
     "PreparedQuery",
     "Query",

@@ -86,7 +86,7 @@ async def test_new_required_field_without_default_over_rows(version: Version) ->
     await seed(v1, {}, {}, {})
     v2 = version([tasks(due_on=required(field(type=date())))])
     error = await refused(
-        v2, "will fail: 3 rows would have NULL in tasks.due_on", "give the field a default"
+        v2, "will fail: 3 rows would have NULL in tasks.due_on", "give the field a literal default"
     )
     assert [(c.table, c.column, c.rows, c.kind) for c in error.conflicts] == [
         ("tasks", "due_on", 3, "not_null")

@@ -103,7 +103,8 @@ def _new_required(
             column.name,
             count,
             f"{_rows(count)} would have NULL in {where} (a new required field without a default)",
-            "give the field a default, make it optional, or delete those rows",
+            "give the field a literal default (it fills those rows), make it optional, "
+            "or delete those rows",
             "not_null",
         )
     ]
@@ -130,7 +131,8 @@ def _nulls(conn: sa.Connection, table: str, column: str) -> list[DataConflict]:
             column,
             count,
             f"{_rows(count)} {verb} NULL in {table}.{column}",
-            "fill those values, give the field a default, or keep it optional",
+            "fill those values (a new default does not fill existing rows), or keep the "
+            "field optional",
             "not_null",
         )
     ]
