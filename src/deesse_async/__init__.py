@@ -9,6 +9,7 @@ from .errors import CheckViolation as CheckViolation
 from .errors import ConfigError as ConfigError
 from .errors import ConnectionError as ConnectionError
 from .errors import DatabaseError as DatabaseError
+from .errors import DataConflictError as DataConflictError
 from .errors import DataLossError as DataLossError
 from .errors import DeesseError as DeesseError
 from .errors import ForeignKeyViolation as ForeignKeyViolation
@@ -48,6 +49,8 @@ from .schema.relations import define_relations as define_relations
 from .schema.relations import many as many
 from .schema.relations import one as one
 from .schema.relations import through as through
+from .sync.plan import DataConflict as DataConflict
+from .sync.plan import PlanChange as PlanChange
 from .sync.plan import PlannedStatement as PlannedStatement
 from .sync.plan import SyncPlan as SyncPlan
 
@@ -59,6 +62,8 @@ __all__ = [
     "Collection",
     "ConfigError",
     "ConnectionError",
+    "DataConflict",
+    "DataConflictError",
     "DataLossError",
     "Database",
     "DatabaseError",
@@ -68,6 +73,7 @@ __all__ = [
     "IntegrityError",
     "NotFound",
     "NotNullViolation",
+    "PlanChange",
     "PlannedStatement",
     "PreparedQuery",
     "Query",

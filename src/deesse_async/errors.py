@@ -10,6 +10,7 @@ DeesseError
  ├── ConnectionError        the database cannot be reached (URL shown, password hidden)
  └── DatabaseError          any other error the database reported
       ├── SchemaSyncError   the database refused a statement of a schema plan (names it)
+      │    └── DataConflictError  the live data would make the plan fail (nothing ran)
       └── IntegrityError    a constraint refused the write
            ├── UniqueViolation       (names the field)
            ├── ForeignKeyViolation   (names the field when the database says which)
@@ -29,6 +30,7 @@ __all__ = [
     "CheckViolation",
     "ConfigError",
     "ConnectionError",
+    "DataConflictError",
     "DataLossError",
     "DatabaseError",
     "DeesseError",
@@ -137,6 +139,21 @@ class SchemaSyncError(DatabaseError):
         self.pending = list(pending)
         self.rolled_back = rolled_back
         super().__init__(message)
+
+
+class DataConflictError(SchemaSyncError):
+    """The live data would make a schema plan fail; it was refused before any statement ran.
+
+    ``conflicts`` lists what was found (``DataConflict``: table, column, rows, problem,
+    fix), e.g. "3 rows have NULL in tasks.due_on"; ``plan`` is the refused ``SyncPlan``.
+    Fix the data (or the collections) and push again: the same plan then applies.
+    """
+
+    def __init__(self, message: str, *, conflicts: Sequence[Any] = (), plan: Any = None) -> None:
+        self.conflicts = list(conflicts)
+        self.plan = plan
+        pending = [s.sql for s in plan.statements] if plan is not None else []
+        super().__init__(message, pending=pending, rolled_back=True)
 
 
 class IntegrityError(DatabaseError):

@@ -89,14 +89,14 @@ async def test_plan_push_and_accept_data_loss(
     v2 = write_app()
     assert await deesse("plan", "--app", v2) == 0
     out = capsys.readouterr().out
-    assert "destructive" in out and "DROP" in out and "body" in out
+    assert "destructive" in out and "drop column" in out and "body (1 value)" in out
     assert await deesse("plan", "--app", v2, "--json") == 0
     plan = SyncPlan.from_dict(json.loads(capsys.readouterr().out))
     assert plan.has_data_loss and [n for _, n in plan.data_loss] == [1]
 
     assert await deesse("push", "--app", v2) == 1
     out = capsys.readouterr().out
-    assert "nothing was applied" in out and "(1 row)" in out
+    assert "nothing was applied" in out and "body (1 value)" in out
     assert "run `deesse push --accept-data-loss` to apply" in out
     assert "body" in [c[0] for c in (await snapshot(db))["posts"]["columns"]]
 

@@ -36,6 +36,9 @@ class Dialect:
     # The statement that opens a write transaction. SQLite takes the write lock up front
     # (IMMEDIATE) so that two transactions cannot deadlock upgrading a read lock.
     begin_sql: str
+    # DDL inside a transaction (all or nothing): PostgreSQL and SQLite. MySQL/MariaDB
+    # commit each DDL statement, so a schema plan that stops half-way stays half-applied.
+    transactional_ddl: bool = True
 
 
 def _sa(factory: Any) -> SADialect:
@@ -47,7 +50,9 @@ def _sa(factory: Any) -> SADialect:
 DIALECTS: dict[Backend, Dialect] = {
     "postgresql": Dialect("postgresql", _sa(sa_asyncpg.dialect), True, True, 32767, "BEGIN"),
     "sqlite": Dialect("sqlite", _sa(sa_aiosqlite.dialect), True, False, 32766, "BEGIN IMMEDIATE"),
-    "mysql": Dialect("mysql", _sa(sa_asyncmy.dialect), False, False, 65535, "BEGIN"),
+    "mysql": Dialect(
+        "mysql", _sa(sa_asyncmy.dialect), False, False, 65535, "BEGIN", transactional_ddl=False
+    ),
 }
 
 

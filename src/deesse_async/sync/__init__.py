@@ -6,12 +6,20 @@ stays fast.
 
 from typing import TYPE_CHECKING, Any
 
-from .plan import PlannedStatement, SyncPlan
+from .plan import DataConflict, PlanChange, PlannedStatement, SyncPlan
 
 if TYPE_CHECKING:
     from .sentinel import Classification, classify, classify_many
 
-__all__ = ["Classification", "PlannedStatement", "SyncPlan", "classify", "classify_many"]
+__all__ = [
+    "Classification",
+    "DataConflict",
+    "PlanChange",
+    "PlannedStatement",
+    "SyncPlan",
+    "classify",
+    "classify_many",
+]
 _SENTINEL = frozenset({"Classification", "classify", "classify_many"})
 
 

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import sqlglot
+from alembic.operations import ops
 from sqlglot import exp
 
+from .datacheck import find_conflicts
 from .diff import compare
-from .plan import RISKS, PlannedStatement, SyncPlan
+from .plan import RISKS, PlanChange, PlannedStatement, Risk, SyncPlan
 from .render import Change, render_changes
 from .sentinel import Classification, classify, classify_many
+from .summary import summarise
 
 if TYPE_CHECKING:
     from ..compile.schema import Schema
@@ -135,14 +138,27 @@ def build_plan(conn: sa.Connection, schema: Schema, url: DatabaseURL) -> SyncPla
     backend = url.backend
     statements = _ensure_pg_schema(conn, url)
     rows: list[int | None] = [None] * len(statements)
+    grouped = [PlanChange(s.sql, s.risk, (n,)) for n, s in enumerate(statements)]
     comparison = compare(conn, schema)
+    table_ops = {
+        op.table_name: op.ops for op in comparison.ops if isinstance(op, ops.ModifyTableOps)
+    }
     changes = render_changes(conn, comparison)
     for change in changes:
+        summary = summarise(conn, change, table_ops)
+        first = len(statements)
         for sql, verdict in zip(
             change.statements, _judge(change, backend, comparison.live_columns), strict=True
         ):
-            statements.append(PlannedStatement(sql, verdict.risk, verdict.reason))
             lossy = verdict.risk == "destructive" and change.lossy_columns is not None
+            reason = verdict.reason
+            if lossy and summary.loss:
+                reason = f"Loses {summary.loss}. {reason}"  # the data first, then why
+            statements.append(PlannedStatement(sql, verdict.risk, reason))
             rows.append(_count(conn, change.table, change.lossy_columns or ()) if lossy else None)
+        indexes = tuple(range(first, len(statements)))
+        risks: list[Risk] = [statements[n].risk for n in indexes] or ["safe"]
+        grouped.append(PlanChange(summary.text, max(risks, key=_RANK.__getitem__), indexes))
     created = [c.created_table for c in changes if c.created_table]
-    return SyncPlan(statements, rows, comparison.hints, created, backend)
+    conflicts = find_conflicts(conn, comparison.ops, comparison.live_columns)
+    return SyncPlan(statements, rows, comparison.hints, created, backend, conflicts, grouped)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..runtime.database import Database
     from .plan import SyncPlan
 
-__all__ = ["SYNC_COMMANDS", "plan_table", "print_plan"]
+__all__ = ["SYNC_COMMANDS", "changes_table", "plan_table", "print_plan"]
 
 RISK_STYLES = {"safe": "green", "unsafe": "yellow", "destructive": "bold red"}
 BACKENDS = ("postgresql", "sqlite", "mysql")
@@ -54,14 +54,38 @@ def plan_table(plan: SyncPlan, title: str) -> Table:
     return table
 
 
-def print_plan(plan: SyncPlan, console: Console, title: str) -> None:
-    """Print the plan table and its hints (or say that there is nothing to do)."""
+def changes_table(plan: SyncPlan, title: str) -> Table:
+    """The plan as one row per change (a SQLite rebuild is one), naming the data lost."""
+    table = Table(title=title, show_lines=True, title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("risk")
+    table.add_column("change", overflow="fold")
+    table.add_column("statements", justify="right", style="dim")
+    for number, change in enumerate(plan.grouped(), 1):
+        style = RISK_STYLES[change.risk]
+        first, last = change.statements[0] + 1, change.statements[-1] + 1
+        where = str(first) if first == last else f"{first}-{last}"
+        table.add_row(
+            str(number), f"[{style}]{change.risk}[/{style}]", escape(change.summary), where
+        )
+    return table
+
+
+def print_plan(plan: SyncPlan, console: Console, title: str, *, sql: bool = True) -> None:
+    """Print the plan (its statements, or with ``sql=False`` its changes), hints, conflicts."""
     if plan.is_empty:
         console.print("[green]✓[/green] the database matches the collections: nothing to do")
-    else:
+    elif sql:
         console.print(plan_table(plan, title))
+    else:
+        console.print(changes_table(plan, title))
+        console.print("[dim]the SQL of each statement: deesse plan --sql[/dim]")
     for hint in plan.hints:
         console.print(f"[cyan]hint:[/cyan] {escape(hint)}", soft_wrap=True)
+    for conflict in plan.conflicts:
+        console.print(f"[bold red]✗ {escape(conflict.message)}[/bold red]", soft_wrap=True)
+    if plan.conflicts:
+        console.print("[red]push refuses this plan until the data is fixed[/red]")
 
 
 # --------------------------------------------------------------------------- schema
@@ -90,6 +114,9 @@ def _configure_plan(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the plan as JSON (SyncPlan.to_dict())"
     )
+    parser.add_argument(
+        "--sql", action="store_true", help="one row per SQL statement (default: per change)"
+    )
 
 
 def _run_plan(args: argparse.Namespace, console: Console) -> int:
@@ -99,7 +126,7 @@ def _run_plan(args: argparse.Namespace, console: Console) -> int:
         # Plain print: the output is read by programs, rich must not wrap or style it.
         print(json.dumps(plan.to_dict(), indent=2))
     else:
-        print_plan(plan, console, f"deesse plan: {db.url.display}")
+        print_plan(plan, console, f"deesse plan: {db.url.display}", sql=args.sql)
     return 0
 
 
@@ -120,11 +147,9 @@ async def _push(db: Database, accept: bool) -> SyncPlan:
 
 
 def _refused(error: DataLossError, console: Console) -> int:
-    lines = []
-    for statement, count in error.plan.data_loss if error.plan else []:
-        rows = "" if count is None else f"  [bold]({count} row{'s' * (count != 1)})[/bold]"
-        lines.append(f"[red]•[/red] {escape(' '.join(statement.sql.split()))}{rows}")
-        lines.append(f"  [dim]{escape(statement.reason)}[/dim]")
+    # One line per change: the summary names the data and how much of it is lost.
+    changes = error.plan.grouped() if error.plan else []
+    lines = [f"[red]•[/red] {escape(c.summary)}" for c in changes if c.risk == "destructive"]
     body = "\n".join(lines or [escape(s) for s in error.statements])
     console.print(
         Panel(
@@ -133,6 +158,7 @@ def _refused(error: DataLossError, console: Console) -> int:
             border_style="red",
         )
     )
+    console.print("the SQL: `deesse plan --sql`", markup=False)
     console.print("run `deesse push --accept-data-loss` to apply", markup=False)
     return 1
 

@@ -19,13 +19,27 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import sqlalchemy as sa
 
-from ..errors import DatabaseError, DataLossError, DeesseError, SchemaSyncError
+from ..errors import (
+    DatabaseError,
+    DataConflictError,
+    DataLossError,
+    DeesseError,
+    SchemaSyncError,
+)
 
 if TYPE_CHECKING:
     from ..runtime.database import Database
     from ..runtime.url import DatabaseURL
 
-__all__ = ["PlannedStatement", "Risk", "SyncPlan", "plan_schema", "push_schema"]
+__all__ = [
+    "DataConflict",
+    "PlanChange",
+    "PlannedStatement",
+    "Risk",
+    "SyncPlan",
+    "plan_schema",
+    "push_schema",
+]
 
 Risk = Literal["safe", "unsafe", "destructive"]
 RISKS: tuple[Risk, ...] = ("safe", "unsafe", "destructive")
@@ -41,6 +55,40 @@ class PlannedStatement(NamedTuple):
     reason: str
 
 
+class DataConflict(NamedTuple):
+    """Rows that would make a plan fail: found by reading the data before applying.
+
+    ``problem`` says what was found ("3 rows have NULL in tasks.due_on"), ``fix`` what
+    to do; ``rows`` counts the offending rows (or duplicate values); ``kind`` is one of
+    ``not_null``, ``unique``, ``length``, ``check``.
+    """
+
+    table: str
+    column: str
+    rows: int
+    problem: str
+    fix: str
+    kind: str
+
+    @property
+    def message(self) -> str:
+        """``will fail: <problem>; <fix>``."""
+        return f"will fail: {self.problem}; {self.fix}"
+
+
+class PlanChange(NamedTuple):
+    """One schema change of a plan as a person reads it, and the statements it takes.
+
+    ``summary`` names the change and the data it loses ("drop column tasks.color
+    (2 values)"; on SQLite "rebuild tasks: drop column color (2 values)");
+    ``statements`` are indexes into ``SyncPlan.statements``.
+    """
+
+    summary: str
+    risk: Risk
+    statements: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class SyncPlan:
     """The statements that bring the database to the collections, each with its risk.
@@ -48,7 +96,10 @@ class SyncPlan:
     ``affected_rows[i]`` is the number of rows whose data ``statements[i]`` destroys
     (rows of a dropped table, non-NULL values of a dropped or converted column), or
     None for statements that destroy nothing. ``hints`` explain probable mistakes, such
-    as a rename written as drop + add.
+    as a rename written as drop + add. ``conflicts`` lists rows that would make the plan
+    fail (``push`` then refuses it before any statement runs). ``changes`` groups the
+    statements by schema change (a SQLite table rebuild is one change of several
+    statements) with a summary that names the data each loses.
 
     >>> plan = SyncPlan([PlannedStatement("DROP TABLE tags", "destructive", "...")], [3])
     >>> plan.has_data_loss, plan.data_loss[0][1]
@@ -60,6 +111,8 @@ class SyncPlan:
     hints: list[str] = field(default_factory=list)
     created_tables: list[str] = field(default_factory=list)
     dialect: str = ""
+    conflicts: list[DataConflict] = field(default_factory=list)
+    changes: list[PlanChange] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -96,6 +149,11 @@ class SyncPlan:
             ],
             "hints": list(self.hints),
             "created_tables": list(self.created_tables),
+            "conflicts": [c._asdict() for c in self.conflicts],
+            "changes": [
+                {"summary": c.summary, "risk": c.risk, "statements": list(c.statements)}
+                for c in self.changes
+            ],
         }
 
     @classmethod
@@ -109,12 +167,42 @@ class SyncPlan:
             rows = [_rows(item.get("affected_rows")) for item in items]
             hints = [str(h) for h in data.get("hints", [])]
             created = [str(t) for t in data.get("created_tables", [])]
-            return cls(statements, rows, hints, created, str(data.get("dialect", "")))
+            conflicts = [_conflict(c) for c in data.get("conflicts", [])]
+            changes = [_change(c, len(statements)) for c in data.get("changes", [])]
+            dialect = str(data.get("dialect", ""))
+            return cls(statements, rows, hints, created, dialect, conflicts, changes)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DeesseError(
                 f"not a SyncPlan dict ({exc}); produce it with SyncPlan.to_dict() or "
                 "`deesse plan --json`"
             ) from None
+
+    def grouped(self) -> list[PlanChange]:
+        """``changes``, or one change per statement for a plan built without them."""
+        covered = sorted(n for c in self.changes for n in c.statements)
+        if self.changes and covered == list(range(len(self.statements))):
+            return list(self.changes)
+        # Built without changes, or cut down (``dataclasses.replace``) without them.
+        return [
+            PlanChange(" ".join(s.sql.split()), s.risk, (n,)) for n, s in enumerate(self.statements)
+        ]
+
+    def summary(self, *, risks: Sequence[Risk] = RISKS) -> str:
+        """Plain text, one line per change: risk and summary, then the conflicts.
+
+        A one-statement change also shows its SQL; a SQLite rebuild's statements are
+        left to ``describe()`` (``deesse plan --sql``).
+        """
+        lines = []
+        for change in self.grouped():
+            if change.risk not in risks:
+                continue
+            lines.append(f"  [{change.risk}] {change.summary}")
+            sql = " ".join(self.statements[change.statements[0]].sql.split())
+            if len(change.statements) == 1 and sql != change.summary:
+                lines.append(f"      {sql}")
+        lines += [f"  {c.message}" for c in self.conflicts]
+        return "\n".join(lines)
 
     def describe(self, statements: Sequence[PlannedStatement] | None = None) -> str:
         """Plain text, one line per statement: risk, SQL on one line, affected rows."""
@@ -135,6 +223,24 @@ def _statement(item: Mapping[str, Any]) -> PlannedStatement:
     return PlannedStatement(str(item["sql"]), cast(Risk, risk), str(item["reason"]))
 
 
+def _conflict(item: Mapping[str, Any]) -> DataConflict:
+    rows = _rows(item["rows"])
+    if rows is None:
+        raise ValueError("a conflict needs its row count")
+    text = [str(item[k]) for k in ("table", "column", "problem", "fix", "kind")]
+    return DataConflict(text[0], text[1], rows, text[2], text[3], text[4])
+
+
+def _change(item: Mapping[str, Any], count: int) -> PlanChange:
+    risk = item["risk"]
+    if risk not in RISKS:
+        raise ValueError(f"unknown risk {risk!r}")
+    indexes = tuple(int(n) for n in item["statements"])
+    if any(not 0 <= n < count for n in indexes):
+        raise ValueError(f"change {item['summary']!r} names a statement the plan lacks")
+    return PlanChange(str(item["summary"]), cast(Risk, risk), indexes)
+
+
 def _rows(value: Any) -> int | None:
     if value is None:
         return None
@@ -148,66 +254,34 @@ def _rows(value: Any) -> int | None:
 
 def _data_loss_error(plan: SyncPlan) -> DataLossError:
     lost = plan.data_loss
+    changes = [c for c in plan.grouped() if c.risk == "destructive"]
     message = (
-        f"the schema plan has {len(lost)} destructive statement{'s' * (len(lost) != 1)} and "
+        f"the schema plan loses data in {len(changes)} change{'s' * (len(changes) != 1)} and "
         "was not applied (nothing changed):\n"
-        + plan.describe([s for s, _ in lost])
-        + "\nreview them, then call push(accept_data_loss=True) or run "
-        "`deesse push --accept-data-loss` to apply the whole plan"
+        + plan.summary(risks=("destructive",))
+        + "\nreview them (the SQL: plan.statements, or `deesse plan --sql`), then call "
+        "push(accept_data_loss=True) or run `deesse push --accept-data-loss` to apply the "
+        "whole plan"
     )
     return DataLossError(message, [s.sql for s, _ in lost], plan=plan)
 
 
-def _rejected(
-    plan: SyncPlan, index: int, cause: str, rolled_back: bool, url: DatabaseURL
-) -> SchemaSyncError:
-    statement = plan.statements[index].sql
-    applied = [s.sql for s in plan.statements[:index]]
-    pending = [s.sql for s in plan.statements[index + 1 :]]
-    flat = " ".join(statement.split())
-    if rolled_back:
-        outcome = "the whole plan was rolled back, nothing changed"
-    else:
-        done = "\n".join(f"  {' '.join(s.split())}" for s in applied) or "  (none)"
-        outcome = (
-            f"{url.backend} cannot roll back DDL; these statements stay applied:\n{done}\n"
-            f"and {len(pending)} later statement(s) did not run"
-        )
+def _conflict_error(plan: SyncPlan) -> DataConflictError:
+    count = len(plan.conflicts)
+    lines = "\n".join(f"  {c.message}" for c in plan.conflicts)
     message = (
-        f"{url.display} rejected `{flat}`: {cause}\n{outcome}.\n"
+        f"the schema plan would fail on the data already in the database ({count} "
+        f"problem{'s' * (count != 1)}); nothing was applied:\n{lines}\n"
         "Fix the data (or the collections) and push again."
     )
-    return SchemaSyncError(
-        message, statement=statement, applied=applied, pending=pending, rolled_back=rolled_back
-    )
+    return DataConflictError(message, conflicts=plan.conflicts, plan=plan)
 
 
 def foreign_key_check(conn: sa.Connection) -> None:
     """SQLite: refuse to commit rows whose foreign keys point nowhere (checks run off)."""
-    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
-    if broken:
-        tables = sorted({str(row[0]) for row in broken})
-        raise SchemaSyncError(
-            f"the plan would leave {len(broken)} row(s) in {', '.join(tables)} whose foreign "
-            "keys point to missing rows; the whole plan was rolled back, nothing changed. "
-            "Delete or fix those rows and push again."
-        )
+    from .apply import foreign_key_check as check
 
-
-def apply_plan(conn: sa.Connection, plan: SyncPlan, url: DatabaseURL) -> None:
-    """Run the plan's statements on ``conn`` (inside its transaction), in order."""
-    rolled_back = url.backend != "mysql"
-    for index, statement in enumerate(plan.statements):
-        if statement.risk == "unsafe":
-            flat = " ".join(statement.sql.split())
-            logger.warning("applying an unsafe change: %s -- %s", flat, statement.reason)
-        try:
-            # Sent without parameters, so '%' in the SQL means itself on every driver.
-            conn.exec_driver_sql(statement.sql, execution_options={"no_parameters": True})
-        except sa.exc.DBAPIError as exc:
-            raise _rejected(plan, index, str(exc.orig), rolled_back, url) from None
-    if url.backend == "sqlite":
-        foreign_key_check(conn)
+    check(conn)
 
 
 def _wrap(exc: Exception, url: DatabaseURL) -> DeesseError:
@@ -242,6 +316,7 @@ async def push_schema(
     from alembic.util import CommandError
 
     from ..runtime.admin import schema_connection
+    from .apply import apply_plan
     from .build import build_plan
 
     try:
@@ -252,6 +327,9 @@ async def push_schema(
                     "the database or the collections changed since the plan was approved; "
                     "nothing was applied: plan again"
                 )
+            # Before the data-loss question: accepting the loss would not make it apply.
+            if plan.conflicts:
+                raise _conflict_error(plan)
             if plan.has_data_loss and not accept_data_loss:
                 raise _data_loss_error(plan)
             if not plan.is_empty:

@@ -8,10 +8,11 @@ serving while it waits for an answer.
 from __future__ import annotations
 
 import os
+import re
 import select
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 from rich.console import Console, Group
@@ -25,6 +26,7 @@ from .reload import PlannedChange, ReloadResult
 __all__ = [
     "ask_yes_no",
     "console",
+    "grouped_rows",
     "held_back_panel",
     "one_line",
     "report_applied",
@@ -88,19 +90,65 @@ def report_error(out: Console, result: ReloadResult) -> None:
         say(out, "nothing was applied; still watching (fix the file and save again)", style="dim")
 
 
+_RANK = {"safe": 0, "unsafe": 1, "destructive": 2}
+_REBUILD = re.compile(r'^CREATE TABLE [`"]?_alembic_tmp_(?P<table>[^\s`"(]+)', re.IGNORECASE)
+
+
+def _rebuild_end(statements: Sequence[PlannedChange], start: int, table: str) -> int:
+    """Where the SQLite rebuild of ``table`` that starts at ``start`` ends (exclusive)."""
+    rename = re.compile(rf'^ALTER TABLE [`"]?_alembic_tmp_{re.escape(table)}[`"]? RENAME TO ')
+    for n in range(start + 1, len(statements)):
+        if rename.match(one_line(statements[n].sql)):
+            end = n + 1
+            # The table's indexes come back right after the rename: part of the rebuild.
+            on_table = re.compile(rf'^CREATE (UNIQUE )?INDEX \S+ ON [`"]?{re.escape(table)}\b')
+            while end < len(statements) and on_table.match(one_line(statements[end].sql)):
+                end += 1
+            return end
+    return start + 1
+
+
+def grouped_rows(statements: Sequence[PlannedChange]) -> list[tuple[str, str, str, str]]:
+    """(risk, what, reason, rows) per change: a SQLite table rebuild is one row.
+
+    The rebuild's row takes the risk and reason of its worst statement: for one that loses
+    data, the reason names the column and how many values ("Loses 2 values of
+    tasks.color. ..."). The statements themselves: ``deesse plan --sql``.
+    """
+    out: list[tuple[str, str, str, str]] = []
+    n = 0
+    while n < len(statements):
+        match = _REBUILD.match(statements[n].sql.lstrip())
+        end = _rebuild_end(statements, n, match["table"]) if match else n + 1
+        group = statements[n:end]
+        worst = max(group, key=lambda c: _RANK.get(c.risk, 0))
+        counts = [c.affected_rows for c in group if c.affected_rows is not None]
+        rows = str(max(counts)) if counts else ""
+        what = (
+            one_line(worst.sql)
+            if len(group) == 1
+            else (f"rebuild {match['table'] if match else '?'} ({len(group)} statements)")
+        )
+        out.append((worst.risk, what, worst.reason, rows))
+        n = end
+    return out
+
+
 def held_back_panel(
     result: ReloadResult, *, database: str, command: str | None, interactive: bool
 ) -> Panel:
-    """The boxed warning for a plan that loses data: statements, risk, reason, rows."""
+    """The boxed warning for a plan that loses data: change, risk, reason, rows.
+
+    The reason of a destructive change names the data it loses; a SQLite table rebuild
+    (four or more statements) is shown as the one change it is.
+    """
     table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
     table.add_column("risk", no_wrap=True)
-    table.add_column("statement", overflow="fold")
+    table.add_column("change", overflow="fold")
     table.add_column("reason", overflow="fold")
     table.add_column("rows", justify="right", no_wrap=True)
-    for change in result.statements:
-        rows = "" if change.affected_rows is None else str(change.affected_rows)
-        risk = Text(change.risk, style=RISK_STYLES.get(change.risk, ""))
-        table.add_row(risk, one_line(change.sql), change.reason, rows)
+    for risk, what, reason, rows in grouped_rows(result.statements):
+        table.add_row(Text(risk, style=RISK_STYLES.get(risk, "")), what, reason, rows)
     parts: list[Text | Table] = [
         Text(f"The collections changed in a way that loses data in {database}:\n"),
         table,

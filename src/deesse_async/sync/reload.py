@@ -299,7 +299,12 @@ def load_database(app_path: str) -> Database:
 # and only its published JSON form, SyncPlan.to_dict() (the same as `deesse plan --json`).
 def _plan_data(plan: Any) -> dict[str, Any]:
     data = plan.to_dict()
-    return {"statements": list(data["statements"]), "hints": list(data.get("hints", ()))}
+    conflicts = [f"will fail: {c['problem']}; {c['fix']}" for c in data.get("conflicts", ())]
+    return {
+        "statements": list(data["statements"]),
+        "hints": list(data.get("hints", ())),
+        "conflicts": conflicts,
+    }
 
 
 async def _plan(db: Database) -> dict[str, Any]:
@@ -327,10 +332,13 @@ async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[
     try:
         async with db:
             plan = await _plan(db)
+            conflicts = plan.pop("conflicts")
             payload.update(plan)
             changes = [PlannedChange(**s) for s in plan["statements"]]
             destructive = any(c.risk == "destructive" for c in changes)
-            if accept is not None and fingerprint(changes) != accept:
+            if conflicts:  # push() would refuse it, whatever the answer: do not ask
+                payload["error"] = "DataConflictError: " + "\n".join(conflicts)
+            elif accept is not None and fingerprint(changes) != accept:
                 payload["changed"] = True
             elif changes and (accept is not None or not destructive):
                 # push() plans again in its own transaction: report what it applied.
