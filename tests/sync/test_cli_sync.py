@@ -215,3 +215,32 @@ def test_plan_json_in_a_fresh_interpreter(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     plan = SyncPlan.from_dict(json.loads(result.stdout))
     assert plan.created_tables == ["posts"] and plan.dialect == "sqlite"
+
+
+async def test_migrations_leave_a_foreign_table_alone_and_drop_a_removed_collection(
+    write_app: WriteApp, project: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    bare = define_config(provider=database_url, collections=[])
+    await _execute(bare, "CREATE TABLE legacy_orders (id INTEGER PRIMARY KEY)")
+    v1 = write_app('"body": field(type=text(max=200)),')
+    assert await deesse("migrate", "generate", "-m", "create posts", "--app", v1) == 0
+    first = next((project / "migrations" / "versions").glob("*create_posts*.py")).read_text()
+    assert "legacy_orders" not in first
+    assert await deesse("migrate", "apply", "--app", v1) == 0
+    capsys.readouterr()
+    # An app without posts: apply recorded posts as ours, so the revision drops it.
+    empty = f"empty_{uuid.uuid4().hex[:8]}"  # a new module name: imports are cached
+    (project / f"{empty}.py").write_text(
+        f"from deesse_async import define_config\ndb = define_config(provider={database_url!r})\n"
+    )
+    assert await deesse("migrate", "generate", "-m", "drop posts", "--app", f"{empty}:db") == 0
+    second = next((project / "migrations" / "versions").glob("*drop_posts*.py")).read_text()
+    assert "op.drop_table('posts')" in second and "legacy_orders" not in second
+
+
+async def _execute(db: Database, sql: str) -> None:
+    from deesse_async.runtime.admin import schema_connection
+
+    async with schema_connection(db.url, write=True) as conn:
+        await conn.exec_driver_sql(sql)
+        await conn.commit()

@@ -213,6 +213,33 @@ async def test_one_engine_acts_per_database_the_other_stays_quiet(
     assert (tmp_path / ".deesse" / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
+@sqlite_only
+async def test_another_apps_table_does_not_hold_back_the_engine(
+    tmp_path: Path, database_url: str
+) -> None:
+    import sqlite3
+
+    db_file = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(db_file) as conn:  # another app's table, with a row
+        conn.execute("CREATE TABLE legacy_orders (id INTEGER PRIMARY KEY, total INTEGER)")
+        conn.execute("INSERT INTO legacy_orders VALUES (1, 42)")
+    package = write_app(tmp_path, notes_source(TITLE), database_url)
+    source = anyio.Path(tmp_path / package / "collections.py")
+    out = recording_console()
+    engine = DevEngine(engine_config(tmp_path, package, database_url, debounce=0.2), out=out)
+
+    async def scenario() -> None:
+        await eventually(lambda: _true(engine.syncs == 1), 15, "the startup check")
+        await source.write_text(notes_source(TITLE, extra=TAGS))
+        await eventually(lambda: _table_exists(database_url, "tags"), 15, "tags created")
+
+    await run_engine(engine, scenario)
+    text = output(out)
+    assert "held back" not in text and "legacy_orders" not in text
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("SELECT id, total FROM legacy_orders").fetchall() == [(1, 42)]
+
+
 def test_deesse_dev_takes_app_watch_and_debounce() -> None:
     pytest.importorskip("deesse_async.sync.discover")
     from deesse_async.sync.engine import dev_command

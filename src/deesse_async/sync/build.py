@@ -23,6 +23,7 @@ from .sentinel import Classification, classify, classify_many
 if TYPE_CHECKING:
     from ..compile.schema import Schema
     from ..runtime.url import DatabaseURL
+    from .registry import TableFilter
 
 __all__ = ["build_plan"]
 
@@ -130,12 +131,17 @@ def _ensure_pg_schema(conn: sa.Connection, url: DatabaseURL) -> list[PlannedStat
     return [PlannedStatement(sql, "safe", f"CREATE SCHEMA {url.schema} is additive.")]
 
 
-def build_plan(conn: sa.Connection, schema: Schema, url: DatabaseURL) -> SyncPlan:
-    """Compare, render, judge and count, on a synchronous connection (via ``run_sync``)."""
+def build_plan(
+    conn: sa.Connection, schema: Schema, url: DatabaseURL, tables: TableFilter | None = None
+) -> SyncPlan:
+    """Compare, render, judge and count, on a synchronous connection (via ``run_sync``).
+
+    ``tables``: which live tables are ours (sync/registry.py; default: the default rule).
+    """
     backend = url.backend
     statements = _ensure_pg_schema(conn, url)
     rows: list[int | None] = [None] * len(statements)
-    comparison = compare(conn, schema)
+    comparison = compare(conn, schema, tables)
     changes = render_changes(conn, comparison)
     for change in changes:
         for sql, verdict in zip(

@@ -27,6 +27,7 @@ from ..errors import ConfigError, SchemaSyncError
 from ..runtime.database import Database
 from .diff import comparison_options, order_ops
 from .discover import project_settings
+from .registry import record_tables, table_filter
 from .renames import Rename, find_renames, metadata_with_old_names
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
 
 DB_KEY = "deesse_db"
 APPLIED_KEY = "deesse_applied"
+RECORD_KEY = "deesse_record_tables"
 ENV_PY = '''"""Alembic environment of this project's deesse_async migrations (generated; commit it).
 
 `deesse migrate apply` runs it; it loads your Database the way the deesse command does.
@@ -148,6 +150,7 @@ def apply_migrations(db: Database, folder: Path, revision: str = "head") -> list
             f"no migrations in {folder}: run `deesse migrate generate -m MESSAGE` first"
         )
     config = migration_config(db, folder)
+    config.attributes[RECORD_KEY] = True
     _run(lambda: command.upgrade(config, revision), "migrate apply")
     return list(config.attributes[APPLIED_KEY])
 
@@ -224,7 +227,12 @@ def _directives(
 
 def _configure_and_run(conn: sa.Connection, context: Any, db: Database) -> None:
     inspector = sa.inspect(conn)
-    live = {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+    tables = table_filter(conn, db.schema, db.manage)  # only ours, as db.plan() compares
+    live = {
+        t: {c["name"] for c in inspector.get_columns(t)}
+        for t in inspector.get_table_names()
+        if tables(t)
+    }
     renames = find_renames(db.schema, live)
     target = metadata_with_old_names(db.schema.metadata, renames)
     applied: list[str] = context.config.attributes.setdefault(APPLIED_KEY, [])
@@ -233,10 +241,14 @@ def _configure_and_run(conn: sa.Connection, context: Any, db: Database) -> None:
         target_metadata=target,
         process_revision_directives=functools.partial(_directives, conn, target, renames.renames()),
         on_version_apply=lambda ctx, step, heads, run_args: applied.append(step.up_revision_id),
-        **comparison_options(db.url.backend),
+        **comparison_options(db.url.backend, tables),
     )
     with context.begin_transaction():
         context.run_migrations()
+    if context.config.attributes.get(RECORD_KEY):
+        # apply/stamp: the collections' tables are ours from now on, so that a revision
+        # generated after removing a collection drops its table.
+        record_tables(conn, db.schema)
     if db.url.backend == "sqlite":
         from .plan import foreign_key_check
 

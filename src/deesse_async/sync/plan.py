@@ -221,10 +221,12 @@ async def plan_schema(db: Database) -> SyncPlan:
 
     from ..runtime.admin import schema_connection
     from .build import build_plan
+    from .registry import table_filter
 
     try:
         async with schema_connection(db.url, write=False) as conn:
-            return await conn.run_sync(build_plan, db.schema, db.url)
+            tables = await conn.run_sync(table_filter, db.schema, db.manage)
+            return await conn.run_sync(build_plan, db.schema, db.url, tables)
     except (sa.exc.SQLAlchemyError, CommandError) as exc:
         raise _wrap(exc, db.url) from None
 
@@ -243,10 +245,12 @@ async def push_schema(
 
     from ..runtime.admin import schema_connection
     from .build import build_plan
+    from .registry import record_tables, table_filter
 
     try:
         async with schema_connection(db.url, write=True) as conn:
-            plan = await conn.run_sync(build_plan, db.schema, db.url)
+            tables = await conn.run_sync(table_filter, db.schema, db.manage)
+            plan = await conn.run_sync(build_plan, db.schema, db.url, tables)
             if expected is not None and plan.statements != expected.statements:
                 raise SchemaSyncError(
                     "the database or the collections changed since the plan was approved; "
@@ -256,6 +260,7 @@ async def push_schema(
                 raise _data_loss_error(plan)
             if not plan.is_empty:
                 await conn.run_sync(apply_plan, plan, db.url)
+            await conn.run_sync(record_tables, db.schema)  # which tables are ours
             await conn.commit()
     except (sa.exc.SQLAlchemyError, CommandError) as exc:
         raise _wrap(exc, db.url) from None
