@@ -177,6 +177,7 @@ class EngineConfig:
     project_root: Path | None = None  # .deesse/ lives here; None: found above `watch`
     interactive: bool | None = None  # None: ask when stdin is a terminal
     lock_retry: float = 2.0  # a quiet engine re-tries the lock this often (takes over)
+    url: str | None = None  # `deesse dev --url`: the app's collections on this database
 
 
 class DevEngine:
@@ -348,7 +349,7 @@ class DevEngine:
 
     def _new_reloader(self) -> Reloader:
         c = self.config
-        return Reloader(c.app_path, import_root=c.import_root, database=c.database)
+        return Reloader(c.app_path, import_root=c.import_root, database=c.database, url=c.url)
 
     async def _hold_back(self, result: ReloadResult) -> None:
         interactive = self.config.interactive
@@ -439,17 +440,19 @@ def run_dev(
     debounce: float = 15.0,
     out: Console | None = None,
     interactive: bool | None = None,
+    url: str | None = None,
 ) -> int:
     """``deesse dev``: the engine without a server, until Ctrl+C. Returns the exit code.
 
     The app is imported here once, to find its database and collection folders; every
-    later re-load happens in a fresh interpreter, as under a server.
+    later re-load happens in a fresh interpreter, as under a server. ``url`` (``--url``)
+    syncs the app's collections to that database instead of the app's provider.
     """
     out = out or console()
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as uvicorn does: the project is importable
     try:
-        db = load_database(app_path)
+        db = load_database(app_path, url=url)
     except Exception as exc:
         say(out, f"[bold red]cannot load {escape(app_path)}:[/bold red] {escape(repr(exc))}")
         return 1
@@ -459,7 +462,7 @@ def run_dev(
     module_name = app_path.partition(":")[0]
     app = AppLocation(app_path, import_root(module_name, sys.modules[module_name]))
     config = replace(
-        engine_config(db, app, watch=watch, debounce=debounce), interactive=interactive
+        engine_config(db, app, watch=watch, debounce=debounce), interactive=interactive, url=url
     )
     engine = DevEngine(config, out=out)
     try:
@@ -473,9 +476,10 @@ def run_dev(
 # the other sync commands (sync/discover.py).
 def configure_dev(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``deesse dev``."""
-    from .discover import add_app_argument
+    from .discover import add_app_argument, add_url_argument
 
     add_app_argument(parser)
+    add_url_argument(parser)
     parser.add_argument(
         "--watch",
         action="append",
@@ -495,7 +499,7 @@ def run_dev_command(args: argparse.Namespace, console: Console) -> int:
     """Run ``deesse dev`` (its output goes to stderr, like under a server)."""
     from .discover import app_path
 
-    return run_dev(app_path(args.app), watch=args.watch, debounce=args.debounce)
+    return run_dev(app_path(args.app), watch=args.watch, debounce=args.debounce, url=args.url)
 
 
 def dev_command() -> Command:

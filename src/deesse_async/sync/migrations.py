@@ -4,8 +4,9 @@
 ``migrations/`` folder (created on first use with a two-line ``env.py``) from the same
 comparison ``db.plan()`` makes: the same noise filters, CHECK handling, operation order
 and ``renamed_from`` renames. ``deesse migrate apply`` upgrades the database to the
-newest revision. The folder is meant to be committed; alembic's own commands also work
-on it given a ``Config`` whose ``script_location`` points there.
+newest revision; ``deesse migrate stamp`` adopts a database ``push`` made (records the
+newest revision as applied). The folder is meant to be committed; alembic's own commands
+also work on it given a ``Config`` whose ``script_location`` points there.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "migration_config",
     "migrations_folder",
     "run_env",
+    "stamp_migrations",
 ]
 
 DB_KEY = "deesse_db"
@@ -109,6 +111,13 @@ def migration_config(db: Database, folder: Path) -> Config:
     return config
 
 
+STAMP_HINT = (
+    "The database already has tables: if `deesse push` made them from the same "
+    "collections, adopt it with `deesse migrate stamp` (marks the newest revision as "
+    "applied; later revisions then apply normally)."
+)
+
+
 def _run(action: Callable[[], Any], what: str) -> Any:
     try:
         return action()
@@ -121,7 +130,10 @@ def _run(action: Callable[[], Any], what: str) -> Any:
             )
         raise SchemaSyncError(f"{what} failed: {exc}.{hint}") from None
     except sa.exc.DBAPIError as exc:
-        raise SchemaSyncError(f"{what} failed: the database said {exc.orig}") from None
+        # PostgreSQL 'relation "x" already exists', SQLite 'table x already exists',
+        # MySQL 1050 "Table 'x' already exists": a pushed database meeting migrations.
+        hint = f"\n{STAMP_HINT}" if "already exists" in str(exc.orig) else ""
+        raise SchemaSyncError(f"{what} failed: the database said {exc.orig}{hint}") from None
 
 
 def generate_migration(db: Database, message: str, folder: Path) -> Path | None:
@@ -145,14 +157,38 @@ def apply_migrations(db: Database, folder: Path, revision: str = "head") -> list
 
     Must be called outside a running event loop (``anyio.to_thread.run_sync`` from async).
     """
-    if not (folder / "env.py").is_file():
-        raise ConfigError(
-            f"no migrations in {folder}: run `deesse migrate generate -m MESSAGE` first"
-        )
+    _require_folder(folder)
     config = migration_config(db, folder)
     config.attributes[RECORD_KEY] = True
     _run(lambda: command.upgrade(config, revision), "migrate apply")
     return list(config.attributes[APPLIED_KEY])
+
+
+def stamp_migrations(db: Database, folder: Path, revision: str = "head") -> list[str]:
+    """Mark ``db``'s database as being at ``revision`` without running anything.
+
+    For a database ``push`` created: it already has the tables the revisions create.
+    Returns the revision ids now recorded as applied. Call it outside a running event
+    loop (``anyio.to_thread.run_sync`` from async code).
+    """
+    from alembic.script import ScriptDirectory
+
+    _require_folder(folder)
+    config = migration_config(db, folder)
+    config.attributes[RECORD_KEY] = True
+    script = ScriptDirectory.from_config(config)
+    targets = _run(lambda: [r.revision for r in script.get_revisions(revision)], "migrate stamp")
+    if not targets:
+        raise ConfigError(f"no revisions in {folder}: run `deesse migrate generate -m MESSAGE`")
+    _run(lambda: command.stamp(config, revision), "migrate stamp")
+    return [str(t) for t in targets]
+
+
+def _require_folder(folder: Path) -> None:
+    if not (folder / "env.py").is_file():
+        raise ConfigError(
+            f"no migrations in {folder}: run `deesse migrate generate -m MESSAGE` first"
+        )
 
 
 # --------------------------------------------------------------------------- env.py

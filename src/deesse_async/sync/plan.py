@@ -232,20 +232,26 @@ async def plan_schema(db: Database) -> SyncPlan:
 
 
 async def push_schema(
-    db: Database, *, accept_data_loss: bool = False, expected: SyncPlan | None = None
+    db: Database,
+    *,
+    accept_data_loss: bool = False,
+    expected: SyncPlan | None = None,
+    safe_only: bool = False,
 ) -> SyncPlan:
     """Plan and apply in one transaction; returns the applied plan.
 
     Raises ``DataLossError`` (and applies nothing) when the plan is destructive and
     ``accept_data_loss`` is False; ``SchemaSyncError`` when the database rejects a
     statement, or, given ``expected`` (a plan someone approved), when the plan made
-    inside the transaction has other statements: then nothing is applied.
+    inside the transaction has other statements: then nothing is applied. With
+    ``safe_only`` only the safe statements that stand alone are applied (sync/safe.py).
     """
     from alembic.util import CommandError
 
     from ..runtime.admin import schema_connection
     from .build import build_plan
     from .registry import record_tables, table_filter
+    from .safe import safe_part
 
     try:
         async with schema_connection(db.url, write=True) as conn:
@@ -256,6 +262,8 @@ async def push_schema(
                     "the database or the collections changed since the plan was approved; "
                     "nothing was applied: plan again"
                 )
+            if safe_only:
+                plan = safe_part(plan)
             if plan.has_data_loss and not accept_data_loss:
                 raise _data_loss_error(plan)
             if not plan.is_empty:

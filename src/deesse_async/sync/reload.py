@@ -41,6 +41,7 @@ __all__ = ["PlannedChange", "ReloadResult", "Reloader", "child_argv", "load_data
 
 Risk = Literal["safe", "unsafe", "destructive"]
 RESULT_MARKER = "DEESSE-SYNC-RESULT "
+URL_ENV = "DEESSE_SYNC_URL"  # `deesse dev --url`: the database the child works on
 EXIT_OK, EXIT_REFUSED, EXIT_BROKEN = 0, 1, 2
 CHILD_TIMEOUT = 300.0  # seconds; planning a large database can take a while
 
@@ -117,10 +118,18 @@ class Reloader:
     """
 
     def __init__(
-        self, app_path: str, *, import_root: Path | None = None, database: str = ""
+        self,
+        app_path: str,
+        *,
+        import_root: Path | None = None,
+        database: str = "",
+        url: str | None = None,
     ) -> None:
         self._argv = child_argv(app_path, database=database)
         self._env = dict(os.environ)
+        if url is not None:
+            # In the environment, not argv: a password must not show in `ps`.
+            self._env[URL_ENV] = url
         if import_root is not None:
             # The app's package root, which the app's own process found on its sys.path.
             paths = [str(import_root), self._env.get("PYTHONPATH", "")]
@@ -279,10 +288,11 @@ def _short(file: str) -> str:
 # --- the child's side -------------------------------------------------------------------
 
 
-def load_database(app_path: str) -> Database:
-    """Import ``module:attribute`` and check that it is a ``Database``."""
+def load_database(app_path: str, *, url: str | None = None) -> Database:
+    """Import ``module:attribute`` and check that it is a ``Database`` (on ``url`` if given)."""
     from ..errors import ConfigError
     from ..runtime.database import Database
+    from .discover import with_url
 
     module_name, _, attribute = app_path.partition(":")
     if not module_name or not attribute:
@@ -292,7 +302,7 @@ def load_database(app_path: str) -> Database:
         value = getattr(value, part)
     if not isinstance(value, Database):
         raise ConfigError(f"{app_path} is a {type(value).__name__}, not a deesse_async Database")
-    return value
+    return value if url is None else with_url(value, url)
 
 
 # The adapter to db.plan()/db.push() (sync/plan.py): the only code that knows SyncPlan,
@@ -368,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         accept = json.loads(line).get("accept")
     try:
-        db = load_database(args.app)
+        db = load_database(args.app, url=os.environ.get(URL_ENV))
     except Exception:
         # The user's file is broken: the traceback on stderr is what the engine summarises.
         traceback.print_exc()
