@@ -19,7 +19,7 @@ import argparse
 import importlib.util
 import os
 import sys
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from os import PathLike
@@ -51,7 +51,7 @@ from .prompt import (
     statement_line,
     stdin_is_tty,
 )
-from .reload import Reloader, ReloadResult, load_database
+from .reload import Reloader, ReloadResult, TableShape, load_database
 
 if TYPE_CHECKING:
     from ..cli import Command
@@ -65,6 +65,8 @@ __all__ = [
     "PythonSourceFilter",
     "dev_command",
     "run_dev",
+    "running_tables",
+    "stale_code",
     "watch_python_files",
 ]
 
@@ -178,6 +180,8 @@ class EngineConfig:
     interactive: bool | None = None  # None: ask when stdin is a terminal
     lock_retry: float = 2.0  # a quiet engine re-tries the lock this often (takes over)
     url: str | None = None  # `deesse dev --url`: the app's collections on this database
+    # The tables and columns the running app's code uses (under a server); None: no app.
+    running: Mapping[str, frozenset[str]] | None = None
 
 
 class DevEngine:
@@ -205,6 +209,7 @@ class DevEngine:
         self._reloader: Reloader | None = None
         self.syncs = 0  # rounds completed (the startup check included)
         self.leading = False  # holds the lock
+        self._told_to_reload = False
 
     @classmethod
     def for_database(
@@ -229,7 +234,7 @@ class DevEngine:
             say(out, _NO_APP_OFF, style="yellow")
             return None
         config = engine_config(db, app, watch=watch, debounce=debounce)
-        return cls(config, out=out)
+        return cls(replace(config, running=running_tables(db)), out=out)
 
     def stop(self) -> None:
         """Ask the file watcher to end now (call before cancelling the engine's task)."""
@@ -318,7 +323,7 @@ class DevEngine:
         if result.error:
             report_error(self.out, result)
         elif result.applied:
-            report_applied(self.out, result)
+            self._report_applied(result)
         elif result.is_empty:
             say(self.out, f"database in sync ({result.seconds:.1f}s)", style="dim")
         elif result.has_data_loss:
@@ -387,7 +392,49 @@ class DevEngine:
             say(self.out, "the plan changed since the question: nothing applied", style="yellow")
             await self.sync("re-check")
         else:
-            report_applied(self.out, accepted)
+            self._report_applied(accepted)
+
+    def _report_applied(self, result: ReloadResult) -> None:
+        report_applied(self.out, result)
+        running, now = self.config.running, result.tables
+        if running is None or now is None or self._told_to_reload:
+            return
+        stale = stale_code(running, now)
+        if stale:
+            # Once: every later request fails the same way until the process restarts.
+            self._told_to_reload = True
+            shown = ", ".join(stale[:3]) + (", …" if len(stale) > 3 else "")
+            say(
+                self.out,
+                f"the running app must reload: its code still uses the old collections "
+                f"({escape(shown)}), so requests touching them fail until it restarts "
+                "(`uvicorn --reload` restarts on every save)",
+                style="yellow",
+            )
+
+
+def stale_code(running: Mapping[str, frozenset[str]], now: Mapping[str, TableShape]) -> list[str]:
+    """What the running code expects that the database no longer has, one phrase each.
+
+    >>> now = {"notes": TableShape(frozenset({"id", "heading"}), frozenset({"heading"}))}
+    >>> stale_code({"notes": frozenset({"id", "title"}), "tags": frozenset({"id"})}, now)
+    ['notes.title is gone', 'notes.heading is new and required', 'table tags is gone']
+    """
+    found: list[str] = []
+    for table, columns in sorted(running.items()):
+        shape = now.get(table)
+        if shape is None:
+            found.append(f"table {table} is gone")
+            continue
+        found += [f"{table}.{c} is gone" for c in sorted(columns - shape.columns)]
+        new_required = shape.required - columns
+        found += [f"{table}.{c} is new and required" for c in sorted(new_required)]
+    return sorted(found, key=lambda phrase: phrase.startswith("table "))
+
+
+def running_tables(db: Database) -> dict[str, frozenset[str]]:
+    """The tables and columns ``db``'s compiled collections use."""
+    return {name: frozenset(t.columns.keys()) for name, t in db.metadata.tables.items()}
 
 
 def engine_config(

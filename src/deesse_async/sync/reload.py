@@ -37,7 +37,16 @@ from .locate import installed_prefixes
 if TYPE_CHECKING:
     from ..runtime.database import Database
 
-__all__ = ["PlannedChange", "ReloadResult", "Reloader", "child_argv", "load_database", "main"]
+__all__ = [
+    "PlannedChange",
+    "ReloadResult",
+    "Reloader",
+    "TableShape",
+    "child_argv",
+    "load_database",
+    "main",
+    "table_shapes",
+]
 
 Risk = Literal["safe", "unsafe", "destructive"]
 RESULT_MARKER = "DEESSE-SYNC-RESULT "
@@ -57,6 +66,29 @@ class PlannedChange:
 
 
 @dataclass(frozen=True, slots=True)
+class TableShape:
+    """A table's columns, and those a row cannot be written without (NOT NULL, no default)."""
+
+    columns: frozenset[str]
+    required: frozenset[str] = frozenset()
+
+
+def table_shapes(metadata: Any) -> dict[str, TableShape]:
+    """The shape of every table in a SQLAlchemy ``MetaData``."""
+    return {
+        table.name: TableShape(
+            frozenset(c.name for c in table.columns),
+            frozenset(
+                c.name
+                for c in table.columns
+                if not c.nullable and c.server_default is None and not c.primary_key
+            ),
+        )
+        for table in metadata.tables.values()
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class ReloadResult:
     """What one fresh interpreter found and did."""
 
@@ -68,6 +100,8 @@ class ReloadResult:
     error: str | None = None  # one-line summary: broken collection file, refused statement
     detail: str = ""  # the broken source line (and caret) from the child's traceback
     seconds: float = 0.0
+    # After an applied plan: the re-loaded collections' tables (= the database's now).
+    tables: Mapping[str, TableShape] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -231,7 +265,14 @@ def _result(payload: Mapping[str, Any], *, seconds: float) -> ReloadResult:
         )
         for s in payload.get("statements", ())
     )
+    tables = payload.get("tables")
     return ReloadResult(
+        tables=None
+        if tables is None
+        else {
+            name: TableShape(frozenset(shape["columns"]), frozenset(shape["required"]))
+            for name, shape in tables.items()
+        },
         statements=statements,
         hints=tuple(str(h) for h in payload.get("hints", ())),
         applied=bool(payload.get("applied")),
@@ -346,6 +387,10 @@ async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[
                 # push() plans again in its own transaction: report what it applied.
                 payload.update(await _push(db, accept_data_loss=accept is not None))
                 payload["applied"] = True
+                payload["tables"] = {
+                    name: {"columns": sorted(shape.columns), "required": sorted(shape.required)}
+                    for name, shape in table_shapes(db.metadata).items()
+                }
     except DeesseError as exc:
         payload["error"] = f"{type(exc).__name__}: {exc}"
     return payload
