@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,7 +151,9 @@ def _run_push_safe(db: Database, console: Console) -> int:
     applied, rest = anyio.run(_push_safe, db)
     count = len(applied.statements)
     if count:
-        print_plan(applied, console, f"deesse push --safe: applied {count} safe statement(s)")
+        # Without its hints: they are about the held-back part, printed with it below.
+        title = f"deesse push --safe: applied {count} safe statement(s)"
+        print_plan(replace(applied, hints=[]), console, title)
     if rest.is_empty:
         if not count:
             print_plan(rest, console, "")
