@@ -36,6 +36,8 @@ def _snapshot(conn: sa.Connection) -> dict[str, Any]:
     inspector = sa.inspect(conn)
     out: dict[str, Any] = {}
     for table in sorted(inspector.get_table_names()):
+        if table == "deesse_tables":  # the sync's own bookkeeping (sync/registry.py)
+            continue
         out[table] = {
             "columns": [
                 (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)

@@ -204,7 +204,10 @@ async def _true(value: bool) -> bool:
 def _child_processes() -> set[int]:
     children: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:  # that thread ended while we listed them
+            continue
         children.update(int(pid) for pid in text)
     return children
 

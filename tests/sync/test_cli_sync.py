@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -215,3 +216,163 @@ def test_plan_json_in_a_fresh_interpreter(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     plan = SyncPlan.from_dict(json.loads(result.stdout))
     assert plan.created_tables == ["posts"] and plan.dialect == "sqlite"
+
+
+async def test_migrations_leave_a_foreign_table_alone_and_drop_a_removed_collection(
+    write_app: WriteApp, project: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    bare = define_config(provider=database_url, collections=[])
+    await _execute(bare, "CREATE TABLE legacy_orders (id INTEGER PRIMARY KEY)")
+    v1 = write_app('"body": field(type=text(max=200)),')
+    assert await deesse("migrate", "generate", "-m", "create posts", "--app", v1) == 0
+    first = next((project / "migrations" / "versions").glob("*create_posts*.py")).read_text()
+    assert "legacy_orders" not in first
+    assert await deesse("migrate", "apply", "--app", v1) == 0
+    capsys.readouterr()
+    # An app without posts: apply recorded posts as ours, so the revision drops it.
+    empty = f"empty_{uuid.uuid4().hex[:8]}"  # a new module name: imports are cached
+    (project / f"{empty}.py").write_text(
+        f"from deesse_async import define_config\ndb = define_config(provider={database_url!r})\n"
+    )
+    assert await deesse("migrate", "generate", "-m", "drop posts", "--app", f"{empty}:db") == 0
+    second = next((project / "migrations" / "versions").glob("*drop_posts*.py")).read_text()
+    assert "op.drop_table('posts')" in second and "legacy_orders" not in second
+
+
+async def _execute(db: Database, sql: str) -> None:
+    from deesse_async.runtime.admin import schema_connection
+
+    async with schema_connection(db.url, write=True) as conn:
+        await conn.exec_driver_sql(sql)
+        await conn.commit()
+
+
+# --- the real command in a subprocess: --safe, stamp, --url -------------------------------
+
+
+def cli(project: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``deesse ARGV`` as a separate process in the project folder, as from a terminal."""
+    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
+    env.pop("DEESSE_APP", None)
+    return subprocess.run(
+        [sys.executable, "-m", "deesse_async.cli", *argv],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+TAGS_APP = """
+from deesse_async import collection, define_config, field, required, text
+
+Posts = collection(slug="posts", fields={{"title": required(field(type=text(max=100)))}})
+Tags = collection(slug="tags", fields={{"name": field(type=text(max=40))}})
+db = define_config(provider={url!r}, collections=[Posts, Tags])
+"""
+
+
+async def test_push_safe_applies_the_safe_part_and_lists_the_rest(
+    write_app: WriteApp, project: Path, database_url: str
+) -> None:
+    v1 = write_app('"body": field(type=text()),')
+    done = await anyio.to_thread.run_sync(cli, project, "push", "--safe", "--app", v1)
+    assert done.returncode == 0, done.stderr
+    assert "applied 1 safe statement" in done.stdout
+    db = define_config(provider=database_url, collections=[])
+    await insert_post(db)
+
+    # posts loses body (destructive); a new collection tags is safe.
+    name = f"app_{uuid.uuid4().hex[:8]}"
+    (project / f"{name}.py").write_text(TAGS_APP.format(url=database_url))
+    held = await anyio.to_thread.run_sync(cli, project, "push", "--safe", "--app", f"{name}:db")
+    assert held.returncode == 1, held.stdout + held.stderr
+    assert "CREATE TABLE tags" in held.stdout and "held back" in held.stdout
+    assert "destructive" in held.stdout and "not applied" in held.stdout
+    tables = await snapshot(db)
+    assert "tags" in tables  # the safe part went in
+    assert "body" in [c[0] for c in tables["posts"]["columns"]]  # the rest did not
+    assert await fetch(db, "SELECT title, body FROM posts") == [("a", "x")]
+    again = await anyio.to_thread.run_sync(cli, project, "push", "--safe", "--app", f"{name}:db")
+    assert again.returncode == 1 and "CREATE TABLE tags" not in again.stdout
+    both = await anyio.to_thread.run_sync(
+        cli, project, "push", "--safe", "--accept-data-loss", "--app", f"{name}:db"
+    )
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+@pytest.fixture
+async def second_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """Another empty database on the same backend (a scratch database for `--url`)."""
+    from tests.conftest import MYSQL_URL, POSTGRES_URL, _mysql_kwargs, _plain
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+    elif backend == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(_plain(POSTGRES_URL))
+        try:
+            await conn.execute(f'CREATE SCHEMA "{name}"')
+            yield f"{POSTGRES_URL}?schema={name}"
+        finally:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            await conn.close()
+    else:
+        import asyncmy
+
+        conn = await asyncmy.connect(**{**_mysql_kwargs(MYSQL_URL), "database": None})
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            yield f"{MYSQL_URL.rsplit('/', 1)[0]}/{name}"
+        finally:
+            async with conn.cursor() as cur:
+                await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            conn.close()
+
+
+async def test_a_pushed_database_is_adopted_into_migrations_with_stamp(
+    write_app: WriteApp, project: Path, database_url: str, second_url: str
+) -> None:
+    v1 = write_app('"body": field(type=text(max=200)),')
+    pushed = await anyio.to_thread.run_sync(cli, project, "push", "--app", v1)
+    assert pushed.returncode == 0, pushed.stderr
+    db = define_config(provider=database_url, collections=[])
+    await insert_post(db)
+    # The first revision is generated against an empty scratch database (--url).
+    generated = await anyio.to_thread.run_sync(
+        cli, project, "migrate", "generate", "-m", "init", "--app", v1, "--url", second_url
+    )
+    assert generated.returncode == 0, generated.stderr
+    scratch = define_config(provider=second_url, collections=[])
+    assert "posts" not in await snapshot(scratch)  # generate creates no table
+
+    # apply on the pushed database meets its tables: the error says to stamp.
+    failed = await anyio.to_thread.run_sync(cli, project, "migrate", "apply", "--app", v1)
+    assert failed.returncode == 1
+    assert "already exists" in failed.stderr and "deesse migrate stamp" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+    stamped = await anyio.to_thread.run_sync(cli, project, "migrate", "stamp", "--app", v1)
+    assert stamped.returncode == 0, stamped.stderr
+    assert "is now at revision" in stamped.stdout
+    applied = await anyio.to_thread.run_sync(cli, project, "migrate", "apply", "--app", v1)
+    assert applied.returncode == 0 and "newest revision already" in applied.stdout
+    assert await fetch(db, "SELECT title, body FROM posts") == [("a", "x")]
+    assert [row[0] for row in await fetch(db, "SELECT version_num FROM alembic_version")]
+
+    # Stamping an empty database would skip creating its tables: refused.
+    empty = await anyio.to_thread.run_sync(
+        cli, project, "migrate", "stamp", "--app", v1, "--url", second_url
+    )
+    assert empty.returncode == 1 and "nothing to adopt" in empty.stdout
+    # --url on plan and push: the scratch database, not the app's provider.
+    plan = await anyio.to_thread.run_sync(
+        cli, project, "plan", "--json", "--app", v1, "--url", second_url
+    )
+    assert SyncPlan.from_dict(json.loads(plan.stdout)).created_tables == ["posts"]
+    pushed = await anyio.to_thread.run_sync(cli, project, "push", "--app", v1, "--url", second_url)
+    assert pushed.returncode == 0 and "posts" in await snapshot(scratch)

@@ -213,6 +213,73 @@ async def test_one_engine_acts_per_database_the_other_stays_quiet(
     assert (tmp_path / ".deesse" / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
+@sqlite_only
+async def test_another_apps_table_does_not_hold_back_the_engine(
+    tmp_path: Path, database_url: str
+) -> None:
+    import sqlite3
+
+    db_file = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(db_file) as conn:  # another app's table, with a row
+        conn.execute("CREATE TABLE legacy_orders (id INTEGER PRIMARY KEY, total INTEGER)")
+        conn.execute("INSERT INTO legacy_orders VALUES (1, 42)")
+    package = write_app(tmp_path, notes_source(TITLE), database_url)
+    source = anyio.Path(tmp_path / package / "collections.py")
+    out = recording_console()
+    engine = DevEngine(engine_config(tmp_path, package, database_url, debounce=0.2), out=out)
+
+    async def scenario() -> None:
+        await eventually(lambda: _true(engine.syncs == 1), 15, "the startup check")
+        await source.write_text(notes_source(TITLE, extra=TAGS))
+        await eventually(lambda: _table_exists(database_url, "tags"), 15, "tags created")
+
+    await run_engine(engine, scenario)
+    text = output(out)
+    assert "held back" not in text and "legacy_orders" not in text
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("SELECT id, total FROM legacy_orders").fetchall() == [(1, 42)]
+
+
+HEADING = '    "heading": field(type=text(max=100), renamed_from="title"),'
+
+
+@sqlite_only
+async def test_the_engine_says_once_that_the_running_app_must_reload(
+    tmp_path: Path, database_url: str
+) -> None:
+    package = write_app(tmp_path, notes_source(TITLE), database_url)
+    source = anyio.Path(tmp_path / package / "collections.py")
+    out = recording_console()
+    # What the running app's code uses: notes as it was when the app started.
+    running = {"notes": frozenset({"id", "title", "created_at", "updated_at"})}
+    config = engine_config(tmp_path, package, database_url, debounce=0.2, running=running)
+    engine = DevEngine(config, out=out)
+
+    async def round_done(count: int) -> None:
+        await eventually(lambda: _true(engine.syncs == count), 20, f"round {count}")
+
+    async def scenario() -> None:
+        await round_done(1)
+        await source.write_text(notes_source(TITLE, extra=TAGS))  # additive: code still fits
+        await round_done(2)
+        assert "reload" not in output(out)
+        await source.write_text(notes_source(HEADING, extra=TAGS))  # a rename: it does not
+        await round_done(3)
+        await source.write_text(notes_source(HEADING, SUBTITLE_LINE, extra=TAGS))
+        await round_done(4)
+
+    await run_engine(engine, scenario)
+    text = output(out)
+    assert await columns(database_url, "notes") == {
+        "id", "heading", "subtitle", "created_at", "updated_at"
+    }  # fmt: skip
+    assert text.count("must reload") == 1, text
+    assert "notes.title" in text and "uvicorn --reload" in text
+
+
+SUBTITLE_LINE = '    "subtitle": field(type=text(max=50)),'
+
+
 def test_deesse_dev_takes_app_watch_and_debounce() -> None:
     pytest.importorskip("deesse_async.sync.discover")
     from deesse_async.sync.engine import dev_command

@@ -126,6 +126,17 @@ class Terminal:
     def type(self, text: str) -> None:
         os.write(self.fd, text.encode())
 
+    def read_for(self, seconds: float) -> None:
+        """Collect whatever the child prints during ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.fd], [], [], min(remaining, 0.1))
+            if ready:
+                try:
+                    self.transcript += os.read(self.fd, 65536).decode(errors="replace")
+                except OSError:
+                    return
+
     @property
     def output(self) -> str:
         return plain(self.transcript)
@@ -195,5 +206,66 @@ def test_a_person_at_the_terminal_answers_no_then_yes(tmp_path: Path) -> None:
         source.write_text(notes_source(SUBTITLE) + "\n# saved again\n")
         seen = terminal.expect("[y/N]", after=seen)
         terminal.type("y\n")
+        terminal.expect("applied", after=seen)
+        assert _columns(db_file, "notes") == {"id", "subtitle", "created_at", "updated_at"}
+
+
+# --- input typed before the question ----------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+def test_an_answer_typed_before_the_question_is_discarded() -> None:
+    controller, terminal = os.openpty()
+    try:
+        os.write(controller, b"y\n")  # a stray keypress while nothing was asked
+        time.sleep(0.05)
+
+        async def ask() -> bool | None:
+            # Withdrawn after 0.5 s: only the stray "y" could have answered it.
+            return await ask_yes_no(
+                _console(), "Apply?", fd=terminal, until=lambda: anyio.sleep(0.5)
+            )
+
+        assert anyio.run(ask) is None
+
+        async def ask_then_type() -> bool | None:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_type_later, controller, b"y\n")
+                return await ask_yes_no(_console(), "Apply?", fd=terminal)
+
+        assert anyio.run(ask_then_type) is True
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+async def _type_later(fd: int, text: bytes) -> None:
+    await anyio.sleep(0.3)
+    os.write(fd, text)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+def test_a_stray_y_typed_before_the_warning_applies_nothing(tmp_path: Path) -> None:
+    db_file = tmp_path / "dev.db"
+    package = write_app(tmp_path, notes_source(TITLE, SUBTITLE), f"sqlite:///{db_file}")
+    source = tmp_path / package / "collections.py"
+    with engine_on_a_terminal(tmp_path, f"{package}.main:db") as terminal:
+        seen = terminal.expect("applied 1 statement")
+        with sqlite3.connect(db_file) as conn:
+            conn.execute(
+                "INSERT INTO notes (title, created_at, updated_at) VALUES ('kept', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        terminal.type("y\n")  # typed in the server's terminal while nothing is asked
+        time.sleep(0.2)
+        source.write_text(notes_source(SUBTITLE))  # drop the title field: loses data
+        seen = terminal.expect("[y/N]", after=seen)
+        terminal.read_for(1.5)  # an answer already waiting would have been read by now
+        assert "applied" not in terminal.output[seen:]
+        assert "title" in _columns(db_file, "notes")
+        with sqlite3.connect(db_file) as conn:
+            assert conn.execute("SELECT title FROM notes").fetchall() == [("kept",)]
+
+        terminal.type("y\n")  # the answer to the question on screen
         terminal.expect("applied", after=seen)
         assert _columns(db_file, "notes") == {"id", "subtitle", "created_at", "updated_at"}

@@ -15,6 +15,7 @@ from ..query.filters import did_you_mean
 from ..query.options import parse_where
 from ..schema.collection import Collection
 from ..schema.relations import Relations
+from ..sync.registry import Manage, manage_rule
 from .database import Database
 from .url import DatabaseURL, TLSSettings, parse_url
 
@@ -28,7 +29,9 @@ def define_config(
     provider: str = DEFAULT_PROVIDER,
     collections: Sequence[Collection] = (),
     relations: Relations | None = None,
+    *,
     ssl: ssl_module.SSLContext | None = None,
+    manage: Manage = None,
     **pool_options: Any,
 ) -> Database:
     """Compile ``collections`` and bind them to the database at ``provider``.
@@ -38,6 +41,10 @@ def define_config(
     ``statement_cache_size`` (asyncpg prepared statements per connection, 1024).
     ``ssl``: an ``ssl.SSLContext`` for PostgreSQL/MySQL; TLS is then required and the
     context decides what is verified (URL options: docs/runtime.md).
+
+    ``manage``: which tables no collection declares are the schema sync's to drop (default:
+    only those it created). Glob patterns (``["legacy_*", "!legacy_audit"]``) or a callable
+    ``name -> True | False | None``; see docs/sync.md.
 
     >>> from deesse_async import collection, field, text
     >>> Tags = collection(slug="tags", fields={"name": field(type=text())})
@@ -53,7 +60,9 @@ def define_config(
         raise ConfigError("collections must be a list of collection(...) definitions")
     schema = compile_schema(list(collections), relations)
     _check_predefined_filters(schema)
-    return Database(schema, url, options)
+    db = Database(schema, url, options)
+    db.manage = manage_rule(manage)
+    return db
 
 
 def _check_predefined_filters(schema: Schema) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from ..sync.plan import SyncPlan
+    from ..sync.registry import ManageRule
 
 __all__ = ["Database", "Transaction"]
 
@@ -107,6 +108,8 @@ class Database(_Collections):
 
     Build it with ``define_config``.
     """
+
+    manage: ManageRule | None = None  # define_config(manage=...): sync/registry.py
 
     def __init__(self, schema: Schema, url: DatabaseURL, options: PoolOptions) -> None:
         self.schema = schema

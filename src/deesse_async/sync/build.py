@@ -26,6 +26,7 @@ from .summary import summarise
 if TYPE_CHECKING:
     from ..compile.schema import Schema
     from ..runtime.url import DatabaseURL
+    from .registry import TableFilter
 
 __all__ = ["build_plan"]
 
@@ -133,13 +134,18 @@ def _ensure_pg_schema(conn: sa.Connection, url: DatabaseURL) -> list[PlannedStat
     return [PlannedStatement(sql, "safe", f"CREATE SCHEMA {url.schema} is additive.")]
 
 
-def build_plan(conn: sa.Connection, schema: Schema, url: DatabaseURL) -> SyncPlan:
-    """Compare, render, judge and count, on a synchronous connection (via ``run_sync``)."""
+def build_plan(
+    conn: sa.Connection, schema: Schema, url: DatabaseURL, tables: TableFilter | None = None
+) -> SyncPlan:
+    """Compare, render, judge and count, on a synchronous connection (via ``run_sync``).
+
+    ``tables``: which live tables are ours (sync/registry.py; default: the default rule).
+    """
     backend = url.backend
     statements = _ensure_pg_schema(conn, url)
     rows: list[int | None] = [None] * len(statements)
     grouped = [PlanChange(s.sql, s.risk, (n,)) for n, s in enumerate(statements)]
-    comparison = compare(conn, schema)
+    comparison = compare(conn, schema, tables)
     table_ops = {
         op.table_name: op.ops for op in comparison.ops if isinstance(op, ops.ModifyTableOps)
     }

@@ -1,13 +1,16 @@
 """The schema subcommands of ``deesse``: ``schema``, ``plan``, ``push``, ``migrate``.
 
-Each finds the application's ``Database`` (``--app``, ``$DEESSE_APP`` or pyproject.toml)
-and calls the public API; this module only parses arguments and prints.
+Each finds the application's ``Database`` (``--app``, ``$DEESSE_APP`` or pyproject.toml;
+``--url`` points its collections at another database) and calls the public API; this
+module only parses arguments and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,8 +22,13 @@ from rich.table import Table
 from ..cli import Command
 from ..dialects import DIALECTS
 from ..errors import DataLossError
-from .discover import add_app_argument, find_database
-from .migrations import apply_migrations, generate_migration, migrations_folder
+from .discover import add_app_argument, add_url_argument, find_database
+from .migrations import (
+    apply_migrations,
+    generate_migration,
+    migrations_folder,
+    stamp_migrations,
+)
 from .render import create_ddl
 
 if TYPE_CHECKING:
@@ -111,6 +119,7 @@ def _run_schema(args: argparse.Namespace, console: Console) -> int:
 
 def _configure_plan(parser: argparse.ArgumentParser) -> None:
     add_app_argument(parser)
+    add_url_argument(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the plan as JSON (SyncPlan.to_dict())"
     )
@@ -120,7 +129,7 @@ def _configure_plan(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_plan(args: argparse.Namespace, console: Console) -> int:
-    db = find_database(args.app)
+    db = find_database(args.app, url=args.url)
     plan = anyio.run(db.plan)
     if args.json:
         # Plain print: the output is read by programs, rich must not wrap or style it.
@@ -132,10 +141,17 @@ def _run_plan(args: argparse.Namespace, console: Console) -> int:
 
 def _configure_push(parser: argparse.ArgumentParser) -> None:
     add_app_argument(parser)
-    parser.add_argument(
+    add_url_argument(parser)
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument(
         "--accept-data-loss",
         action="store_true",
         help="apply the plan even when it has destructive statements",
+    )
+    how.add_argument(
+        "--safe",
+        action="store_true",
+        help="apply only the safe statements; exit 1 listing the others (for CI/CD)",
     )
 
 
@@ -144,6 +160,39 @@ async def _push(db: Database, accept: bool) -> SyncPlan:
         return await db.push(accept_data_loss=accept)
     finally:
         await db.close()
+
+
+async def _push_safe(db: Database) -> tuple[SyncPlan, SyncPlan]:
+    """Apply the safe part; then the plan of what is left (planned again, not guessed)."""
+    from .plan import push_schema
+
+    try:
+        await db.connect()  # a sqlite://:memory: database lives while the pool is open
+        applied = await push_schema(db, safe_only=True)
+        return applied, await db.plan()
+    finally:
+        await db.close()
+
+
+def _run_push_safe(db: Database, console: Console) -> int:
+    applied, rest = anyio.run(_push_safe, db)
+    count = len(applied.statements)
+    if count:
+        # Without its hints: they are about the held-back part, printed with it below.
+        title = f"deesse push --safe: applied {count} safe statement(s)"
+        print_plan(replace(applied, hints=[]), console, title)
+    if rest.is_empty:
+        if not count:
+            print_plan(rest, console, "")
+        return 0
+    held = len(rest.statements)
+    print_plan(rest, console, f"held back: {held} statement(s) that are not safe, or depend on one")
+    console.print(
+        f"[yellow]{held} statement(s) not applied.[/yellow] Review them, then run `deesse "
+        "push` (unsafe) or `deesse push --accept-data-loss` (destructive).",
+        soft_wrap=True,
+    )
+    return 1
 
 
 def _refused(error: DataLossError, console: Console) -> int:
@@ -164,7 +213,9 @@ def _refused(error: DataLossError, console: Console) -> int:
 
 
 def _run_push(args: argparse.Namespace, console: Console) -> int:
-    db = find_database(args.app)
+    db = find_database(args.app, url=args.url)
+    if args.safe:
+        return _run_push_safe(db, console)
     try:
         plan = anyio.run(_push, db, args.accept_data_loss)
     except DataLossError as error:
@@ -188,16 +239,48 @@ def _configure_migrate(parser: argparse.ArgumentParser) -> None:
     generate.add_argument("-m", "--message", required=True, help="what the revision does")
     apply = actions.add_parser("apply", help="upgrade the database to the newest revision")
     apply.add_argument("--revision", default="head", help="target revision (default: head)")
-    for action in (generate, apply):
+    stamp = actions.add_parser(
+        "stamp", help="adopt a database made by `push`: record the newest revision as applied"
+    )
+    stamp.add_argument("--revision", default="head", help="revision to record (default: head)")
+    for action in (generate, apply, stamp):
         add_app_argument(action)
+        add_url_argument(action)
         action.add_argument(
             "--dir", help="migrations folder (default: [tool.deesse] migrations, ./migrations)"
         )
 
 
+def _run_stamp(db: Database, folder: Path, revision: str, console: Console) -> int:
+    plan = anyio.run(db.plan)
+    if set(plan.created_tables) >= set(db.metadata.tables):
+        console.print(
+            f"[red]nothing to adopt:[/red] none of the collections' tables exist in "
+            f"{escape(db.url.display)}; run `deesse migrate apply` to create them",
+            soft_wrap=True,
+        )
+        return 1
+    stamped = stamp_migrations(db, folder, revision)
+    console.print(
+        f"[green]✓[/green] {escape(db.url.display)} is now at revision {', '.join(stamped)} "
+        "(nothing was run); `deesse migrate apply` applies later revisions",
+        soft_wrap=True,
+    )
+    if not plan.is_empty:
+        console.print(
+            f"[yellow]note:[/yellow] the database differs from the collections by "
+            f"{len(plan.statements)} statement(s) (`deesse plan` shows them): generate a "
+            "revision for them",
+            soft_wrap=True,
+        )
+    return 0
+
+
 def _run_migrate(args: argparse.Namespace, console: Console) -> int:
-    db = find_database(args.app)
+    db = find_database(args.app, url=args.url)
     folder = migrations_folder(args.dir)
+    if args.action == "stamp":
+        return _run_stamp(db, folder, args.revision, console)
     if args.action == "generate":
         path = generate_migration(db, args.message, folder)
         if path is None:
@@ -220,6 +303,6 @@ SYNC_COMMANDS = [
             _run_plan),
     Command("push", "bring the database to the collections (development)", _configure_push,
             _run_push),
-    Command("migrate", "versioned migrations for production (generate, apply)",
+    Command("migrate", "versioned migrations for production (generate, apply, stamp)",
             _configure_migrate, _run_migrate),
 ]  # fmt: skip

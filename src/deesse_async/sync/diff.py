@@ -5,9 +5,11 @@ through ``AsyncConnection.run_sync``) and returns the alembic operations that br
 database to the collections, in an order every backend accepts, plus the renames
 declared with ``renamed_from=`` and hints about probable renames.
 
-What is compared: every table of the database's default schema (PostgreSQL: the
-``?schema=`` one) except alembic's ``alembic_version``. A table no collection declares
-is dropped, as ``drizzle-kit push`` does; the risk classifier marks that destructive.
+What is compared: the tables of the database's default schema (PostgreSQL: the
+``?schema=`` one) that are ours (``tables``, a filter from sync/registry.py: declared by
+the collections, created by this library, or taken in by ``manage=``). One of ours that
+no collection declares any more is dropped; the risk classifier marks that destructive.
+Any other table (another app's, alembic's ``alembic_version``) is never looked at.
 Columns (type, nullability, server default), unique constraints, indexes and foreign
 keys come from alembic; CHECK constraints come from ``checks.py``, because alembic
 does not compare them.
@@ -15,7 +17,7 @@ does not compare them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from ..compile.schema import Schema
 from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
 from .conversions import Conversion, find_conversions
+from .registry import TableFilter, table_filter
 from .renames import Rename, find_renames, metadata_with_old_names
 
 __all__ = ["IGNORED_TABLES", "Comparison", "compare", "comparison_options", "order_ops"]
@@ -60,9 +63,22 @@ def _compare_server_default(
     return None  # alembic's own comparison decides
 
 
-def comparison_options(backend: Backend) -> dict[str, Any]:
-    """The alembic ``MigrationContext`` options of both dev sync and migrations."""
+def _include_name(tables: TableFilter) -> Callable[[str | None, str, Any], bool]:
+    # alembic's include_name hook: a table that is not ours is not even reflected.
+    def include(name: str | None, type_: str, parent_names: Any) -> bool:
+        return type_ != "table" or name is None or tables(name)
+
+    return include
+
+
+def comparison_options(backend: Backend, tables: TableFilter | None = None) -> dict[str, Any]:
+    """The alembic ``MigrationContext`` options of both dev sync and migrations.
+
+    ``tables`` says which live tables are ours (sync/registry.py); None: all of them.
+    """
+    extra = {} if tables is None else {"include_name": _include_name(tables)}
     return {
+        **extra,
         "compare_type": True,
         "compare_server_default": _compare_server_default,
         "include_object": _include_object,
@@ -83,21 +99,25 @@ class Comparison:
     conversions: list[Conversion] = field(default_factory=list)
 
 
-def _live(inspector: sa.Inspector) -> dict[str, list[str]]:
-    names = [t for t in inspector.get_table_names() if t not in IGNORED_TABLES]
+def _live(inspector: sa.Inspector, tables: TableFilter) -> dict[str, list[str]]:
+    names = [t for t in inspector.get_table_names() if t not in IGNORED_TABLES and tables(t)]
     return {t: [c["name"] for c in inspector.get_columns(t)] for t in names}
 
 
-def compare(conn: sa.Connection, schema: Schema) -> Comparison:
-    """Compare the database behind ``conn`` with ``schema`` (runs inside ``run_sync``)."""
+def compare(conn: sa.Connection, schema: Schema, tables: TableFilter | None = None) -> Comparison:
+    """Compare the database behind ``conn`` with ``schema`` (runs inside ``run_sync``).
+
+    ``tables``: which live tables are ours (default: declared or created by this library).
+    """
+    tables = tables or table_filter(conn, schema, None)
     inspector = sa.inspect(conn)
-    live = _live(inspector)
+    live = _live(inspector, tables)
     renames = find_renames(schema, {t: set(cols) for t, cols in live.items()})
     target = metadata_with_old_names(schema.metadata, renames)
     if not live:
         return Comparison(canonical_ops(_create_everything(target), target), [], [], live)
     backend: Backend = _backend(conn.dialect.name)
-    context = MigrationContext.configure(conn, opts=comparison_options(backend))
+    context = MigrationContext.configure(conn, opts=comparison_options(backend, tables))
     script = produce_migrations(context, target)
     upgrade = script.upgrade_ops
     assert upgrade is not None  # produce_migrations always fills it

@@ -20,8 +20,17 @@ from typing import Any
 from ..errors import ConfigError
 from ..query.filters import did_you_mean
 from ..runtime.database import Database
+from ..runtime.url import parse_url
 
-__all__ = ["ENV_VAR", "add_app_argument", "app_path", "find_database", "project_settings"]
+__all__ = [
+    "ENV_VAR",
+    "add_app_argument",
+    "add_url_argument",
+    "app_path",
+    "find_database",
+    "project_settings",
+    "with_url",
+]
 
 ENV_VAR = "DEESSE_APP"
 _HOW = (
@@ -38,6 +47,26 @@ def add_app_argument(parser: argparse.ArgumentParser) -> None:
         help="where the Database is, e.g. myapp.db:db (default: $DEESSE_APP, then "
         "[tool.deesse] app in ./pyproject.toml)",
     )
+
+
+def add_url_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--url``: the database to work on instead of the app's ``provider``."""
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="database URL to use instead of the app's provider (same collections), "
+        "e.g. a scratch database or production",
+    )
+
+
+def with_url(db: Database, url: str) -> Database:
+    """The same collections (and ``manage=`` rule, pool options) on another database.
+
+    >>> # staging = with_url(db, "postgresql://deploy@staging/shop")
+    """
+    other = Database(db.schema, parse_url(url), db._options)
+    other.manage = db.manage
+    return other
 
 
 def project_settings(cwd: Path | None = None) -> Mapping[str, Any]:
@@ -79,8 +108,12 @@ def _import(module_name: str) -> Any:
         raise ConfigError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def find_database(given: str | None = None, cwd: Path | None = None) -> Database:
+def find_database(
+    given: str | None = None, cwd: Path | None = None, *, url: str | None = None
+) -> Database:
     """Import and return the ``Database`` named by ``module:attribute``.
+
+    ``url`` (``--url``) points the app's collections at another database.
 
     >>> # db = find_database("myapp.db:db")
     """
@@ -102,4 +135,4 @@ def find_database(given: str | None = None, cwd: Path | None = None) -> Database
             f"{path} is a {type(obj).__name__}, not a Database: point it at the object "
             "define_config(...) returns"
         )
-    return obj
+    return obj if url is None else with_url(obj, url)

@@ -19,7 +19,7 @@ import argparse
 import importlib.util
 import os
 import sys
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from os import PathLike
@@ -51,7 +51,7 @@ from .prompt import (
     statement_line,
     stdin_is_tty,
 )
-from .reload import Reloader, ReloadResult, load_database
+from .reload import Reloader, ReloadResult, TableShape, load_database
 
 if TYPE_CHECKING:
     from ..cli import Command
@@ -65,6 +65,8 @@ __all__ = [
     "PythonSourceFilter",
     "dev_command",
     "run_dev",
+    "running_tables",
+    "stale_code",
     "watch_python_files",
 ]
 
@@ -177,6 +179,9 @@ class EngineConfig:
     project_root: Path | None = None  # .deesse/ lives here; None: found above `watch`
     interactive: bool | None = None  # None: ask when stdin is a terminal
     lock_retry: float = 2.0  # a quiet engine re-tries the lock this often (takes over)
+    url: str | None = None  # `deesse dev --url`: the app's collections on this database
+    # The tables and columns the running app's code uses (under a server); None: no app.
+    running: Mapping[str, frozenset[str]] | None = None
 
 
 class DevEngine:
@@ -204,6 +209,7 @@ class DevEngine:
         self._reloader: Reloader | None = None
         self.syncs = 0  # rounds completed (the startup check included)
         self.leading = False  # holds the lock
+        self._told_to_reload = False
 
     @classmethod
     def for_database(
@@ -228,7 +234,7 @@ class DevEngine:
             say(out, _NO_APP_OFF, style="yellow")
             return None
         config = engine_config(db, app, watch=watch, debounce=debounce)
-        return cls(config, out=out)
+        return cls(replace(config, running=running_tables(db)), out=out)
 
     def stop(self) -> None:
         """Ask the file watcher to end now (call before cancelling the engine's task)."""
@@ -317,7 +323,7 @@ class DevEngine:
         if result.error:
             report_error(self.out, result)
         elif result.applied:
-            report_applied(self.out, result)
+            self._report_applied(result)
         elif result.is_empty:
             say(self.out, f"database in sync ({result.seconds:.1f}s)", style="dim")
         elif result.has_data_loss:
@@ -348,7 +354,7 @@ class DevEngine:
 
     def _new_reloader(self) -> Reloader:
         c = self.config
-        return Reloader(c.app_path, import_root=c.import_root, database=c.database)
+        return Reloader(c.app_path, import_root=c.import_root, database=c.database, url=c.url)
 
     async def _hold_back(self, result: ReloadResult) -> None:
         interactive = self.config.interactive
@@ -386,7 +392,49 @@ class DevEngine:
             say(self.out, "the plan changed since the question: nothing applied", style="yellow")
             await self.sync("re-check")
         else:
-            report_applied(self.out, accepted)
+            self._report_applied(accepted)
+
+    def _report_applied(self, result: ReloadResult) -> None:
+        report_applied(self.out, result)
+        running, now = self.config.running, result.tables
+        if running is None or now is None or self._told_to_reload:
+            return
+        stale = stale_code(running, now)
+        if stale:
+            # Once: every later request fails the same way until the process restarts.
+            self._told_to_reload = True
+            shown = ", ".join(stale[:3]) + (", …" if len(stale) > 3 else "")
+            say(
+                self.out,
+                f"the running app must reload: its code still uses the old collections "
+                f"({escape(shown)}), so requests touching them fail until it restarts "
+                "(`uvicorn --reload` restarts on every save)",
+                style="yellow",
+            )
+
+
+def stale_code(running: Mapping[str, frozenset[str]], now: Mapping[str, TableShape]) -> list[str]:
+    """What the running code expects that the database no longer has, one phrase each.
+
+    >>> now = {"notes": TableShape(frozenset({"id", "heading"}), frozenset({"heading"}))}
+    >>> stale_code({"notes": frozenset({"id", "title"}), "tags": frozenset({"id"})}, now)
+    ['notes.title is gone', 'notes.heading is new and required', 'table tags is gone']
+    """
+    found: list[str] = []
+    for table, columns in sorted(running.items()):
+        shape = now.get(table)
+        if shape is None:
+            found.append(f"table {table} is gone")
+            continue
+        found += [f"{table}.{c} is gone" for c in sorted(columns - shape.columns)]
+        new_required = shape.required - columns
+        found += [f"{table}.{c} is new and required" for c in sorted(new_required)]
+    return sorted(found, key=lambda phrase: phrase.startswith("table "))
+
+
+def running_tables(db: Database) -> dict[str, frozenset[str]]:
+    """The tables and columns ``db``'s compiled collections use."""
+    return {name: frozenset(t.columns.keys()) for name, t in db.metadata.tables.items()}
 
 
 def engine_config(
@@ -439,17 +487,19 @@ def run_dev(
     debounce: float = 15.0,
     out: Console | None = None,
     interactive: bool | None = None,
+    url: str | None = None,
 ) -> int:
     """``deesse dev``: the engine without a server, until Ctrl+C. Returns the exit code.
 
     The app is imported here once, to find its database and collection folders; every
-    later re-load happens in a fresh interpreter, as under a server.
+    later re-load happens in a fresh interpreter, as under a server. ``url`` (``--url``)
+    syncs the app's collections to that database instead of the app's provider.
     """
     out = out or console()
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as uvicorn does: the project is importable
     try:
-        db = load_database(app_path)
+        db = load_database(app_path, url=url)
     except Exception as exc:
         say(out, f"[bold red]cannot load {escape(app_path)}:[/bold red] {escape(repr(exc))}")
         return 1
@@ -459,7 +509,7 @@ def run_dev(
     module_name = app_path.partition(":")[0]
     app = AppLocation(app_path, import_root(module_name, sys.modules[module_name]))
     config = replace(
-        engine_config(db, app, watch=watch, debounce=debounce), interactive=interactive
+        engine_config(db, app, watch=watch, debounce=debounce), interactive=interactive, url=url
     )
     engine = DevEngine(config, out=out)
     try:
@@ -473,9 +523,10 @@ def run_dev(
 # the other sync commands (sync/discover.py).
 def configure_dev(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``deesse dev``."""
-    from .discover import add_app_argument
+    from .discover import add_app_argument, add_url_argument
 
     add_app_argument(parser)
+    add_url_argument(parser)
     parser.add_argument(
         "--watch",
         action="append",
@@ -495,7 +546,7 @@ def run_dev_command(args: argparse.Namespace, console: Console) -> int:
     """Run ``deesse dev`` (its output goes to stderr, like under a server)."""
     from .discover import app_path
 
-    return run_dev(app_path(args.app), watch=args.watch, debounce=args.debounce)
+    return run_dev(app_path(args.app), watch=args.watch, debounce=args.debounce, url=args.url)
 
 
 def dev_command() -> Command:

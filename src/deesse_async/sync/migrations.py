@@ -4,8 +4,9 @@
 ``migrations/`` folder (created on first use with a two-line ``env.py``) from the same
 comparison ``db.plan()`` makes: the same noise filters, CHECK handling, operation order
 and ``renamed_from`` renames. ``deesse migrate apply`` upgrades the database to the
-newest revision. The folder is meant to be committed; alembic's own commands also work
-on it given a ``Config`` whose ``script_location`` points there.
+newest revision; ``deesse migrate stamp`` adopts a database ``push`` made (records the
+newest revision as applied). The folder is meant to be committed; alembic's own commands
+also work on it given a ``Config`` whose ``script_location`` points there.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..errors import ConfigError, SchemaSyncError
 from ..runtime.database import Database
 from .diff import comparison_options, order_ops
 from .discover import project_settings
+from .registry import record_tables, table_filter
 from .renames import Rename, find_renames, metadata_with_old_names
 
 __all__ = [
@@ -35,10 +37,12 @@ __all__ = [
     "migration_config",
     "migrations_folder",
     "run_env",
+    "stamp_migrations",
 ]
 
 DB_KEY = "deesse_db"
 APPLIED_KEY = "deesse_applied"
+RECORD_KEY = "deesse_record_tables"
 ENV_PY = '''"""Alembic environment of this project's deesse_async migrations (generated; commit it).
 
 `deesse migrate apply` runs it; it loads your Database the way the deesse command does.
@@ -107,6 +111,13 @@ def migration_config(db: Database, folder: Path) -> Config:
     return config
 
 
+STAMP_HINT = (
+    "The database already has tables: if `deesse push` made them from the same "
+    "collections, adopt it with `deesse migrate stamp` (marks the newest revision as "
+    "applied; later revisions then apply normally)."
+)
+
+
 def _run(action: Callable[[], Any], what: str) -> Any:
     try:
         return action()
@@ -119,7 +130,10 @@ def _run(action: Callable[[], Any], what: str) -> Any:
             )
         raise SchemaSyncError(f"{what} failed: {exc}.{hint}") from None
     except sa.exc.DBAPIError as exc:
-        raise SchemaSyncError(f"{what} failed: the database said {exc.orig}") from None
+        # PostgreSQL 'relation "x" already exists', SQLite 'table x already exists',
+        # MySQL 1050 "Table 'x' already exists": a pushed database meeting migrations.
+        hint = f"\n{STAMP_HINT}" if "already exists" in str(exc.orig) else ""
+        raise SchemaSyncError(f"{what} failed: the database said {exc.orig}{hint}") from None
 
 
 def generate_migration(db: Database, message: str, folder: Path) -> Path | None:
@@ -143,13 +157,38 @@ def apply_migrations(db: Database, folder: Path, revision: str = "head") -> list
 
     Must be called outside a running event loop (``anyio.to_thread.run_sync`` from async).
     """
+    _require_folder(folder)
+    config = migration_config(db, folder)
+    config.attributes[RECORD_KEY] = True
+    _run(lambda: command.upgrade(config, revision), "migrate apply")
+    return list(config.attributes[APPLIED_KEY])
+
+
+def stamp_migrations(db: Database, folder: Path, revision: str = "head") -> list[str]:
+    """Mark ``db``'s database as being at ``revision`` without running anything.
+
+    For a database ``push`` created: it already has the tables the revisions create.
+    Returns the revision ids now recorded as applied. Call it outside a running event
+    loop (``anyio.to_thread.run_sync`` from async code).
+    """
+    from alembic.script import ScriptDirectory
+
+    _require_folder(folder)
+    config = migration_config(db, folder)
+    config.attributes[RECORD_KEY] = True
+    script = ScriptDirectory.from_config(config)
+    targets = _run(lambda: [r.revision for r in script.get_revisions(revision)], "migrate stamp")
+    if not targets:
+        raise ConfigError(f"no revisions in {folder}: run `deesse migrate generate -m MESSAGE`")
+    _run(lambda: command.stamp(config, revision), "migrate stamp")
+    return [str(t) for t in targets]
+
+
+def _require_folder(folder: Path) -> None:
     if not (folder / "env.py").is_file():
         raise ConfigError(
             f"no migrations in {folder}: run `deesse migrate generate -m MESSAGE` first"
         )
-    config = migration_config(db, folder)
-    _run(lambda: command.upgrade(config, revision), "migrate apply")
-    return list(config.attributes[APPLIED_KEY])
 
 
 # --------------------------------------------------------------------------- env.py
@@ -224,7 +263,12 @@ def _directives(
 
 def _configure_and_run(conn: sa.Connection, context: Any, db: Database) -> None:
     inspector = sa.inspect(conn)
-    live = {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+    tables = table_filter(conn, db.schema, db.manage)  # only ours, as db.plan() compares
+    live = {
+        t: {c["name"] for c in inspector.get_columns(t)}
+        for t in inspector.get_table_names()
+        if tables(t)
+    }
     renames = find_renames(db.schema, live)
     target = metadata_with_old_names(db.schema.metadata, renames)
     applied: list[str] = context.config.attributes.setdefault(APPLIED_KEY, [])
@@ -233,10 +277,14 @@ def _configure_and_run(conn: sa.Connection, context: Any, db: Database) -> None:
         target_metadata=target,
         process_revision_directives=functools.partial(_directives, conn, target, renames.renames()),
         on_version_apply=lambda ctx, step, heads, run_args: applied.append(step.up_revision_id),
-        **comparison_options(db.url.backend),
+        **comparison_options(db.url.backend, tables),
     )
     with context.begin_transaction():
         context.run_migrations()
+    if context.config.attributes.get(RECORD_KEY):
+        # apply/stamp: the collections' tables are ours from now on, so that a revision
+        # generated after removing a collection drops its table.
+        record_tables(conn, db.schema)
     if db.url.backend == "sqlite":
         from .plan import foreign_key_check
 

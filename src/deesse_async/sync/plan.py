@@ -295,38 +295,50 @@ async def plan_schema(db: Database) -> SyncPlan:
 
     from ..runtime.admin import schema_connection
     from .build import build_plan
+    from .registry import table_filter
 
     try:
         async with schema_connection(db.url, write=False) as conn:
-            return await conn.run_sync(build_plan, db.schema, db.url)
+            tables = await conn.run_sync(table_filter, db.schema, db.manage)
+            return await conn.run_sync(build_plan, db.schema, db.url, tables)
     except (sa.exc.SQLAlchemyError, CommandError) as exc:
         raise _wrap(exc, db.url) from None
 
 
 async def push_schema(
-    db: Database, *, accept_data_loss: bool = False, expected: SyncPlan | None = None
+    db: Database,
+    *,
+    accept_data_loss: bool = False,
+    expected: SyncPlan | None = None,
+    safe_only: bool = False,
 ) -> SyncPlan:
     """Plan and apply in one transaction; returns the applied plan.
 
     Raises ``DataLossError`` (and applies nothing) when the plan is destructive and
     ``accept_data_loss`` is False; ``SchemaSyncError`` when the database rejects a
     statement, or, given ``expected`` (a plan someone approved), when the plan made
-    inside the transaction has other statements: then nothing is applied.
+    inside the transaction has other statements: then nothing is applied. With
+    ``safe_only`` only the safe statements that stand alone are applied (sync/safe.py).
     """
     from alembic.util import CommandError
 
     from ..runtime.admin import schema_connection
     from .apply import apply_plan
     from .build import build_plan
+    from .registry import record_tables, table_filter
+    from .safe import safe_part
 
     try:
         async with schema_connection(db.url, write=True) as conn:
-            plan = await conn.run_sync(build_plan, db.schema, db.url)
+            tables = await conn.run_sync(table_filter, db.schema, db.manage)
+            plan = await conn.run_sync(build_plan, db.schema, db.url, tables)
             if expected is not None and plan.statements != expected.statements:
                 raise SchemaSyncError(
                     "the database or the collections changed since the plan was approved; "
                     "nothing was applied: plan again"
                 )
+            if safe_only:
+                plan = safe_part(plan)
             # Before the data-loss question: accepting the loss would not make it apply.
             if plan.conflicts:
                 raise _conflict_error(plan)
@@ -334,6 +346,7 @@ async def push_schema(
                 raise _data_loss_error(plan)
             if not plan.is_empty:
                 await conn.run_sync(apply_plan, plan, db.url)
+            await conn.run_sync(record_tables, db.schema)  # which tables are ours
             await conn.commit()
     except (sa.exc.SQLAlchemyError, CommandError) as exc:
         raise _wrap(exc, db.url) from None

@@ -26,6 +26,7 @@ from .reload import PlannedChange, ReloadResult
 __all__ = [
     "ask_yes_no",
     "console",
+    "discard_pending_input",
     "grouped_rows",
     "held_back_panel",
     "one_line",
@@ -173,6 +174,26 @@ def stdin_is_tty() -> bool:
         return False
 
 
+def discard_pending_input(fd: int) -> None:
+    """Throw away what was typed on terminal ``fd`` and not read yet.
+
+    A ``y`` + Enter pressed in the server's terminal while nothing was asked (or a second
+    line typed to an earlier question) waits in the terminal's input queue; read after
+    the question, it would answer it. Only what is typed after the question may count.
+    A pipe or file is left alone: its input was not typed at a question.
+    """
+    if not os.isatty(fd):
+        return
+    try:
+        import termios
+    except ImportError:  # pragma: no cover - no termios (Windows): nothing to flush with
+        return
+    try:
+        termios.tcflush(fd, termios.TCIFLUSH)
+    except termios.error:  # the terminal went away: the read that follows says so
+        return
+
+
 def _read_line(fd: int, withdrawn: threading.Event) -> str | None:
     # select() with a short timeout rather than a blocking read: a withdrawn question must
     # free its thread promptly, or shutdown would wait for someone to press Enter.
@@ -190,7 +211,9 @@ async def ask_yes_no(
     fd: int | None = None,
     until: Callable[[], Awaitable[object]] | None = None,
 ) -> bool | None:
-    """Ask ``question [y/N]`` on the terminal; True only for ``y``/``yes``.
+    """Ask ``question [y/N]`` on the terminal; True only for ``y``/``yes`` typed after it.
+
+    Input typed on the terminal before the question appeared is discarded first.
 
     Returns None when ``until`` (say, "the files changed again") finishes before an answer
     comes. Cancelling the caller withdraws the question too; no thread outlives it by more
@@ -199,6 +222,9 @@ async def ask_yes_no(
     fd = sys.stdin.fileno() if fd is None else fd
     withdrawn = threading.Event()
     answer: str | None = None
+    # Just before the question appears: a key pressed before it was seen is no answer,
+    # and one typed the moment it shows must count (so not after printing it).
+    discard_pending_input(fd)
     out.print(Text(f"{question} [y/N] ", style="bold"), end="")
     try:
         async with anyio.create_task_group() as tg:

@@ -37,10 +37,20 @@ from .locate import installed_prefixes
 if TYPE_CHECKING:
     from ..runtime.database import Database
 
-__all__ = ["PlannedChange", "ReloadResult", "Reloader", "child_argv", "load_database", "main"]
+__all__ = [
+    "PlannedChange",
+    "ReloadResult",
+    "Reloader",
+    "TableShape",
+    "child_argv",
+    "load_database",
+    "main",
+    "table_shapes",
+]
 
 Risk = Literal["safe", "unsafe", "destructive"]
 RESULT_MARKER = "DEESSE-SYNC-RESULT "
+URL_ENV = "DEESSE_SYNC_URL"  # `deesse dev --url`: the database the child works on
 EXIT_OK, EXIT_REFUSED, EXIT_BROKEN = 0, 1, 2
 CHILD_TIMEOUT = 300.0  # seconds; planning a large database can take a while
 
@@ -56,6 +66,29 @@ class PlannedChange:
 
 
 @dataclass(frozen=True, slots=True)
+class TableShape:
+    """A table's columns, and those a row cannot be written without (NOT NULL, no default)."""
+
+    columns: frozenset[str]
+    required: frozenset[str] = frozenset()
+
+
+def table_shapes(metadata: Any) -> dict[str, TableShape]:
+    """The shape of every table in a SQLAlchemy ``MetaData``."""
+    return {
+        table.name: TableShape(
+            frozenset(c.name for c in table.columns),
+            frozenset(
+                c.name
+                for c in table.columns
+                if not c.nullable and c.server_default is None and not c.primary_key
+            ),
+        )
+        for table in metadata.tables.values()
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class ReloadResult:
     """What one fresh interpreter found and did."""
 
@@ -67,6 +100,8 @@ class ReloadResult:
     error: str | None = None  # one-line summary: broken collection file, refused statement
     detail: str = ""  # the broken source line (and caret) from the child's traceback
     seconds: float = 0.0
+    # After an applied plan: the re-loaded collections' tables (= the database's now).
+    tables: Mapping[str, TableShape] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -117,10 +152,18 @@ class Reloader:
     """
 
     def __init__(
-        self, app_path: str, *, import_root: Path | None = None, database: str = ""
+        self,
+        app_path: str,
+        *,
+        import_root: Path | None = None,
+        database: str = "",
+        url: str | None = None,
     ) -> None:
         self._argv = child_argv(app_path, database=database)
         self._env = dict(os.environ)
+        if url is not None:
+            # In the environment, not argv: a password must not show in `ps`.
+            self._env[URL_ENV] = url
         if import_root is not None:
             # The app's package root, which the app's own process found on its sys.path.
             paths = [str(import_root), self._env.get("PYTHONPATH", "")]
@@ -222,7 +265,14 @@ def _result(payload: Mapping[str, Any], *, seconds: float) -> ReloadResult:
         )
         for s in payload.get("statements", ())
     )
+    tables = payload.get("tables")
     return ReloadResult(
+        tables=None
+        if tables is None
+        else {
+            name: TableShape(frozenset(shape["columns"]), frozenset(shape["required"]))
+            for name, shape in tables.items()
+        },
         statements=statements,
         hints=tuple(str(h) for h in payload.get("hints", ())),
         applied=bool(payload.get("applied")),
@@ -279,10 +329,11 @@ def _short(file: str) -> str:
 # --- the child's side -------------------------------------------------------------------
 
 
-def load_database(app_path: str) -> Database:
-    """Import ``module:attribute`` and check that it is a ``Database``."""
+def load_database(app_path: str, *, url: str | None = None) -> Database:
+    """Import ``module:attribute`` and check that it is a ``Database`` (on ``url`` if given)."""
     from ..errors import ConfigError
     from ..runtime.database import Database
+    from .discover import with_url
 
     module_name, _, attribute = app_path.partition(":")
     if not module_name or not attribute:
@@ -292,7 +343,7 @@ def load_database(app_path: str) -> Database:
         value = getattr(value, part)
     if not isinstance(value, Database):
         raise ConfigError(f"{app_path} is a {type(value).__name__}, not a deesse_async Database")
-    return value
+    return value if url is None else with_url(value, url)
 
 
 # The adapter to db.plan()/db.push() (sync/plan.py): the only code that knows SyncPlan,
@@ -344,6 +395,10 @@ async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[
                 # push() plans again in its own transaction: report what it applied.
                 payload.update(await _push(db, accept_data_loss=accept is not None))
                 payload["applied"] = True
+                payload["tables"] = {
+                    name: {"columns": sorted(shape.columns), "required": sorted(shape.required)}
+                    for name, shape in table_shapes(db.metadata).items()
+                }
     except DeesseError as exc:
         payload["error"] = f"{type(exc).__name__}: {exc}"
     return payload
@@ -376,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         accept = json.loads(line).get("accept")
     try:
-        db = load_database(args.app)
+        db = load_database(args.app, url=os.environ.get(URL_ENV))
     except Exception:
         # The user's file is broken: the traceback on stderr is what the engine summarises.
         traceback.print_exc()
