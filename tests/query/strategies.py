@@ -422,6 +422,11 @@ def _callables() -> tuple[Any, ...]:
         lambda t: sa.select(t.c.id),
         lambda t: t.c.id == sa.literal(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
         lambda t: sa.literal({"a": [1, 2]}, sa.JSON()),
+        lambda t: sa.literal(dt.date(2024, 1, 1), sa.Date()),
+        lambda t: sa.literal(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), sa.DateTime(timezone=True)),
+        lambda t: sa.cast("2024-01-01", sa.Date()),
+        lambda t: sa.cast("nope", sa.DateTime()),
+        lambda t: sa.literal("\ud800", sa.String()),
         lambda: 1,  # wrong arity
         print,
     )

@@ -373,9 +373,38 @@ async def test_extras_with_literal_values(shared_db: Database) -> None:
             extras={
                 "later": lambda t: t.c.last_seen >= sa.literal(when, sa.DateTime(timezone=True)),
                 "tag": lambda t: sa.literal("x", sa.String()),
+                "doc": lambda t: sa.literal({"a": [1, "b"]}, sa.JSON()),
+                "day": lambda t: sa.literal(dt.date(2024, 5, 6), sa.Date()),
+                "at": lambda t: sa.literal(when, sa.DateTime(timezone=True)),
             },
         )
-        assert rows == [{"id": user["id"], "later": True, "tag": "x"}]
+        expected = {"id": user["id"], "later": True, "tag": "x", "doc": {"a": [1, "b"]}}
+        assert rows == [{**expected, "day": dt.date(2024, 5, 6), "at": when}]
+        for strategy in ("lateral", "batched"):
+            nested = await shared_db.query.users.find_many(
+                columns={"id": True},
+                where={"id": user["id"]},
+                with_={
+                    "invitees": {
+                        "extras": {"doc": lambda t: sa.literal({"a": [1, "b"]}, sa.JSON())}
+                    }
+                },
+                extras={"doc": lambda t: sa.literal({"a": [1, "b"]}, sa.JSON())},
+                strategy=strategy,
+            )
+            assert nested == [{"id": user["id"], "doc": {"a": [1, "b"]}, "invitees": []}]
+        # CAST(... AS DATE) is a date on PostgreSQL and MariaDB, a number on SQLite: a
+        # value that does not decode as the declared type is a QueryError, not a TypeError.
+        try:
+            cast = await shared_db.query.users.find_many(
+                columns={"id": True},
+                where={"id": user["id"]},
+                extras={"d": lambda t: sa.cast("2024-05-06", sa.Date())},
+            )
+        except QueryError as exc:
+            assert "does not decode as its declared type" in str(exc)
+        else:
+            assert cast == [{"id": user["id"], "d": dt.date(2024, 5, 6)}]
     finally:
         await shared_db.users.delete(user["id"])
 

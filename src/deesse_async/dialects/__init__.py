@@ -6,7 +6,7 @@ SQL is built with SQLAlchemy Core and compiled once per shape with ``compile_sql
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,6 +68,8 @@ class CompiledSQL:
     sql: str
     names: tuple[str, ...]
     values: dict[str, Any]
+    # SQLAlchemy type of each bind that has a value (how a caller's literal is encoded)
+    types: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def params(self, given: dict[str, Any] | None = None) -> tuple[Any, ...]:
         """The positional parameter tuple for the driver."""
@@ -88,4 +90,10 @@ def compile_sql(statement: sa.ClauseElement, dialect: Dialect) -> CompiledSQL:
         dialect=dialect.sa_dialect, compile_kwargs={"render_postcompile": True}
     )
     names = tuple(compiled.positiontup or ())
-    return CompiledSQL(str(compiled), names, dict(compiled.params))
+    params = dict(compiled.params)
+    types = {
+        name: bind.type
+        for bind, name in compiled.bind_names.items()
+        if params.get(name) is not None
+    }
+    return CompiledSQL(str(compiled), names, params, types)

@@ -46,6 +46,20 @@ def _encode_datetime(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def _decode_datetime(value: Any) -> dt.datetime:
+    # A DATETIME column comes back as a datetime; a caller's typed literal selected as an
+    # extra (``SELECT %s AS at``) comes back as the text it was sent as.
+    if isinstance(value, str | bytes):
+        value = dt.datetime.fromisoformat(value.decode() if isinstance(value, bytes) else value)
+    return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+
+
+def _decode_date(value: Any) -> dt.date:
+    if isinstance(value, str | bytes):
+        return dt.date.fromisoformat(value.decode() if isinstance(value, bytes) else value)
+    return value  # type: ignore[no-any-return]
+
+
 def _decode_uuid(value: Any) -> uuid.UUID:
     return uuid.UUID(value.decode() if isinstance(value, bytes) else value)
 
@@ -66,8 +80,8 @@ CODECS = Codecs(
         "float": float,
         "int": None,
         "bool": bool,  # BOOL is TINYINT(1)
-        "datetime": lambda v: v.replace(tzinfo=dt.UTC),
-        "date": None,
+        "datetime": _decode_datetime,
+        "date": _decode_date,
         "uuid": _decode_uuid,
         "json": json.loads,
     },

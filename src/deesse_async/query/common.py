@@ -57,14 +57,14 @@ class PlanContext:
             if value is None or is_internal(name):
                 continue
             try:
-                kind = value_kind(value)
+                kind = _type_kind(compiled.types.get(name)) or value_kind(value)
                 if kind is not None:
                     values[name] = self.codecs.encode(kind, coerce_value(kind, value))
             except (TypeError, ValueError) as exc:
                 raise QueryError(
                     f"a literal value in a RAW/extras/order_by expression: {show(value)} ({exc})"
                 ) from None
-        return CompiledSQL(compiled.sql, compiled.names, values)
+        return CompiledSQL(compiled.sql, compiled.names, values, compiled.types)
 
     def predefined_filter(self, rel: RelationInfo) -> Filter | None:
         """A relation's predefined ``where``, parsed once (its values are constants)."""
@@ -122,6 +122,10 @@ _TYPE_KINDS: tuple[tuple[type[Any], Kind], ...] = (
 )
 
 
+def _type_kind(type_: Any) -> Kind | None:
+    return next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None)
+
+
 def extra_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:
     """Decoding kind of each extra, from the SQLAlchemy type of its expression.
 
@@ -130,8 +134,7 @@ def extra_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:
     """
     out: list[Kind | None] = []
     for _, build in node.extras:
-        type_ = getattr(build(cc.table), "type", None)
-        out.append(next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None))
+        out.append(_type_kind(getattr(build(cc.table), "type", None)))
     return out
 
 

@@ -139,6 +139,22 @@ class QueryEngine:
         return out
 
 
+async def run_plan(plan: Plan, conn: Connection, params: dict[str, Any]) -> list[Row]:
+    """Run a plan; a value that does not decode as its declared type is a ``QueryError``.
+
+    Column values always decode (the write path only stores what reads back); this is
+    for extras and RAW expressions whose SQLAlchemy type promises something the database
+    does not return (``cast(x, Date)`` is a number on SQLite).
+    """
+    try:
+        return await plan.run(conn, params)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise QueryError(
+            f"a value the database returned does not decode as its declared type ({exc}); "
+            "check the SQLAlchemy type of your extras/RAW expressions (cast or type_=)"
+        ) from exc
+
+
 def _few_rows(node: QueryNode, values: Values) -> bool:
     if node.limit is None or node.limit.placeholder is not None:
         return False
@@ -210,7 +226,7 @@ class Query:
         plan, required = self._plan()
         params = self.engine.params(self.values, None, required)
         async with self.executor.acquire() as conn:
-            rows = await plan.run(conn, params)
+            rows = await run_plan(plan, conn, params)
         if self.node.single:
             return rows[0] if rows else None
         return rows
@@ -249,7 +265,7 @@ class PreparedQuery:
         q = self.query
         params = q.engine.params(q.values, given, self.placeholders)
         async with q.executor.acquire() as conn:
-            rows = await self.plan.run(conn, params)
+            rows = await run_plan(self.plan, conn, params)
         if q.node.single:
             return rows[0] if rows else None
         return rows
