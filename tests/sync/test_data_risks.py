@@ -8,6 +8,7 @@ before any statement runs (schema, CHECKs and rows unchanged, even with
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from deesse_async import (
     Database,
     DataConflictError,
     Field,
+    SyncPlan,
     collection,
     date,
     field,
@@ -68,6 +70,7 @@ async def refused(db: Database, *expected: str) -> DataConflictError:
     for text_ in expected:
         assert any(text_ in m for m in messages), messages
     assert all(f"  {m}" in plan.summary() for m in messages)  # what `deesse plan` prints
+    assert SyncPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan  # --json too
     before = await state(db)
     with pytest.raises(DataConflictError) as info:
         await db.push(accept_data_loss=True)  # accepting a loss does not make it apply

@@ -62,6 +62,8 @@ async def test_an_edit_the_rows_would_break_is_reported_not_asked(
     assert "could not sync" in shown
     assert "will fail: 2 rows have NULL in notes.subtitle" in shown
     assert "[y/N]" not in shown and "held back" not in shown
+    # The refused SQLite rebuild is one line, not its four statements.
+    assert "rebuild notes (4 statements)" in shown and "_alembic_tmp_" not in shown
     assert await columns(database_url, "notes") == {
         "id", "title", "subtitle", "created_at", "updated_at"
     }  # fmt: skip

@@ -228,8 +228,10 @@ class Database(_Collections):
     async def push(self, accept_data_loss: bool = False) -> SyncPlan:
         """Bring the database to the collections; returns the applied ``SyncPlan``.
 
-        A plan with a destructive statement raises ``DataLossError`` and applies nothing
-        unless ``accept_data_loss=True``; a statement the database rejects raises
+        A plan that rows already stored would make fail (NULLs for a required field,
+        duplicates for a unique one, ...) raises ``DataConflictError`` before anything
+        runs. A plan with a destructive statement raises ``DataLossError`` and applies
+        nothing unless ``accept_data_loss=True``; a statement the database rejects raises
         ``SchemaSyncError`` (rolled back on PostgreSQL and SQLite). See docs/sync.md.
 
         >>> # plan = await db.push()

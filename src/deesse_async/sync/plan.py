@@ -314,7 +314,9 @@ async def push_schema(
 ) -> SyncPlan:
     """Plan and apply in one transaction; returns the applied plan.
 
-    Raises ``DataLossError`` (and applies nothing) when the plan is destructive and
+    Raises ``DataConflictError`` (and applies nothing) when rows already stored would
+    make the plan fail (``plan.conflicts``), whatever ``accept_data_loss`` says;
+    ``DataLossError`` (and applies nothing) when the plan is destructive and
     ``accept_data_loss`` is False; ``SchemaSyncError`` when the database rejects a
     statement, or, given ``expected`` (a plan someone approved), when the plan made
     inside the transaction has other statements: then nothing is applied. With

@@ -25,6 +25,7 @@ from .reload import PlannedChange, ReloadResult
 
 __all__ = [
     "ask_yes_no",
+    "change_line",
     "console",
     "discard_pending_input",
     "grouped_rows",
@@ -62,6 +63,16 @@ def statement_line(change: PlannedChange) -> Text:
     return line
 
 
+def change_line(risk: str, what: str, reason: str) -> Text:
+    """``statement_line`` for one change of ``grouped_rows`` (a rebuild is one line)."""
+    line = Text("  ")
+    line.append(f"{risk:<12}", style=RISK_STYLES.get(risk, ""))
+    line.append(what)
+    if reason:
+        line.append(f"  -- {reason}", style="dim")
+    return line
+
+
 def one_line(sql: str) -> str:
     """SQL on one line (``CREATE TABLE`` comes pretty-printed over several)."""
     return " ".join(sql.split())
@@ -72,8 +83,8 @@ def report_applied(out: Console, result: ReloadResult) -> None:
     count = len(result.statements)
     noun = "statement" if count == 1 else "statements"
     say(out, f"applied {count} {noun} in {result.seconds:.1f}s", style="green")
-    for change in result.statements:
-        out.print(statement_line(change))
+    for risk, what, reason, _ in grouped_rows(result.statements):
+        out.print(change_line(risk, what, reason))
     for hint in result.hints:
         out.print(Text(f"  hint: {hint}", style="dim"))
 
@@ -83,8 +94,9 @@ def report_error(out: Console, result: ReloadResult) -> None:
     say(out, f"[bold red]could not sync:[/bold red] {escape(result.error or 'unknown error')}")
     if result.detail:
         out.print(Text(result.detail, style="dim"))
-    for change in result.statements:  # the plan the database refused (the error says more)
-        out.print(statement_line(change))
+    # The plan that was refused (the error says more); a SQLite rebuild is one line.
+    for risk, what, reason, _ in grouped_rows(result.statements):
+        out.print(change_line(risk, what, reason))
     if result.statements:
         say(out, "still watching (fix the data or the collections, then save)", style="dim")
     else:
@@ -125,12 +137,12 @@ def grouped_rows(statements: Sequence[PlannedChange]) -> list[tuple[str, str, st
         worst = max(group, key=lambda c: _RANK.get(c.risk, 0))
         counts = [c.affected_rows for c in group if c.affected_rows is not None]
         rows = str(max(counts)) if counts else ""
-        what = (
-            one_line(worst.sql)
-            if len(group) == 1
-            else (f"rebuild {match['table'] if match else '?'} ({len(group)} statements)")
-        )
-        out.append((worst.risk, what, worst.reason, rows))
+        what, reason = one_line(worst.sql), worst.reason
+        if len(group) > 1:
+            what = f"rebuild {match['table'] if match else '?'} ({len(group)} statements)"
+            # A safe rebuild's reasons only describe its steps (copy table, rename back).
+            reason = "" if worst.risk == "safe" else reason
+        out.append((worst.risk, what, reason, rows))
         n = end
     return out
 
