@@ -26,7 +26,6 @@ from .base import (
     commits_itself,
     database_error,
     integrity_error,
-    shielded,
     stored,
 )
 
@@ -168,19 +167,21 @@ class AsyncpgPool(Pool):
         try:
             yield conn
         finally:
-            await shielded(self._release(raw, conn.broken))
+            await self._release(raw, conn.broken)
 
     async def _release(self, raw: Any, broken: bool) -> None:
         # Errors are dropped: the caller's result (or error) stands, and asyncpg's pool
         # replaces a terminated connection when it is next needed.
-        with contextlib.suppress(Exception):
-            if broken:
+        if broken:
+            with contextlib.suppress(Exception):
                 # State unknown: never lend it out again. (When asyncpg saw the loss
                 # itself it has already taken the connection back; that raises here.)
                 raw.terminate()
         with contextlib.suppress(Exception):
-            # asyncpg resets the connection here; if that fails (the server went away
-            # after the caller's statement succeeded) it terminates the connection.
+            # asyncpg shields the release itself (a cancellation here is raised at once
+            # while the release goes on) and resets the connection; if the reset fails
+            # (the server went away after the caller's statement succeeded) it
+            # terminates the connection.
             await self._raw.release(raw)
 
     async def close(self) -> None:
