@@ -26,6 +26,7 @@ from deesse_async.drivers import asyncpg as pg_adapter
 from deesse_async.drivers.base import DriverErrors
 from deesse_async.errors import (
     CheckViolation,
+    ConfigError,
     ConnectionError,
     DatabaseError,
     DeesseError,
@@ -76,6 +77,8 @@ def test_every_asyncpg_client_error(cls: type[Exception]) -> None:
     error = pg_adapter.translate(cls("boom"), {}, URL)
     if issubclass(cls, pg.DataError):  # a value asyncpg cannot encode: not a lost link
         _expect_other(error, cls.__name__)
+    elif issubclass(cls, pg.ClientConfigurationError):  # e.g. an sslrootcert not found
+        assert isinstance(error, ConfigError | ConnectionError), cls
     else:
         assert isinstance(error, ConnectionError), cls
 
