@@ -317,3 +317,25 @@ async def test_a_timeout_during_commit_says_the_transaction_was_stored(
     cancelled = caught.value.__cause__ or caught.value.__context__
     assert any("committed" in n for n in getattr(cancelled, "__notes__", ()))
     assert await _names(db) == ["kept"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_cancel_while_the_connection_goes_back_to_the_pool_after_commit(
+    make_db: MakeDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only asyncpg awaits on release (its reset query); SQLite and asyncmy hand the
+    # connection back without a wait, so there is no such window to hit there.
+    db = await make_db([Tags])
+    spy = Interrupt(monkeypatch, type(db._pool), "_release")
+
+    async def body() -> None:
+        spy.arm()  # fires at this task's first release: the one after COMMIT
+        async with db.transaction() as tx:
+            await tx.tags.create({"name": "kept"})
+
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await asyncio.create_task(body())
+    assert spy.fired == 1
+    assert any("committed" in n for n in getattr(caught.value, "__notes__", []))
+    assert await _names(db) == ["kept"]
+    await _writes_survive(db, "after")
