@@ -33,6 +33,7 @@ from ..errors import (
 )
 
 __all__ = [
+    "STORED",
     "Codecs",
     "Connection",
     "ConstraintNames",
