@@ -13,7 +13,10 @@ and then runs, so the cancellation lands while that very statement is in flight.
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
 import pathlib
+import random
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -338,4 +341,36 @@ async def test_cancel_while_the_connection_goes_back_to_the_pool_after_commit(
     assert spy.fired == 1
     assert any("committed" in n for n in getattr(caught.value, "__notes__", []))
     assert await _names(db) == ["kept"]
+    await _writes_survive(db, "after")
+
+
+async def test_random_timeouts_the_outcome_always_tells_what_was_stored(make_db: MakeDb) -> None:
+    # The deterministic tests above pin each window; this one throws timeouts at random
+    # moments, as production does, and checks the promise end to end: a normal return
+    # or a cancellation noting "committed"/"stored" means the row exists, any other
+    # cancellation means it does not. DEESSE_CANCEL_STEPS=2000 runs a longer one.
+    db = await make_db([Tags])
+    rng = random.Random(7)
+    expected: set[str] = set()
+    outcomes: collections.Counter[str] = collections.Counter()
+    for i in range(int(os.environ.get("DEESSE_CANCEL_STEPS", "120"))):
+        name = f"r{i}"
+        try:
+            async with asyncio.timeout(rng.uniform(0, 0.004)):
+                if i % 2:
+                    async with db.transaction() as tx:
+                        await tx.tags.create({"name": name})
+                        await tx.query.tags.find_many(limit=1)
+                else:
+                    await db.tags.create({"name": name})
+            outcomes["returned"] += 1
+            expected.add(name)
+        except TimeoutError as exc:
+            notes = getattr(exc.__cause__ or exc.__context__, "__notes__", [])
+            if any("committed" in n or "stored" in n for n in notes):
+                outcomes["stored, then cancelled"] += 1
+                expected.add(name)
+            else:
+                outcomes["cancelled"] += 1
+    assert set(await _names(db)) == expected, outcomes
     await _writes_survive(db, "after")
