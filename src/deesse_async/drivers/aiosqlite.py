@@ -264,7 +264,8 @@ class SqlitePool(Pool):
                 conn.broken = True
         if conn.broken and self._url.memory_name is None:
             # Closing the only connection of a memory database would drop the database.
-            self._all.remove(raw)
+            if raw in self._all:  # (not if close() already took it)
+                self._all.remove(raw)
             with contextlib.suppress(Exception):
                 await raw.close()
             return
