@@ -113,18 +113,22 @@ class Cluster:
              "-c", "max_connections=60"],
             user="postgres", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"private PostgreSQL exited with {self.proc.returncode}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
-                if _postmaster_pid(self.data) == self.proc.pid:
-                    return
+            if _postmaster_pid(self.data) == self.proc.pid and self._status() == "ready":
+                return
             time.sleep(0.05)
-        raise RuntimeError("private PostgreSQL did not start within 30 s")
+        raise RuntimeError("private PostgreSQL was not ready within 60 s")
+
+    def _status(self) -> str:
+        # postmaster.pid's 8th line: "starting", "ready" (accepting connections), ...
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return ""
+        return lines[7].strip() if len(lines) > 7 else ""
 
     def stop(self, sig: signal.Signals = signal.SIGINT) -> None:
         """Stop by PID (SIGINT: fast shutdown, clients are disconnected)."""

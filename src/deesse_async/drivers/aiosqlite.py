@@ -132,9 +132,9 @@ class SqliteConnection(Connection):
     aiosqlite queues each call to the connection's thread, and the thread runs it even
     when the caller has been cancelled meanwhile. A BEGIN that runs after its caller
     gave up would leave an idle pooled connection inside a transaction that swallows the
-    next borrower's writes. So every call here waits for its statement to finish
-    (``shielded``) before the cancellation goes on: the connection's state is always
-    known when control returns.
+    next borrower's writes. So a cancelled call waits for its statement to finish (a
+    barrier queued behind it) before the cancellation goes on: the connection's state
+    is always known when control returns.
     """
 
     __slots__ = ("_raw", "broken", "codecs", "errors")
@@ -145,10 +145,17 @@ class SqliteConnection(Connection):
         self.codecs = CODECS
         self.errors = DriverErrors(self, "aiosqlite", translate, unknown_breaks=False)
 
-    def _settle(self, sql: str, operation: Awaitable[T]) -> Awaitable[T]:
+    async def _settle(self, sql: str, operation: Awaitable[T]) -> T:
         if commits_itself(sql, self._raw.in_transaction):
-            return stored(operation)
-        return shielded(operation)
+            return await stored(operation)  # its own COMMIT: see docs/reliability.md
+        try:
+            return await operation
+        except asyncio.CancelledError:
+            # The statement is queued or running in the thread and will finish anyway;
+            # a barrier queued behind it returns once it has.
+            with contextlib.suppress(Exception):
+                await shielded(self._raw.execute_fetchall("SELECT 1"))
+            raise
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         with self.errors:
@@ -266,17 +273,21 @@ class SqlitePool(Pool):
         try:
             yield conn
         finally:
-            await shielded(self._release(raw, conn))
+            if conn.broken or raw.in_transaction:  # e.g. a failed COMMIT leaves one open
+                await shielded(self._release(raw, conn))
+            else:
+                self._idle.put_nowait(raw)
 
     async def _release(self, raw: Any, conn: SqliteConnection) -> None:
-        if not conn.broken and raw.in_transaction:  # a failed COMMIT leaves one open
+        if not conn.broken and raw.in_transaction:
             try:
                 await raw.execute("ROLLBACK")
             except Exception:
                 conn.broken = True
         if conn.broken and self._url.memory_name is None:
             # Closing the only connection of a memory database would drop the database.
-            self._all.remove(raw)
+            if raw in self._all:  # (not if close() already took it)
+                self._all.remove(raw)
             with contextlib.suppress(Exception):
                 await raw.close()
             return

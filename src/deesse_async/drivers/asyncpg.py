@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from .._types import DriverRow
 from ..errors import ConfigError, ConnectionError, DeesseError
 from ..runtime.tls import postgres_connect_args
 from ..runtime.url import DatabaseURL
 from .base import (
+    STORED,
     Codecs,
     Connection,
     ConstraintNames,
@@ -29,11 +31,12 @@ from .base import (
     commits_itself,
     database_error,
     integrity_error,
-    shielded,
     stored,
 )
 
 __all__ = ["CODECS", "AsyncpgPool", "create_pool"]
+
+T = TypeVar("T")
 
 
 def _datetime(value: dt.datetime) -> dt.datetime:
@@ -135,34 +138,36 @@ class AsyncpgConnection(Connection):
     left them half-started, and that error would replace the real one.
     """
 
-    __slots__ = ("_raw", "broken", "codecs", "errors")
+    __slots__ = ("_raw", "broken", "codecs", "errors", "wrote")
 
     def __init__(self, raw: Any, translate: Translate) -> None:
         self._raw = raw
         self.broken = False
+        self.wrote = False  # a self-committing write succeeded on this borrow
         self.codecs = CODECS
         self.errors = DriverErrors(self, "asyncpg", translate)
 
+    async def _run(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
+        if not commits_itself(sql, self._raw.is_in_transaction()):
+            return await operation
+        result = await stored(operation)  # its own COMMIT: see docs/reliability.md
+        self.wrote = True
+        return result
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         with self.errors:
-            if commits_itself(sql, self._raw.is_in_transaction()):
-                return await stored(self._raw.fetch(sql, *params))
-            return await self._raw.fetch(sql, *params)  # type: ignore[no-any-return]
+            return await self._run(sql, self._raw.fetch(sql, *params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
         with self.errors:
-            op = self._raw.execute(sql, *params)
-            status: str = await (
-                stored(op) if commits_itself(sql, self._raw.is_in_transaction()) else op
-            )
+            status: str = await self._run(sql, self._raw.execute(sql, *params))
         # "INSERT 0 3", "UPDATE 2", "DELETE 1": the row count is the last word.
         last = status.rsplit(" ", 1)[-1]
         return ExecResult(int(last) if last.isdigit() else 0, None)
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         with self.errors:
-            op = self._raw.executemany(sql, params)
-            await (stored(op) if commits_itself(sql, self._raw.is_in_transaction()) else op)
+            await self._run(sql, self._raw.executemany(sql, params))
 
     async def begin(self) -> None:
         with self.errors:
@@ -198,19 +203,26 @@ class AsyncpgPool(Pool):
         try:
             yield conn
         finally:
-            await shielded(self._release(raw, conn.broken))
+            try:
+                await self._release(raw, conn.broken)
+            except asyncio.CancelledError as exc:
+                if conn.wrote:  # the caller's write is stored: say so
+                    exc.add_note(STORED)
+                raise
 
     async def _release(self, raw: Any, broken: bool) -> None:
         # Errors are dropped: the caller's result (or error) stands, and asyncpg's pool
         # replaces a terminated connection when it is next needed.
-        with contextlib.suppress(Exception):
-            if broken:
+        if broken:
+            with contextlib.suppress(Exception):
                 # State unknown: never lend it out again. (When asyncpg saw the loss
                 # itself it has already taken the connection back; that raises here.)
                 raw.terminate()
         with contextlib.suppress(Exception):
-            # asyncpg resets the connection here; if that fails (the server went away
-            # after the caller's statement succeeded) it terminates the connection.
+            # asyncpg shields the release itself (a cancellation here is raised at once
+            # while the release goes on) and resets the connection; if the reset fails
+            # (the server went away after the caller's statement succeeded) it
+            # terminates the connection.
             await self._raw.release(raw)
 
     async def close(self) -> None:

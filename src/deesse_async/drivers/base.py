@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
+import anyio
+import anyio.lowlevel
+
 from .._types import DriverRow
 from ..compile.schema import Kind
 from ..errors import (
@@ -30,6 +33,7 @@ from ..errors import (
 )
 
 __all__ = [
+    "STORED",
     "Codecs",
     "Connection",
     "ConstraintNames",
@@ -275,21 +279,26 @@ async def shielded(operation: Awaitable[T]) -> T:
     """
     task = asyncio.ensure_future(operation)
     cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():
-                raise  # the operation itself was cancelled
-            cancelled = True  # keep waiting; anyio re-delivers, so loop
-        except BaseException as exc:
-            if cancelled:
-                raise asyncio.CancelledError() from exc
-            raise
-        else:
-            if cancelled:
-                raise asyncio.CancelledError()
-            return result
+    # The anyio shield stops anyio scopes (Starlette, task groups) from re-cancelling
+    # us on every loop iteration while we wait; native cancels are caught below.
+    with anyio.CancelScope(shield=True):
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = cancelled or not task.done()
+            except BaseException:
+                pass  # the operation's own error: raised below
+    if task.cancelled():
+        raise asyncio.CancelledError()
+    error = task.exception()
+    if cancelled:
+        raise asyncio.CancelledError() from error
+    if error is not None:
+        raise error
+    # An anyio scope cancelled while we were shielded delivers its cancellation now.
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    return task.result()
 
 
 class Pool(ABC):
