@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +23,7 @@ from .base import (
     PoolOptions,
     database_error,
     integrity_error,
+    missing_table,
 )
 
 __all__ = ["CODECS", "AsyncpgPool", "create_pool"]
@@ -74,6 +76,9 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
                 column=getattr(exc, "column_name", None),
                 detail=getattr(exc, "detail", None) or "",
             )
+        if state == "42P01":  # undefined_table: 'relation "notes" does not exist'
+            names = re.findall(r'"([^"]+)"', str(exc))
+            return missing_table(names[0] if names else str(exc), url)
         if state.startswith(("08", "57P", "3D", "28")):
             return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
         return database_error("PostgreSQL", state, str(exc))
