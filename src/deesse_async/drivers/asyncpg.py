@@ -101,9 +101,11 @@ def _network_error(exc: BaseException, url: str) -> DeesseError | None:
             "it; enable ssl on the server or choose sslmode=prefer/disable"
         )
     if isinstance(exc, TimeoutError):
+        # asyncpg raises it for a connect past connect_timeout and for a pool that had
+        # no free connection within pool_timeout.
         return ConnectionError(
-            f"cannot reach PostgreSQL at {url}: no answer within connect_timeout; is the "
-            "server running and the URL right?"
+            f"no connection to PostgreSQL at {url} in time: the server did not answer within "
+            "connect_timeout, or every pooled connection stayed busy for pool_timeout"
         )
     if isinstance(exc, OSError):
         return ConnectionError(
