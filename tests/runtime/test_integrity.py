@@ -245,3 +245,83 @@ async def test_database_constraints_hold_without_pydantic(make_db: MakeDb) -> No
             with pytest.raises(error):
                 await conn.execute(stmt.sql, stmt.params())
     assert await db.users.count() == 0
+
+
+# -- the same words on every backend (issue 13) ----------------------------------------
+
+
+async def test_foreign_key_messages_read_the_same_on_every_backend(
+    make_db: MakeDb, backend: str
+) -> None:
+    db = await make_db(BLOG)
+    user = await db.users.create({"name": "U", "email": "u@example.com"})
+    uid = user["id"]
+    missing_author = "posts.author_id: no users row has id = 99999"
+    with pytest.raises(ForeignKeyViolation) as info:
+        await db.posts.create({"title": "Orphan", "author_id": 99999})
+    assert str(info.value) == missing_author
+    assert (info.value.collection, info.value.field) == ("posts", "author_id")
+    post = await db.posts.create({"title": "Mine", "author_id": uid})
+    with pytest.raises(ForeignKeyViolation) as info:
+        await db.posts.update(post["id"], {"author_id": 99999})
+    assert str(info.value) == missing_author
+    # Inside a transaction too (PostgreSQL cannot run a probe after the error there).
+    with pytest.raises(ForeignKeyViolation) as info:
+        async with db.transaction() as tx:
+            await tx.posts.create({"title": "In tx", "author_id": 99999})
+    assert str(info.value) == missing_author
+    with pytest.raises(ForeignKeyViolation) as info:
+        await db.notes.create({"body": "n", "owner_id": 4242})
+    assert str(info.value) == "notes.owner_id: no users row has id = 4242"
+    with pytest.raises(ForeignKeyViolation) as info:
+        await db.posts.create({"title": "Tagged", "author_id": uid, "tags": [424242]})
+    assert str(info.value) == "posts.tags: no tags row has id = 424242"
+    tag = await db.tags.create({"name": "real"})
+    with pytest.raises(ForeignKeyViolation) as info:
+        await db.posts.create({"title": "Tagged", "author_id": uid, "tags": [tag["id"], 424242]})
+    assert info.value.field == "tags"
+    if backend != "postgresql":  # PostgreSQL cannot probe in the aborted transaction
+        assert str(info.value) == "posts.tags: no tags row has id = 424242"
+    assert await db.posts.count() == 1
+    # Deleting a row others still reference.
+    with pytest.raises(ForeignKeyViolation) as info:
+        await db.users.delete(uid)
+    assert str(info.value).startswith(
+        f"cannot delete users {uid}: posts.author_id still references it"
+    )
+    assert (info.value.collection, info.value.field) == ("posts", "author_id")
+    await db.posts.delete(post["id"])
+    await db.notes.create({"body": "n", "owner_id": uid})
+    with pytest.raises(ForeignKeyViolation) as info:
+        await db.users.delete(uid)
+    assert str(info.value).startswith(
+        f"cannot delete users {uid}: notes.owner_id still references it"
+    )
+    assert await db.users.count() == 1 and await db.posts.count() == 0
+
+
+async def test_a_missing_table_says_to_push(database_url: str) -> None:
+    from deesse_async import define_config
+    from tests.blog import Tags
+
+    db = define_config(provider=database_url, collections=[Tags])  # never pushed
+    async with db:
+        calls = [
+            lambda: db.tags.create({"name": "x"}),
+            lambda: db.tags.create_many([{"name": "x"}, {"name": "y"}]),
+            lambda: db.tags.read(1),
+            lambda: db.tags.update(1, {"name": "y"}),
+            lambda: db.tags.delete(1),
+            lambda: db.tags.count(),
+            lambda: db.query.tags.find_many(),
+            lambda: db.query.tags.find_first(where={"name": "x"}),
+        ]
+        for call in calls:
+            with pytest.raises(DeesseError) as info:
+                await call()
+            message = str(info.value)
+            assert "table 'tags' does not exist" in message, message
+            assert "await db.push()" in message and "deesse push" in message, message
+            assert "no such table" not in message and "doesn't exist" not in message
+        await db.push()
+        assert (await db.tags.create({"name": "x"}))["name"] == "x"

@@ -161,8 +161,14 @@ async def test_pg_client_certificate(pg_port: int, certs: Certificates) -> None:
 async def test_pg_missing_root_certificate_is_a_config_error(pg_port: int, root: Path) -> None:
     url = _pg(pg_port, sslmode="verify-full", sslrootcert=root / "nope.crt")
     db = define_config(provider=url, collections=[Tags])
-    with pytest.raises(ConfigError, match=r"nope\.crt"):
-        await db.connect()
+    for attempt in (db.connect, db.plan):
+        with pytest.raises(ConfigError, match=r"sslrootcert=.*nope\.crt.* does not exist"):
+            await attempt()
+    # No sslrootcert: libpq's ~/.postgresql/root.crt, which is not there either.
+    db = define_config(provider=_pg(pg_port, sslmode="verify-ca"), collections=[Tags])
+    for attempt in (db.connect, db.plan):
+        with pytest.raises(ConfigError, match=r"root\.crt"):
+            await attempt()
 
 
 @pytest.mark.parametrize("mode", ["require", "verify-ca", "verify-full"])

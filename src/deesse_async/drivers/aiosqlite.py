@@ -37,6 +37,7 @@ from .base import (
     commits_itself,
     database_error,
     integrity_error,
+    missing_table,
     shielded,
     stored,
 )
@@ -107,6 +108,8 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
         if column:
             return integrity_error(kind, constraints, table=table, column=column)
         return integrity_error(kind, constraints, constraint=subject or None)
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table: "):
+        return missing_table(str(exc).removeprefix("no such table: ").rpartition(".")[2], url)
     if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
         return ConnectionError(f"cannot open SQLite database {url}: {exc}")
     if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY"):

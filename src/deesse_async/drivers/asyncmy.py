@@ -30,6 +30,7 @@ from .base import (
     commits_itself,
     database_error,
     integrity_error,
+    missing_table,
     quoted_names,
     stored,
 )
@@ -128,6 +129,9 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             return integrity_error(
                 _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
             )
+        if errno == 1146:  # "Table 'shop.notes' doesn't exist"
+            names = quoted_names(message)
+            return missing_table(names[0].rpartition(".")[2] if names else message, url)
         if errno in (2003, 2026) and "SSL" in message:  # the TLS handshake failed
             return ConnectionError(
                 f"cannot connect to MySQL/MariaDB at {url} over TLS: {message}; check ssl_ca "

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -31,6 +32,7 @@ from .base import (
     commits_itself,
     database_error,
     integrity_error,
+    missing_table,
     stored,
 )
 
@@ -92,6 +94,9 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
                 column=getattr(exc, "column_name", None),
                 detail=getattr(exc, "detail", None) or "",
             )
+        if state == "42P01":  # undefined_table: 'relation "notes" does not exist'
+            names = re.findall(r'"([^"]+)"', str(exc))
+            return missing_table(names[0] if names else str(exc), url)
         if state.startswith(("08", "57P", "3D", "28")):
             return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
         return database_error("PostgreSQL", state, str(exc))
@@ -119,9 +124,11 @@ def _network_error(exc: BaseException, url: str) -> DeesseError | None:
             "it; enable ssl on the server or choose sslmode=prefer/disable"
         )
     if isinstance(exc, TimeoutError):
+        # asyncpg raises it for a connect past connect_timeout and for a pool that had
+        # no free connection within pool_timeout.
         return ConnectionError(
-            f"cannot reach PostgreSQL at {url}: no answer within connect_timeout; is the "
-            "server running and the URL right?"
+            f"no connection to PostgreSQL at {url} in time: the server did not answer within "
+            "connect_timeout, or every pooled connection stayed busy for pool_timeout"
         )
     if isinstance(exc, OSError):
         return ConnectionError(

@@ -365,3 +365,11 @@ def quoted_names(message: str) -> list[str]:
 def database_error(driver: str, code: object, message: str) -> DatabaseError:
     """A generic ``DatabaseError`` keeping the driver's code and text."""
     return DatabaseError(f"{driver} error {code}: {message}")
+
+
+def missing_table(table: str, url: str) -> DatabaseError:
+    """A table the collections declare is not in the database: the schema was never pushed."""
+    return DatabaseError(
+        f"table {table!r} does not exist in {url}: create the schema with `await db.push()` "
+        "(or `deesse push`), or versioned migrations (`deesse migrate apply`)"
+    )

@@ -69,8 +69,12 @@ async def _connect(url: DatabaseURL, opening: Any) -> Any:
 def _connect_error(url: DatabaseURL, exc: BaseException) -> Exception:
     from ..drivers import translate
 
-    # SQLAlchemy wraps the driver's exception; the adapters' tables know the driver's.
-    translated = translate(url, getattr(exc, "orig", None) or exc)
+    # SQLAlchemy wraps the driver's exception (twice for asyncpg: its dialect adapts it
+    # first); the adapters' tables know the driver's own.
+    original: BaseException = getattr(exc, "orig", None) or exc
+    while original.__cause__ is not None and type(original).__module__.startswith("sqlalchemy"):
+        original = original.__cause__
+    translated = translate(url, original)
     if isinstance(translated, ConnectionError | ConfigError):
         return translated
     return ConnectionError(f"cannot reach {url.display} for schema work: {exc}")

@@ -99,8 +99,10 @@ def _with_settings(
     return dataclasses.replace(url, tls=tls, connect_timeout=options.connect_timeout)
 
 
-# Waits: a bound that is zero, negative, NaN or infinite is no bound.
+# Waits: a bound that is zero, negative, NaN or infinite is no bound. A year is the most
+# asyncmy accepts for connect_timeout.
 _SECONDS = ("pool_timeout", "connect_timeout")
+_MAX_SECONDS = 365 * 24 * 3600
 
 
 def _pool_options(given: dict[str, Any]) -> PoolOptions:
@@ -111,10 +113,10 @@ def _pool_options(given: dict[str, Any]) -> PoolOptions:
             )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"define_config option {name}={value!r} must be a number")
-        if name in _SECONDS and not (math.isfinite(value) and value > 0):
+        if name in _SECONDS and not (math.isfinite(value) and 0 < value <= _MAX_SECONDS):
             raise ConfigError(
                 f"define_config option {name}={value!r} must be a finite number of seconds "
-                "> 0 (every wait is bounded)"
+                f"> 0 and <= {_MAX_SECONDS} (every wait is bounded)"
             )
         if name not in _SECONDS and (not isinstance(value, int) or value < 0):
             raise ConfigError(f"define_config option {name}={value!r} must be an integer >= 0")

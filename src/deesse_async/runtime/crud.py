@@ -14,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter
 from .._types import Row
 from ..drivers.base import Connection
 from ..errors import ForeignKeyViolation, NotFound, ValidationError
+from .integrity import explain_delete, explain_write
 from .statements import CollectionStatements
 
 __all__ = ["CollectionAPI", "Executor"]
@@ -144,35 +145,8 @@ class CollectionAPI:
     async def _explain_fk(
         self, conn: Connection, values: Mapping[str, Any], exc: ForeignKeyViolation
     ) -> ForeignKeyViolation:
-        """Name the field of a foreign key failure when the database did not (SQLite)."""
-        if exc.field is not None:
-            return exc
-        checks = [
-            (k, v, col)
-            for k, col in self._s.foreign_keys().items()
-            if (v := values.get(k)) is not None
-        ]
-        checks += [
-            (name, t, j.table.c[j.target_column].foreign_keys.copy().pop().column)
-            for name, j in self._junctions.items()
-            for t in values.get(name) or ()
-        ]
-        for key, value, target in checks:
-            stmt = self._s.exists(target)
-            kind = (
-                self._s.cc.columns[key].kind
-                if key in self._s.cc.columns
-                else self._junctions[key].target_kind
-            )
-            if not await conn.fetch(
-                stmt.sql, stmt.params({"v": self._s.codecs.encode(kind, value)})
-            ):
-                return ForeignKeyViolation(
-                    f"{self.slug}.{key}: no {target.table.name} row has {target.name} = {value!r}",
-                    collection=self.slug,
-                    field=key,
-                )
-        return exc
+        """Name the field and the missing value, the same way on every backend."""
+        return await explain_write(self._s, self._junctions, conn, values, exc)
 
     async def _insert(self, conn: Connection, values: dict[str, Any], now: dt.datetime) -> Row:
         try:
@@ -298,10 +272,5 @@ class CollectionAPI:
             try:
                 await conn.execute(stmt.sql, stmt.params(self._pk(id)))
             except ForeignKeyViolation as exc:
-                raise ForeignKeyViolation(
-                    f"cannot delete {self.slug} {id!r}: other rows still reference it "
-                    f"({exc}); delete or re-link them first, or use on_delete='cascade'",
-                    collection=self.slug,
-                    field=exc.field,
-                ) from None
+                raise await explain_delete(self._s, conn, id, exc) from None
             return row

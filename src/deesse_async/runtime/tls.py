@@ -83,6 +83,8 @@ def postgres_connect_args(url: DatabaseURL) -> dict[str, Any]:
         args["ssl"] = tls.context  # asyncpg: TLS required, verified as the context says
         return args
     _check_files(url, tls)
+    if "sslmode" not in url.options and not (tls.ca or tls.cert or tls.key):
+        return args  # asyncpg's defaults are libpq's: $PGSSLMODE, else prefer
     files = {"sslrootcert": tls.ca, "sslcert": tls.cert, "sslkey": tls.key}
     query = {"sslmode": tls.mode} | {k: v for k, v in files.items() if v}
     # Host, user, password... are passed as arguments, which win over the dsn's.
