@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import io
-from dataclasses import replace
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
