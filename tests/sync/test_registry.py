@@ -179,6 +179,13 @@ def test_a_wrong_manage_value_is_a_config_error(manage: Any, message: str) -> No
         define_config(provider="sqlite://:memory:", collections=[Items], manage=manage)
 
 
+@pytest.mark.parametrize("slug", [REGISTRY_TABLE, "alembic_version"])
+def test_the_bookkeeping_tables_are_no_collection_slugs(slug: str) -> None:
+    clash = collection(slug=slug, fields={"name": field(type=text())})
+    with pytest.raises(ConfigError, match="reserved for schema bookkeeping"):
+        define_config(provider="sqlite://:memory:", collections=[clash])
+
+
 async def test_the_registry_is_left_out_of_snapshots_and_plans(version: Version) -> None:
     db = version([Items])
     await db.push()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..compile.schema import Schema
 
 __all__ = [
+    "NEVER_MANAGED",
     "REGISTRY_TABLE",
     "Manage",
     "ManageRule",
