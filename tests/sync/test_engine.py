@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -213,16 +214,27 @@ async def test_one_engine_acts_per_database_the_other_stays_quiet(
     assert (tmp_path / ".deesse" / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
-@sqlite_only
+async def _raw(url: str, *statements: str) -> list[tuple[object, ...]]:
+    """Run SQL on ``url`` outside the library's collections; the last statement's rows."""
+    from deesse_async.runtime.admin import admin_connection
+    from deesse_async.runtime.url import parse_url
+
+    rows: list[tuple[object, ...]] = []
+    async with admin_connection(parse_url(url)) as conn:
+        for sql in statements:
+            result = await conn.exec_driver_sql(sql)
+            rows = [tuple(r) for r in result.all()] if result.returns_rows else []
+    return rows
+
+
 async def test_another_apps_table_does_not_hold_back_the_engine(
     tmp_path: Path, database_url: str
 ) -> None:
-    import sqlite3
-
-    db_file = database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(db_file) as conn:  # another app's table, with a row
-        conn.execute("CREATE TABLE legacy_orders (id INTEGER PRIMARY KEY, total INTEGER)")
-        conn.execute("INSERT INTO legacy_orders VALUES (1, 42)")
+    await _raw(  # another app's table, with a row
+        database_url,
+        "CREATE TABLE legacy_orders (id INTEGER PRIMARY KEY, total INTEGER)",
+        "INSERT INTO legacy_orders VALUES (1, 42)",
+    )
     package = write_app(tmp_path, notes_source(TITLE), database_url)
     source = anyio.Path(tmp_path / package / "collections.py")
     out = recording_console()
@@ -236,8 +248,24 @@ async def test_another_apps_table_does_not_hold_back_the_engine(
     await run_engine(engine, scenario)
     text = output(out)
     assert "held back" not in text and "legacy_orders" not in text
-    with sqlite3.connect(db_file) as conn:
-        assert conn.execute("SELECT id, total FROM legacy_orders").fetchall() == [(1, 42)]
+    assert await _raw(database_url, "SELECT id, total FROM legacy_orders") == [(1, 42)]
+
+
+@sqlite_only
+async def test_deesse_dev_url_syncs_another_database(tmp_path: Path, database_url: str) -> None:
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    package = write_app(tmp_path, notes_source(TITLE), other)  # the app's own provider
+    out = recording_console()
+    config = replace(engine_config(tmp_path, package, database_url), url=database_url)
+    engine = DevEngine(config, out=out, changes=fake_changes([]))
+
+    async def scenario() -> None:
+        await eventually(lambda: _true(engine.syncs == 1), 20, "the startup check")
+
+    await run_engine(engine, scenario)
+    assert "applied 1 statement" in output(out), output(out)
+    assert await columns(database_url, "notes") is not None
+    assert not (tmp_path / "other.db").exists()
 
 
 HEADING = '    "heading": field(type=text(max=100), renamed_from="title"),'
@@ -289,6 +317,7 @@ def test_deesse_dev_takes_app_watch_and_debounce() -> None:
     command.configure(parser)
     args = parser.parse_args(["--app", "app.db:db", "--watch", "a", "--watch", "b"])
     assert (args.app, args.watch, args.debounce) == ("app.db:db", ["a", "b"], 15.0)
+    assert parser.parse_args(["--url", "sqlite:///x.db"]).url == "sqlite:///x.db"
     assert parser.parse_args(["--debounce", "0.5"]).debounce == 0.5
     assert command.name == "dev"
 

@@ -127,6 +127,24 @@ async def test_a_database_pushed_before_the_registry_existed_is_adopted(
     assert dropped == {"DROP TABLE items_tags", "DROP TABLE tags"}
 
 
+async def test_a_table_named_by_renamed_from_is_ours_without_the_registry(
+    version: Version,
+) -> None:
+    v1 = version([Items])
+    await v1.push()
+    await execute(v1, f"DROP TABLE {REGISTRY_TABLE}")  # as an older version left it
+    await v1.connect()
+    await v1.items.create({"name": "kept"})
+    things = collection(
+        slug="things", renamed_from="items", fields={"name": required(field(type=text(max=40)))}
+    )
+    v2 = version([things])
+    plan = await v2.push()
+    assert not plan.has_data_loss and "RENAME" in sql_of(plan).upper()
+    assert await fetch(v2, "SELECT name FROM things") == [("kept",)]
+    assert await registered(v2) == ["things"]
+
+
 async def test_manage_patterns_widen_and_narrow_what_is_ours(
     database_url: str, version: Version
 ) -> None:
@@ -159,6 +177,13 @@ async def test_manage_patterns_widen_and_narrow_what_is_ours(
 def test_a_wrong_manage_value_is_a_config_error(manage: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         define_config(provider="sqlite://:memory:", collections=[Items], manage=manage)
+
+
+@pytest.mark.parametrize("slug", [REGISTRY_TABLE, "alembic_version"])
+def test_the_bookkeeping_tables_are_no_collection_slugs(slug: str) -> None:
+    clash = collection(slug=slug, fields={"name": field(type=text())})
+    with pytest.raises(ConfigError, match="reserved for schema bookkeeping"):
+        define_config(provider="sqlite://:memory:", collections=[clash])
 
 
 async def test_the_registry_is_left_out_of_snapshots_and_plans(version: Version) -> None:

@@ -15,7 +15,7 @@ from ..query.filters import did_you_mean
 from ..query.options import parse_where
 from ..schema.collection import Collection
 from ..schema.relations import Relations
-from ..sync.registry import Manage, manage_rule
+from ..sync.registry import NEVER_MANAGED, Manage, manage_rule
 from .database import Database
 from .url import DatabaseURL, TLSSettings, parse_url
 
@@ -60,6 +60,11 @@ def define_config(
         raise ConfigError("collections must be a list of collection(...) definitions")
     schema = compile_schema(list(collections), relations)
     _check_predefined_filters(schema)
+    reserved = sorted(NEVER_MANAGED & set(schema.metadata.tables))
+    if reserved:
+        raise ConfigError(
+            f"table name {reserved[0]!r} is reserved for schema bookkeeping: choose another slug"
+        )
     db = Database(schema, url, options)
     db.manage = manage_rule(manage)
     return db

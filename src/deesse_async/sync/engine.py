@@ -361,6 +361,8 @@ class DevEngine:
         if interactive is None:
             interactive = stdin_is_tty()
         command = f"deesse push --accept-data-loss --app {self.config.app_path}"
+        if self.config.url is not None:
+            command += f" --url {_shown_url(self.config.url)}"
         panel = held_back_panel(
             result, database=self.config.database, command=command, interactive=interactive
         )
@@ -463,6 +465,18 @@ def _module_folder(app_path: str) -> list[Path]:
     if spec is None or not spec.origin:
         return [Path.cwd()]
     return [Path(spec.origin).resolve().parent]
+
+
+def _shown_url(url: str) -> str:
+    # The URL as typed, unless it holds a password: then with *** (never echo secrets).
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # the engine would not have started with it
+        return url
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 def _short(path: Path) -> str:

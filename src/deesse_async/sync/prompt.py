@@ -30,6 +30,7 @@ __all__ = [
     "discard_pending_input",
     "grouped_rows",
     "held_back_panel",
+    "in_background",
     "one_line",
     "report_applied",
     "report_error",
@@ -179,10 +180,26 @@ def held_back_panel(
 
 
 def stdin_is_tty() -> bool:
-    """Whether a person can answer: stdin is a terminal (uvicorn's workers keep it)."""
+    """Whether a person can answer: stdin is a terminal (uvicorn's workers keep it) and
+    this process is not a background job on it (``uvicorn app:app &``)."""
     try:
-        return sys.stdin is not None and os.isatty(sys.stdin.fileno())
+        if sys.stdin is None or not os.isatty(fd := sys.stdin.fileno()):
+            return False
     except (OSError, ValueError):  # closed or replaced stdin
+        return False
+    return not in_background(fd)
+
+
+def in_background(fd: int) -> bool:
+    """True when terminal ``fd`` controls this process and another job is in front.
+
+    A background job that reads its terminal gets SIGTTIN, one that flushes it SIGTTOU:
+    both stop the whole server. Without job control on ``fd`` (not our controlling
+    terminal) there is no such signal.
+    """
+    try:
+        return os.tcgetpgrp(fd) != os.getpgrp()
+    except OSError:  # not our controlling terminal: no job control
         return False
 
 
@@ -194,7 +211,7 @@ def discard_pending_input(fd: int) -> None:
     the question, it would answer it. Only what is typed after the question may count.
     A pipe or file is left alone: its input was not typed at a question.
     """
-    if not os.isatty(fd):
+    if not os.isatty(fd) or in_background(fd):
         return
     try:
         import termios

@@ -3,7 +3,8 @@
 Existing databases are where most users start: another app's tables, alembic's
 ``alembic_version``, a table made by hand. Only these tables are managed:
 
-- the tables the collections declare (junction tables included), always;
+- the tables the collections declare (junction tables included, and the old names
+  ``renamed_from=`` gives for a rename still to run), always;
 - the tables this library created, remembered in the small ``deesse_tables`` table that
   ``push()`` keeps up to date in the transaction that creates or drops them, so removing
   a collection still plans its drop;
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from ..compile.schema import Schema
 
 __all__ = [
+    "NEVER_MANAGED",
     "REGISTRY_TABLE",
     "Manage",
     "ManageRule",
@@ -102,9 +104,21 @@ def registered_tables(conn: sa.Connection) -> set[str]:
     return {str(name) for name in conn.execute(sa.select(_REGISTRY.c.name)).scalars()}
 
 
+def _renamed_tables(conn: sa.Connection, schema: Schema) -> set[str]:
+    """Live tables a collection claims with ``renamed_from=`` (the rename is still to run)."""
+    from .renames import find_renames
+
+    live: dict[str, set[str]] = {name: set() for name in sa.inspect(conn).get_table_names()}
+    return {r.old for r in find_renames(schema, live).renames() if r.kind == "table"}
+
+
 def table_filter(conn: sa.Connection, schema: Schema, rule: ManageRule | None) -> TableFilter:
-    """Whether each table is ours: declared, else ``rule``'s verdict, else recorded."""
-    declared = frozenset(schema.metadata.tables)
+    """Whether each table is ours: declared, else ``rule``'s verdict, else recorded.
+
+    A table a collection names in ``renamed_from=`` counts as declared: the collection
+    claims it, even in a database pushed before the registry existed.
+    """
+    declared = frozenset(schema.metadata.tables) | _renamed_tables(conn, schema)
     recorded = frozenset(registered_tables(conn))
 
     def managed(name: str) -> bool:
