@@ -19,7 +19,7 @@ from ..sync.registry import NEVER_MANAGED, Manage, manage_rule
 from .database import Database
 from .url import DatabaseURL, TLSSettings, parse_url
 
-__all__ = ["DEFAULT_PROVIDER", "define_config"]
+__all__ = ["DEFAULT_PROVIDER", "connection_settings", "define_config"]
 
 DEFAULT_PROVIDER = "sqlite:///deesse.db"
 _POOL_OPTIONS = [f.name for f in dataclasses.fields(PoolOptions)]
@@ -55,7 +55,7 @@ def define_config(
     if relations is not None and not isinstance(relations, Relations):
         raise ConfigError("define_config(relations=...) takes the result of define_relations(...)")
     options = _pool_options(pool_options)
-    url = _with_settings(parse_url(provider), ssl, options)
+    url = connection_settings(parse_url(provider), ssl, options)
     if isinstance(collections, Collection) or not isinstance(collections, Sequence | set):
         raise ConfigError("collections must be a list of collection(...) definitions")
     schema = compile_schema(list(collections), relations)
@@ -82,7 +82,7 @@ def _check_predefined_filters(schema: Schema) -> None:
                 raise ConfigError(f"define_relations: {exc}") from None
 
 
-def _with_settings(
+def connection_settings(
     url: DatabaseURL, context: ssl_module.SSLContext | None, options: PoolOptions
 ) -> DatabaseURL:
     """The URL plus what connecting needs from ``define_config`` (TLS context, timeout)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..query.filters import did_you_mean
+from ..runtime.config import connection_settings
 from ..runtime.database import Database
 from ..runtime.url import parse_url
 
@@ -64,7 +65,9 @@ def with_url(db: Database, url: str) -> Database:
 
     >>> # staging = with_url(db, "postgresql://deploy@staging/shop")
     """
-    other = Database(db.schema, parse_url(url), db._options)
+    # The URL's own TLS options, and the same connect_timeout as the app's database.
+    target = connection_settings(parse_url(url), None, db._options)
+    other = Database(db.schema, target, db._options)
     other.manage = db.manage
     return other
 
