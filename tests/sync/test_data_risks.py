@@ -143,8 +143,10 @@ async def test_narrowed_text_over_longer_values(version: Version) -> None:
     await v1.tasks.update(1, {"note": "é" * 50})  # 50 characters, 100 bytes in UTF-8: fits
     await v1.tasks.update(2, {"note": "x" * 50})
     assert not (await v2.plan()).conflicts
-    applied = await v2.push(accept_data_loss=True)  # narrowing stays a destructive change
-    assert applied.statements == plan.statements
+    # Every value fits now: the narrowing loses nothing, so it needs no data-loss consent.
+    assert not (await v2.plan()).has_data_loss
+    applied = await v2.push()
+    assert [s.sql for s in applied.statements] == [s.sql for s in plan.statements]
     notes = await fetch(v2, "SELECT note FROM tasks ORDER BY id")
     assert notes == [("é" * 50,), ("x" * 50,), ("short",), (None,)]
     assert (await v2.plan()).is_empty
@@ -163,8 +165,10 @@ async def test_removed_choice_still_in_use(version: Version) -> None:
     plan = await v2.plan()
     await v1.tasks.update(1, {"status": "published"})
     await v1.tasks.update(3, {"status": "draft"})
-    applied = await v2.push(accept_data_loss=True)
-    assert applied.statements == plan.statements
+    # No row holds the removed choice now: shortening its VARCHAR loses nothing.
+    assert not (await v2.plan()).has_data_loss
+    applied = await v2.push()
+    assert [s.sql for s in applied.statements] == [s.sql for s in plan.statements]
     assert (await v2.plan()).is_empty
     async with schema_connection(v2.url, write=False) as conn:
         assert [name for name, _ in (await conn.run_sync(_checks))["tasks"]] == ["ck_tasks_status"]
@@ -220,4 +224,22 @@ async def test_a_plan_without_conflicts_over_rows_applies(version: Version) -> N
     plan = await v2.plan()
     assert plan.conflicts == [] and plan.statements
     await v2.push()
+    assert (await v2.plan()).is_empty
+
+
+async def test_removing_an_unused_choice_needs_no_data_loss_consent(version: Version) -> None:
+    """Removing a choice no row holds shortens the column: checked, judged unsafe, applied."""
+    v1 = version([tasks(status=field(type=select("todo", "done", "archived")))])
+    await v1.push()
+    await seed(v1, {"status": "todo"}, {"status": "done"}, {})
+    v2 = version([tasks(status=field(type=select("todo", "done")))])
+    plan = await v2.plan()
+    assert not plan.conflicts and not plan.has_data_loss
+    assert any("Every value stored now fits" in s.reason for s in plan.statements)
+    await v2.push()  # no accept_data_loss: nothing is lost
+    assert await fetch(v2, "SELECT status FROM tasks ORDER BY id") == [
+        ("todo",),
+        ("done",),
+        (None,),
+    ]
     assert (await v2.plan()).is_empty

@@ -16,7 +16,7 @@ import sqlglot
 from alembic.operations import ops
 from sqlglot import exp
 
-from .datacheck import find_conflicts
+from .datacheck import find_conflicts, fitting_narrowings
 from .diff import compare
 from .plan import RISKS, PlanChange, PlannedStatement, Risk, SyncPlan
 from .render import Change, render_changes
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["build_plan"]
 
 _RANK = {risk: rank for rank, risk in enumerate(RISKS)}
+Fits = set[tuple[str, str]]  # (table, column) narrowed where every stored value fits
 _SQLGLOT = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
 
 
@@ -61,11 +62,34 @@ def _worse(current: Classification, intent: Classification, table: str) -> Class
     return Classification(intent.risk, f"Rebuilding {table}: {intent.reason}")
 
 
+_FITS = " Every value stored now fits the new type (read before planning): nothing is lost."
+
+
+def _fitting(verdict: Classification, fits: bool) -> Classification:
+    """A narrowing the data was checked against loses nothing: unsafe, not destructive."""
+    if fits and verdict.risk == "destructive":
+        return Classification("unsafe", verdict.reason + _FITS)
+    return verdict
+
+
 def _judge_rebuild(
-    change: Change, backend: str, old_columns: Mapping[str, Sequence[str]]
+    change: Change, backend: str, old_columns: Mapping[str, Sequence[str]], fits: Fits
 ) -> list[Classification]:
-    intents = [(i, classify(i.sql, backend, from_type=i.from_type)) for i in change.intents]
-    widened = {i.column for i, c in intents if i.column and c.risk == "safe"}
+    intents = [
+        (
+            i,
+            _fitting(
+                classify(i.sql, backend, from_type=i.from_type), (change.table, i.column) in fits
+            ),
+        )
+        for i in change.intents
+    ]
+    # Casts that lose nothing: to a wider type, or to a narrower one every value fits.
+    widened = {
+        i.column
+        for i, c in intents
+        if i.column and (c.risk == "safe" or (change.table, i.column) in fits)
+    }
     judged = [_without_widening_casts(s, widened) for s in change.statements]
     results = classify_many(judged, backend, old_columns=old_columns)
     upper = [s.upper() for s in change.statements]
@@ -96,15 +120,18 @@ def _without_restated_not_null(sql: str, backend: str) -> str:
 
 
 def _judge(
-    change: Change, backend: str, old_columns: Mapping[str, Sequence[str]]
+    change: Change, backend: str, old_columns: Mapping[str, Sequence[str]], fits: Fits
 ) -> list[Classification]:
     if change.intents:
-        return _judge_rebuild(change, backend, old_columns)
+        return _judge_rebuild(change, backend, old_columns, fits)
     judged = list(change.statements)
     if change.keeps_not_null:
         judged = [_without_restated_not_null(s, backend) for s in judged]
     if change.from_type is not None:
-        return [classify(s, backend, from_type=change.from_type) for s in judged]
+        fit = bool(change.lossy_columns) and all(
+            (change.table, c) in fits for c in change.lossy_columns or ()
+        )
+        return [_fitting(classify(s, backend, from_type=change.from_type), fit) for s in judged]
     return classify_many(judged, backend, old_columns=old_columns)
 
 
@@ -150,11 +177,12 @@ def build_plan(
         op.table_name: op.ops for op in comparison.ops if isinstance(op, ops.ModifyTableOps)
     }
     changes = render_changes(conn, comparison)
+    fits = fitting_narrowings(conn, comparison.ops, comparison.live_columns)
     for change in changes:
         summary = summarise(conn, change, table_ops)
         first = len(statements)
         for sql, verdict in zip(
-            change.statements, _judge(change, backend, comparison.live_columns), strict=True
+            change.statements, _judge(change, backend, comparison.live_columns, fits), strict=True
         ):
             lossy = verdict.risk == "destructive" and change.lossy_columns is not None
             reason = verdict.reason

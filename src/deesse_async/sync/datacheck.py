@@ -26,7 +26,7 @@ from alembic.operations import ops
 
 from .plan import DataConflict
 
-__all__ = ["find_conflicts"]
+__all__ = ["find_conflicts", "fitting_narrowings"]
 
 _SAMPLES = 3  # values quoted in a message
 _KINDS = ("not_null", "length", "unique", "check")
@@ -149,19 +149,58 @@ def _length(type_: Any, dialect: sa.Dialect) -> int | None:
     return length if isinstance(length, int) else None
 
 
-def _too_long(
+def _longer_than(
     conn: sa.Connection, table: str, column: str, new_type: Any, old_type: Any
-) -> list[DataConflict]:
+) -> int | None:
+    """Stored values longer than the narrower ``new_type`` allows (None: not a narrowing)."""
     limit = _length(new_type, conn.dialect)
     before = _length(old_type, conn.dialect)
     if limit is None or (before is not None and before <= limit):
-        return []
+        return None
     t = _table(table, [column])
-    # char_length: characters, not bytes (SQLAlchemy spells it length() on SQLite).
-    query = sa.select(sa.func.count()).select_from(t)
-    count = _scalar(conn, query.where(sa.func.char_length(t.c[column]) > limit))
+    # char_length: characters, not bytes (SQLAlchemy spells it length() on SQLite). The
+    # CAST lets an integer column turned into text be measured too (PostgreSQL has no
+    # char_length(integer)).
+    length = sa.func.char_length(sa.cast(t.c[column], sa.String()))
+    return _scalar(conn, sa.select(sa.func.count()).select_from(t).where(length > limit))
+
+
+def fitting_narrowings(
+    conn: sa.Connection, found: Sequence[ops.MigrateOperation], live: dict[str, list[str]]
+) -> set[tuple[str, str]]:
+    """``(table, column)`` of text columns made shorter where every stored value fits.
+
+    Such a change loses nothing (removing an unused select choice shortens its
+    ``VARCHAR``), so it is judged unsafe, not destructive. A longer value written after
+    this check is refused by the ALTER itself (PostgreSQL; MySQL/MariaDB in strict mode)
+    or by the CHECK the change brings (select choices); SQLite keeps it as it is.
+    """
+    out: set[tuple[str, str]] = set()
+    for op in found:
+        if not (isinstance(op, ops.ModifyTableOps) and op.table_name in live):
+            continue
+        for sub in op.ops:
+            if (
+                isinstance(sub, ops.AlterColumnOp)
+                and sub.modify_type is not None
+                and sub.column_name in live[op.table_name]
+                and _longer_than(
+                    conn, op.table_name, sub.column_name, sub.modify_type, sub.existing_type
+                )
+                == 0
+            ):
+                out.add((op.table_name, sub.column_name))
+    return out
+
+
+def _too_long(
+    conn: sa.Connection, table: str, column: str, new_type: Any, old_type: Any
+) -> list[DataConflict]:
+    count = _longer_than(conn, table, column, new_type, old_type)
     if not count:
         return []
+    limit = _length(new_type, conn.dialect)
+    before = _length(old_type, conn.dialect)
     verb = "is" if count == 1 else "are"
     return [
         DataConflict(
