@@ -49,9 +49,7 @@ async def test_retyping_a_column_that_gets_a_check(version: Version) -> None:
     """The CHECK is spelled against the new type, not the live one (text -> integer)."""
     v1 = version([collection(slug="items", fields={"name": NAME, "n": field(type=text())})])
     await v1.push()
-    v2 = version(
-        [collection(slug="items", fields={"name": NAME, "n": field(type=integer(min=0))})]
-    )
+    v2 = version([collection(slug="items", fields={"name": NAME, "n": field(type=integer(min=0))})])
     plan = await v2.plan()
     assert any("ck_items_n" in s.sql for s in plan.statements)
     await v2.push(accept_data_loss=True)
