@@ -57,7 +57,41 @@ def _compare_server_default(
         wanted = _TRUE if rendered in _TRUE else _FALSE if rendered in _FALSE else None
         if wanted is not None:
             return inspected_default.strip().lower() not in wanted
+    if inspected_default is None or rendered_metadata_default is None:
+        return None
+    if _family(inspected_column.type) != _family(metadata_column.type):
+        # A retyped column: alembic's PostgreSQL comparison would evaluate the new default
+        # against the old type in the database (SELECT 'x' = false fails).
+        return _unquoted(inspected_default) != _unquoted(rendered_metadata_default)
+    numbers = _number(inspected_default), _number(rendered_metadata_default)
+    if (
+        _family(metadata_column.type) == "number" and None not in numbers
+    ):  # MySQL reflects DEFAULT 0.0 on a DOUBLE as '0'
+        return numbers[0] != numbers[1]
     return None  # alembic's own comparison decides
+
+
+def _family(type_: Any) -> object:
+    if isinstance(type_, sa.Integer | sa.Float | sa.Numeric):
+        return "number"  # MySQL reflects DOUBLE as a Decimal type: still a number
+    try:
+        return type_.python_type
+    except NotImplementedError:
+        return None
+
+
+def _unquoted(sql: str) -> str:
+    text = sql.strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    return text.split("::")[0].strip("'")
+
+
+def _number(sql: str) -> float | None:
+    try:
+        return float(_unquoted(sql))
+    except ValueError:
+        return None
 
 
 def comparison_options(backend: Backend) -> dict[str, Any]:
@@ -206,7 +240,9 @@ def _reflected_foreign_key(table: str, info: Any) -> sa.ForeignKeyConstraint:
     holder = sa.MetaData()
     referred = str(info["referred_table"])
     columns, targets = list(info["constrained_columns"]), list(info["referred_columns"])
-    owner = sa.Table(table, holder, *(sa.Column(c, sa.Integer()) for c in columns))
+    # A self-reference needs the referred columns on the owner itself.
+    own = columns + [c for c in targets if referred == table and c not in columns]
+    owner = sa.Table(table, holder, *(sa.Column(c, sa.Integer()) for c in own))
     if referred != table:
         sa.Table(referred, holder, *(sa.Column(c, sa.Integer()) for c in targets))
     constraint = sa.ForeignKeyConstraint(
