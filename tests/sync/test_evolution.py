@@ -174,13 +174,13 @@ class Walk:
         db = define_config(provider=self.url, collections=collections(self.spec))
         try:
             await db.push()
-            await self.add_rows(db, 3)
+            await self.add_rows(db, self.spec, 3)
         finally:
             await db.close()
 
-    async def add_rows(self, db: Database, count: int) -> None:
+    async def add_rows(self, db: Database, spec: Spec, count: int) -> None:
         for _ in range(count):
-            await self._insert(db, self.rng.choice(self.spec))
+            await self._insert(db, self.rng.choice(spec))
 
     async def _ids(self, db: Database, slug: str) -> list[Any]:
         rows = await getattr(db.query, slug).find_many(columns={"id": True})
@@ -226,7 +226,7 @@ class Walk:
             applied = await self.push(db, before, lossy)
             if not applied:
                 return
-            await self.add_rows(db, 2)  # new rows do not disturb the check of old ones
+            await self.add_rows(db, edit.spec, 2)  # new rows do not disturb the check of old ones
             after = self.current = await dump(db)
             problems = kept_values(before, after, edit, lossy)
             if problems:

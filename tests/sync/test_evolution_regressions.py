@@ -72,3 +72,22 @@ async def test_renaming_a_collection_with_a_self_relation(version: Version) -> N
         ("a", None),
         ("b", first["id"]),
     ]
+
+
+async def test_collections_that_reference_each_other(version: Version) -> None:
+    """users <-> posts created together: PostgreSQL and MySQL refused the first CREATE TABLE."""
+    users = collection(
+        slug="users", fields={"name": field(type=text()), "best": field(type=relation("posts"))}
+    )
+    posts = collection(
+        slug="posts", fields={"title": field(type=text()), "author": field(type=relation("users"))}
+    )
+    db = version([users, posts])
+    await db.push()
+    assert (await db.plan()).is_empty
+    ada = await db.users.create({"name": "ada"})
+    post = await db.posts.create({"title": "t", "author_id": ada["id"]})
+    await db.users.update(ada["id"], {"best_id": post["id"]})
+    assert await fetch(db, "SELECT best_id FROM users") == [(post["id"],)]
+    with pytest.raises(d.ForeignKeyViolation):
+        await db.posts.create({"title": "u", "author_id": 999})

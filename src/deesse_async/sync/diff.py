@@ -15,7 +15,9 @@ does not compare them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,10 +131,13 @@ def compare(conn: sa.Connection, schema: Schema) -> Comparison:
     renames = find_renames(schema, {t: set(cols) for t, cols in live.items()})
     target = metadata_with_old_names(schema.metadata, renames)
     if not live:
-        return Comparison(canonical_ops(_create_everything(target), target), [], [], live)
+        with quiet_cycles():
+            created = _create_everything(target)
+        return Comparison(break_cycles(canonical_ops(created, target), target, conn), [], [], live)
     backend: Backend = _backend(conn.dialect.name)
     context = MigrationContext.configure(conn, opts=comparison_options(backend))
-    script = produce_migrations(context, target)
+    with quiet_cycles():
+        script = produce_migrations(context, target)
     upgrade = script.upgrade_ops
     assert upgrade is not None  # produce_migrations always fills it
     found = order_ops(upgrade.ops, conn, target)
@@ -276,7 +281,7 @@ def order_ops(
             changes.setdefault(op.table_name, []).extend(op.ops)
         elif not isinstance(op, ops.ModifyTableOps | ops.DropTableOp):
             creates.append(op)  # nothing else is produced today; keep it early
-    for table in target.sorted_tables:
+    for table in sorted(target.tables.values(), key=lambda t: t.name):
         if table.name in created:
             continue
         removed, added = check_ops(conn, table)
@@ -288,7 +293,45 @@ def order_ops(
         # Stable: within one rank, canonical_ops' order (column order, then names) stays.
         target_ops = sorted(canonical_sub_ops(name, sub, target), key=_sub_rank)
         (creates if name in created else modify).append(ops.ModifyTableOps(name, target_ops))
-    return creates + modify + list(_drop_order(drops, inspector))
+    return break_cycles(creates, target, conn) + modify + list(_drop_order(drops, inspector))
+
+
+# --------------------------------------------------------------------------- FK cycles
+
+
+@contextmanager
+def quiet_cycles() -> Iterator[None]:
+    """Silence SQLAlchemy's warning about FK cycles: ``break_cycles`` handles them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Cannot correctly sort tables", sa.exc.SAWarning)
+        yield
+
+
+def break_cycles(
+    creates: list[ops.MigrateOperation], target: sa.MetaData, conn: sa.Connection
+) -> list[ops.MigrateOperation]:
+    """Tables created together that reference each other (users <-> posts): their
+    cyclic foreign keys are added after every CREATE TABLE (``use_alter``), because
+    PostgreSQL and MySQL refuse a reference to a table that does not exist yet. SQLite
+    checks references only when rows are written and cannot add a constraint later.
+    """
+    if not conn.dialect.supports_alter:
+        return creates
+    created = {op.table_name for op in creates if isinstance(op, ops.CreateTableOp)}
+    tables = list(target.tables.values())
+    cyclic = sa.schema.sort_tables_and_constraints(tables)[-1][1]  # type: ignore[no-untyped-call]
+    later = sorted(
+        (fk for fk in cyclic if fk.table.name in created and fk.referred_table.name in created),
+        key=lambda fk: str(fk.name),
+    )
+    for fk in later:
+        fk.use_alter = True
+        for element in fk.elements:
+            element.use_alter = True
+    add = [ops.CreateForeignKeyOp.from_constraint(fk) for fk in later]
+    return creates + (
+        [ops.ModifyTableOps(fk.table.name, [a]) for fk, a in zip(later, add, strict=True)]
+    )
 
 
 # --------------------------------------------------------------------------- hints

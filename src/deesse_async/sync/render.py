@@ -21,7 +21,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
 from .canonical import canonical_table, sorted_constraints
-from .diff import Comparison
+from .diff import Comparison, quiet_cycles
 from .renames import render_rename
 
 __all__ = ["Change", "Intent", "create_ddl", "render_changes", "type_sql"]
@@ -252,7 +252,9 @@ def create_ddl(metadata: sa.MetaData, dialect: sa.Dialect) -> list[str]:
     """``CREATE TABLE`` and ``CREATE INDEX`` for every table of ``metadata``, FK order."""
     unescape = dialect.paramstyle in ("format", "pyformat")
     out = []
-    for table in metadata.sorted_tables:
+    with quiet_cycles():
+        tables = metadata.sorted_tables
+    for table in tables:
         elements: list[Any] = [sa.schema.CreateTable(table)]
         elements += [sa.schema.CreateIndex(i) for i in sorted_constraints(table.indexes)]
         for element in elements:
