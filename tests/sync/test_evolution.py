@@ -37,7 +37,7 @@ pytestmark = pytest.mark.anyio
 
 # CI default per backend: a PostgreSQL or MariaDB step (two worker plans, push, dump,
 # re-plan, inserts) costs about ten SQLite steps.
-CI_STEPS = {"sqlite": 200, "postgresql": 30, "mysql": 30}
+CI_STEPS = {"sqlite": 150, "postgresql": 50, "mysql": 50}
 STEPS = os.environ.get("DEESSE_EVOLUTION_STEPS")
 SEED = os.environ.get("DEESSE_EVOLUTION_SEED")
 
