@@ -76,12 +76,14 @@ CORPUS: list[tuple[str, str, str, str]] = [
     (PG, "ALTER TABLE t RENAME CONSTRAINT a TO b", "unsafe", "constraint a"),
     (PG, "ALTER TABLE t DROP CONSTRAINT x", "unsafe", "loses no data"),
     (MY, "ALTER TABLE t DROP FOREIGN KEY fk", "unsafe", "loses no data"),
-    (MY, "ALTER TABLE t DROP INDEX ix", "unsafe", "loses no data"),
+    (MY, "ALTER TABLE t DROP INDEX ix", "safe", "loses no data"),
+    (MY, "ALTER TABLE t DROP KEY uq_t_c", "safe", "loses no data"),
     (MY, "ALTER TABLE t DROP PRIMARY KEY", "unsafe", "primary key"),
-    (PG, "DROP INDEX ix", "unsafe", "loses no data"),
-    (PG, "DROP INDEX CONCURRENTLY IF EXISTS ix", "unsafe", "ix"),
-    (LITE, "DROP INDEX ix", "unsafe", "loses no data"),
-    (MY, "DROP INDEX ix ON t", "unsafe", "loses no data"),
+    (PG, "DROP INDEX ix", "safe", "loses no data"),
+    (PG, "DROP INDEX ix CASCADE", "safe", "loses no data"),
+    (PG, "DROP INDEX CONCURRENTLY IF EXISTS ix", "safe", "ix"),
+    (LITE, "DROP INDEX ix", "safe", "loses no data"),
+    (MY, "DROP INDEX ix ON t", "safe", "loses no data"),
     (PG, "DROP VIEW v", "unsafe", "loses no stored data"),
     (PG, "INSERT INTO t (a) VALUES (1)", "unsafe", "writes rows"),
     (PG, "INSERT INTO t (a) VALUES (1) ON CONFLICT DO NOTHING", "unsafe", "writes rows"),
@@ -257,6 +259,46 @@ def test_mysql_modify_and_change(sql: str, old: str, risk: str, keyword: str) ->
     result = classify(sql, MY, from_type=old)
     assert result.risk == risk, result.reason
     assert keyword in result.reason
+
+
+@pytest.mark.parametrize(
+    ("sql", "old", "risk", "keyword"),
+    [
+        # Old type and nullability given: only what changes is judged.
+        (
+            "ALTER TABLE t MODIFY c VARCHAR(100) NOT NULL",
+            "VARCHAR(10) NOT NULL",
+            "safe",
+            "widening",
+        ),
+        ("ALTER TABLE t MODIFY COLUMN c BIGINT NOT NULL", "INT NOT NULL", "safe", "widening"),
+        ("ALTER TABLE t MODIFY c VARCHAR(100) NULL", "VARCHAR(10) NULL", "safe", "widening"),
+        ("ALTER TABLE t MODIFY c VARCHAR(10) NOT NULL", "VARCHAR(10) NOT NULL", "safe", "keeps"),
+        ("ALTER TABLE t MODIFY c VARCHAR(100) NULL", "VARCHAR(10) NOT NULL", "safe", "widening"),
+        ("ALTER TABLE t MODIFY c VARCHAR(10) NULL", "VARCHAR(10) NOT NULL", "safe", "keeps"),
+        ("ALTER TABLE t MODIFY c VARCHAR(100) NOT NULL", "VARCHAR(10) NULL", "unsafe", "NULL"),
+        ("ALTER TABLE t MODIFY c VARCHAR(10) NOT NULL", "varchar(10) null", "unsafe", "NULL"),
+        (
+            "ALTER TABLE t MODIFY c VARCHAR(5) NOT NULL",
+            "VARCHAR(10) NOT NULL",
+            "destructive",
+            "widening",
+        ),
+        ("ALTER TABLE t CHANGE c c BIGINT NOT NULL", "INT NOT NULL", "safe", "widening"),
+    ],
+)
+def test_mysql_modify_judges_old_against_new_type_and_nullability(
+    sql: str, old: str, risk: str, keyword: str
+) -> None:
+    result = classify(sql, MY, from_type=old)
+    assert result.risk == risk, result.reason
+    assert keyword in result.reason
+
+
+def test_from_type_with_nullability_on_postgresql() -> None:
+    sql = "ALTER TABLE t ALTER COLUMN c TYPE BIGINT"
+    assert classify(sql, PG, from_type="INTEGER NOT NULL").risk == "safe"
+    assert classify(sql, PG, from_type="TEXT NULL").risk == "destructive"
 
 
 # --------------------------------------------------------------------------- multi-statement

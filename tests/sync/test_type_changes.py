@@ -20,7 +20,9 @@ from tests.sync.conftest import Version, fetch, snapshot
 pytestmark = pytest.mark.anyio
 
 
-async def test_text_to_json_is_planned_and_keeps_every_value(version: Version, backend: str) -> None:
+async def test_text_to_json_is_planned_and_keeps_every_value(
+    version: Version, backend: str
+) -> None:
     v1 = version([collection(slug="notes", fields={"body": field(type=d.text())})])
     await v1.push()
     for body in ("hello", '{"a": 1}', None):
@@ -88,6 +90,7 @@ if os.environ.get("DEESSE_TYPE_MATRIX") != "all":  # all 72 pairs: DEESSE_TYPE_M
         ("timestamp", "date"),
         ("boolean", "integer"),
     ]
+
 
 async def test_every_type_change_is_planned_or_refused(version: Version) -> None:
     """Each pair: a visible plan; applied, or refused with nothing changed; then re-plan empty."""

@@ -48,7 +48,7 @@ def find_conversions(
         return []
     quote = conn.dialect.identifier_preparer.quote
     out = []
-    for table in target.sorted_tables:
+    for table in sorted(target.tables.values(), key=lambda t: t.name):
         present = set(live.get(table.name, ()))
         for column in table.columns:
             if column.name not in present or not _is_json(column):

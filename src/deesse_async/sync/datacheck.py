@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.operations import ops
 
+from .diff import type_family
 from .plan import DataConflict
 
 __all__ = ["find_conflicts", "fitting_narrowings"]
@@ -52,6 +53,12 @@ def _table_conflicts(
     conn: sa.Connection, table: str, sub: Sequence[ops.MigrateOperation], columns: set[str]
 ) -> list[DataConflict]:
     found: list[DataConflict] = []
+    # A column converted to another type family holds old-typed values: comparing them
+    # with the new CHECK (uuid < 0) or measuring them (char_length(boolean)) fails; the
+    # conversion itself is judged (destructive) and refused by the database if it must.
+    columns = columns - {
+        op.column_name for op in sub if isinstance(op, ops.AlterColumnOp) and _retyped(op)
+    }
     for op in sub:
         if isinstance(op, ops.AddColumnOp):
             found += _new_required(conn, table, op.column, columns)
@@ -62,6 +69,12 @@ def _table_conflicts(
     # A removed select choice also shortens the column: say it once, as the choice.
     checked = {c.column for c in found if c.kind == "check"}
     return [c for c in found if not (c.kind == "length" and c.column in checked)]
+
+
+def _retyped(op: ops.AlterColumnOp) -> bool:
+    return op.modify_type is not None and type_family(op.modify_type) != type_family(
+        op.existing_type
+    )
 
 
 # --------------------------------------------------------------------------- counting

@@ -17,7 +17,9 @@ does not compare them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +36,14 @@ from .conversions import Conversion, find_conversions
 from .registry import TableFilter, table_filter
 from .renames import Rename, find_renames, metadata_with_old_names
 
-__all__ = ["IGNORED_TABLES", "Comparison", "compare", "comparison_options", "order_ops"]
+__all__ = [
+    "IGNORED_TABLES",
+    "Comparison",
+    "compare",
+    "comparison_options",
+    "order_ops",
+    "type_family",
+]
 
 IGNORED_TABLES = frozenset({"alembic_version"})
 _TRUE = frozenset({"1", "true", "'1'", "'true'", "b'1'"})
@@ -60,7 +69,42 @@ def _compare_server_default(
         wanted = _TRUE if rendered in _TRUE else _FALSE if rendered in _FALSE else None
         if wanted is not None:
             return inspected_default.strip().lower() not in wanted
+    if inspected_default is None or rendered_metadata_default is None:
+        return None
+    if type_family(inspected_column.type) != type_family(metadata_column.type):
+        # A retyped column: alembic's PostgreSQL comparison would evaluate the new default
+        # against the old type in the database (SELECT 'x' = false fails).
+        return _unquoted(inspected_default) != _unquoted(rendered_metadata_default)
+    numbers = _number(inspected_default), _number(rendered_metadata_default)
+    if (
+        type_family(metadata_column.type) == "number" and None not in numbers
+    ):  # MySQL reflects DEFAULT 0.0 on a DOUBLE as '0'
+        return numbers[0] != numbers[1]
     return None  # alembic's own comparison decides
+
+
+def type_family(type_: Any) -> object:
+    """The kind of values a column type holds (number, str, datetime, ...), or None."""
+    if isinstance(type_, sa.Integer | sa.Float | sa.Numeric):
+        return "number"  # MySQL reflects DOUBLE as a Decimal type: still a number
+    try:
+        return type_.python_type
+    except NotImplementedError:
+        return None
+
+
+def _unquoted(sql: str) -> str:
+    text = sql.strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    return text.split("::")[0].strip("'")
+
+
+def _number(sql: str) -> float | None:
+    try:
+        return float(_unquoted(sql))
+    except ValueError:
+        return None
 
 
 def _include_name(tables: TableFilter) -> Callable[[str | None, str, Any], bool]:
@@ -115,10 +159,13 @@ def compare(conn: sa.Connection, schema: Schema, tables: TableFilter | None = No
     renames = find_renames(schema, {t: set(cols) for t, cols in live.items()})
     target = metadata_with_old_names(schema.metadata, renames)
     if not live:
-        return Comparison(canonical_ops(_create_everything(target), target), [], [], live)
+        with quiet_cycles():
+            created = _create_everything(target)
+        return Comparison(break_cycles(canonical_ops(created, target), target, conn), [], [], live)
     backend: Backend = _backend(conn.dialect.name)
     context = MigrationContext.configure(conn, opts=comparison_options(backend, tables))
-    script = produce_migrations(context, target)
+    with quiet_cycles():
+        script = produce_migrations(context, target)
     upgrade = script.upgrade_ops
     assert upgrade is not None  # produce_migrations always fills it
     found = order_ops(upgrade.ops, conn, target)
@@ -226,7 +273,9 @@ def _reflected_foreign_key(table: str, info: Any) -> sa.ForeignKeyConstraint:
     holder = sa.MetaData()
     referred = str(info["referred_table"])
     columns, targets = list(info["constrained_columns"]), list(info["referred_columns"])
-    owner = sa.Table(table, holder, *(sa.Column(c, sa.Integer()) for c in columns))
+    # A self-reference needs the referred columns on the owner itself.
+    own = columns + [c for c in targets if referred == table and c not in columns]
+    owner = sa.Table(table, holder, *(sa.Column(c, sa.Integer()) for c in own))
     if referred != table:
         sa.Table(referred, holder, *(sa.Column(c, sa.Integer()) for c in targets))
     constraint = sa.ForeignKeyConstraint(
@@ -260,7 +309,7 @@ def order_ops(
             changes.setdefault(op.table_name, []).extend(op.ops)
         elif not isinstance(op, ops.ModifyTableOps | ops.DropTableOp):
             creates.append(op)  # nothing else is produced today; keep it early
-    for table in target.sorted_tables:
+    for table in sorted(target.tables.values(), key=lambda t: t.name):
         if table.name in created:
             continue
         removed, added = check_ops(conn, table)
@@ -272,7 +321,45 @@ def order_ops(
         # Stable: within one rank, canonical_ops' order (column order, then names) stays.
         target_ops = sorted(canonical_sub_ops(name, sub, target), key=_sub_rank)
         (creates if name in created else modify).append(ops.ModifyTableOps(name, target_ops))
-    return creates + modify + list(_drop_order(drops, inspector))
+    return break_cycles(creates, target, conn) + modify + list(_drop_order(drops, inspector))
+
+
+# --------------------------------------------------------------------------- FK cycles
+
+
+@contextmanager
+def quiet_cycles() -> Iterator[None]:
+    """Silence SQLAlchemy's warning about FK cycles: ``break_cycles`` handles them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Cannot correctly sort tables", sa.exc.SAWarning)
+        yield
+
+
+def break_cycles(
+    creates: list[ops.MigrateOperation], target: sa.MetaData, conn: sa.Connection
+) -> list[ops.MigrateOperation]:
+    """Tables created together that reference each other (users <-> posts): their
+    cyclic foreign keys are added after every CREATE TABLE (``use_alter``), because
+    PostgreSQL and MySQL refuse a reference to a table that does not exist yet. SQLite
+    checks references only when rows are written and cannot add a constraint later.
+    """
+    if not conn.dialect.supports_alter:
+        return creates
+    created = {op.table_name for op in creates if isinstance(op, ops.CreateTableOp)}
+    tables = list(target.tables.values())
+    cyclic = sa.schema.sort_tables_and_constraints(tables)[-1][1]  # type: ignore[no-untyped-call]
+    later = sorted(
+        (fk for fk in cyclic if fk.table.name in created and fk.referred_table.name in created),
+        key=lambda fk: str(fk.name),
+    )
+    for fk in later:
+        fk.use_alter = True
+        for element in fk.elements:
+            element.use_alter = True
+    add = [ops.CreateForeignKeyOp.from_constraint(fk) for fk in later]
+    return creates + (
+        [ops.ModifyTableOps(fk.table.name, [a]) for fk, a in zip(later, add, strict=True)]
+    )
 
 
 # --------------------------------------------------------------------------- hints

@@ -176,7 +176,7 @@ def metadata_with_old_names(metadata: sa.MetaData, renames: RenameMap) -> sa.Met
     if renames.is_empty:
         return metadata
     copy = sa.MetaData()
-    for table in metadata.sorted_tables:
+    for table in sorted(metadata.tables.values(), key=lambda t: t.name):
         _copy_table(table, copy, renames)
     return copy
 

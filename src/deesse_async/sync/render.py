@@ -21,13 +21,15 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
 from .canonical import canonical_table, sorted_constraints
-from .diff import Comparison
+from .diff import Comparison, quiet_cycles
 from .renames import render_rename
 
 __all__ = ["Change", "Intent", "create_ddl", "render_changes", "type_sql"]
 
 _REBUILD_PREFIX = "CREATE TABLE _alembic_tmp_"
 _INDEX_OPS = (ops.CreateIndexOp, ops.DropIndexOp)
+# The sentinel reads the old nullability after the old type: MySQL's MODIFY restates both.
+_NULLABILITY: dict[bool | None, str] = {True: " NULL", False: " NOT NULL"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,7 @@ def _intents(op: ops.MigrateOperation, table: str, dialect: sa.Dialect) -> list[
 
 def _python_type(type_: Any) -> type | None:
     try:
-        return type(None) if type_ is None else type_.python_type  # type: ignore[no-any-return]
+        return type(None) if type_ is None else type_.python_type
     except NotImplementedError:
         return None
 
@@ -206,7 +208,9 @@ class _Renderer:
             if isinstance(sub, ops.AlterColumnOp):
                 # Also without a type change: MySQL's MODIFY restates the type it keeps.
                 if sub.existing_type is not None:
-                    from_type = type_sql(sub.existing_type, self.dialect)
+                    from_type = type_sql(sub.existing_type, self.dialect) + _NULLABILITY.get(
+                        sub.existing_nullable, ""
+                    )
                 keeps = sub.existing_nullable is False and sub.modify_nullable is None
                 _cast_between_families(sub, self.dialect)
             statements = self.sql(sub)
@@ -248,7 +252,9 @@ def create_ddl(metadata: sa.MetaData, dialect: sa.Dialect) -> list[str]:
     """``CREATE TABLE`` and ``CREATE INDEX`` for every table of ``metadata``, FK order."""
     unescape = dialect.paramstyle in ("format", "pyformat")
     out = []
-    for table in metadata.sorted_tables:
+    with quiet_cycles():
+        tables = metadata.sorted_tables
+    for table in tables:
         elements: list[Any] = [sa.schema.CreateTable(table)]
         elements += [sa.schema.CreateIndex(i) for i in sorted_constraints(table.indexes)]
         for element in elements:

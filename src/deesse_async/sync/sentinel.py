@@ -7,15 +7,17 @@ fool the sentinel.  Whatever sqlglot cannot type is treated as destructive.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, SqlglotError
-from sqlglot.tokenizer_core import TokenType
+
+from .shapes import command_verdict
+from .widening import widens
 
 __all__ = ["Classification", "Risk", "classify", "classify_many"]
 
@@ -45,6 +47,7 @@ class _Context:
     dialect: str
     from_type: str | None
     old_type: exp.DataType | None
+    old_nullable: bool | None = None  # from a from_type ending in NULL / NOT NULL
 
 
 def _worst(items: Iterable[Classification]) -> Classification | None:
@@ -67,131 +70,6 @@ def _name(node: Any) -> str:
 
 def _unanalysable(what: str) -> Classification:
     return _C("destructive", f"{what} could not be analysed, so it is treated as destructive.")
-
-
-# --------------------------------------------------------------------------- type widening
-
-_INT_TYPES: Final[dict[Any, tuple[int, bool]]] = {
-    getattr(_T, name): (bits, name.startswith("U"))
-    for bits, names in (
-        (8, "TINYINT UTINYINT"),
-        (16, "SMALLINT SMALLSERIAL USMALLINT"),
-        (24, "MEDIUMINT UMEDIUMINT"),
-        (32, "INT SERIAL UINT"),
-        (64, "BIGINT BIGSERIAL UBIGINT"),
-    )
-    for name in names.split()
-}
-_FIXED_CHAR: Final = frozenset({_T.CHAR, _T.NCHAR})
-_VAR_CHAR: Final = frozenset({_T.BPCHAR, _T.VARCHAR, _T.NVARCHAR, _T.TEXT, _T.TINYTEXT})
-_STRING_TYPES: Final = _FIXED_CHAR | _VAR_CHAR | {_T.MEDIUMTEXT, _T.LONGTEXT}
-# MySQL TEXT sizes are bytes; divide by 4 because utf8mb4 may need 4 bytes a character.
-_MYSQL_TEXT_CHARS: Final[dict[Any, int]] = {
-    _T.TINYTEXT: 255 // 4,
-    _T.TEXT: 65_535 // 4,
-    _T.MEDIUMTEXT: 16_777_215 // 4,
-    _T.LONGTEXT: 4_294_967_295 // 4,
-}
-_UNBOUNDED: Final = float("inf")
-
-
-def _params(dtype: exp.DataType) -> list[int] | None:
-    values: list[int] = []
-    for param in dtype.expressions:
-        literal = param.this if isinstance(param, exp.DataTypeParam) else param
-        if not (isinstance(literal, exp.Literal) and literal.is_int):
-            return None
-        values.append(int(literal.name))
-    return values
-
-
-def _float_mantissa(dtype: exp.DataType) -> int | None:
-    params = _params(dtype)
-    # MySQL FLOAT(M,D) rounds to D decimals, so it is not treated as a plain float.
-    if dtype.this not in (_T.FLOAT, _T.DOUBLE) or params is None or len(params) > 1:
-        return None
-    if params:
-        return 24 if params[0] <= 24 else 53
-    return 24 if dtype.this == _T.FLOAT else 53
-
-
-def _decimal_digits(dtype: exp.DataType, dialect: str) -> tuple[float, int] | None:
-    """Digits before and after the point of a DECIMAL; unbounded precision is infinite."""
-    params = _params(dtype)
-    if dtype.this != _T.DECIMAL or params is None or len(params) > 2:
-        return None
-    if not params:
-        # MySQL defaults DECIMAL to (10, 0); PostgreSQL and SQLite do not bound it.
-        return (10, 0) if dialect == "mysql" else (_UNBOUNDED, 0)
-    scale = params[1] if len(params) == 2 else 0
-    return params[0] - scale, scale
-
-
-def _int_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
-    if old.this not in _INT_TYPES:
-        return None
-    # Compare the bits that hold the absolute value: a sign costs one of them.
-    width, unsigned = _INT_TYPES[old.this]
-    bits = width - (not unsigned)
-    target, mantissa = _INT_TYPES.get(new.this), _float_mantissa(new)
-    if target is not None:
-        # A signed source may hold negatives that an unsigned target rejects.
-        return target[0] - (not target[1]) >= bits and (unsigned or not target[1])
-    if mantissa is not None:
-        return bits <= mantissa
-    digits = _decimal_digits(new, dialect)
-    return digits is not None and digits[0] >= len(str(2**bits))
-
-
-def _float_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
-    source, target = _float_mantissa(old), _float_mantissa(new)
-    return None if source is None else target is not None and target >= source
-
-
-def _decimal_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
-    if old.this != _T.DECIMAL:
-        return None
-    source, target = _decimal_digits(old, dialect), _decimal_digits(new, dialect)
-    if source is None or target is None:
-        return False
-    return target[0] >= source[0] and target[1] >= source[1]
-
-
-def _text_capacity(dtype: exp.DataType, dialect: str) -> float:
-    if dialect == "mysql" and dtype.this in _MYSQL_TEXT_CHARS:
-        return _MYSQL_TEXT_CHARS[dtype.this]
-    params = _params(dtype)
-    if params is None:
-        return 0  # e.g. VARCHAR(MAX) is unknown, so it never counts as wider.
-    if params:
-        return params[0]
-    return 1 if dtype.this in _FIXED_CHAR else _UNBOUNDED
-
-
-def _text_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
-    if old.this not in _STRING_TYPES:
-        return None
-    # CHAR pads values, so VARCHAR -> CHAR changes them even when long enough.
-    padded = new.this in _FIXED_CHAR and old.this not in _FIXED_CHAR
-    return (
-        new.this in _STRING_TYPES
-        and not padded
-        and _text_capacity(new, dialect) >= _text_capacity(old, dialect)
-    )
-
-
-def _enum_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
-    if old.this not in (_T.ENUM, _T.SET):
-        return None
-    values = {value.name for value in new.expressions}
-    return new.this == old.this and {value.name for value in old.expressions} <= values
-
-
-def _widens(old: exp.DataType, new: exp.DataType, dialect: str) -> bool:
-    """True when every value of ``old`` fits ``new`` unchanged (TIMESTAMP->TIMESTAMPTZ does not)."""
-    rules = (_int_rule, _float_rule, _decimal_rule, _text_rule, _enum_rule)
-    verdicts = (rule(old, new, dialect) for rule in rules)
-    return next((verdict for verdict in verdicts if verdict is not None), False)
 
 
 def _plain_using(using: Any, column: str, new: exp.DataType) -> bool:
@@ -221,7 +99,7 @@ def _type_change(
     source = ctx.old_type.sql(spelling)
     if ctx.old_type == new:
         return _C("safe", f"Column {column} keeps its type {target}, so no value changes.")
-    if _widens(ctx.old_type, new, ctx.dialect):
+    if widens(ctx.old_type, new, ctx.dialect):
         return _C("safe", f"Changing {column} from {source} to {target} is a widening conversion.")
     return _C(
         "destructive",
@@ -274,7 +152,7 @@ def _add_column(column: exp.ColumnDef, table: str, ctx: _Context) -> Classificat
 
 
 _DROP_ACTION_UNSAFE: Final = frozenset(
-    {"CONSTRAINT", "INDEX", "KEY", "FOREIGN KEY", "CHECK", "PRIMARY KEY", "UNIQUE"}
+    {"CONSTRAINT", "FOREIGN KEY", "CHECK", "PRIMARY KEY", "UNIQUE"}
 )
 
 
@@ -284,6 +162,9 @@ def _drop_action(drop: exp.Drop, table: str, ctx: _Context) -> Classification:
     if kind == "COLUMN":
         columns = ", ".join(f"{table}.{name}" for name in names)
         return _C("destructive", f"DROP COLUMN {columns} loses the column's data.")
+    if kind in ("INDEX", "KEY"):  # MySQL's form of DROP INDEX
+        what = f"DROP {kind} {', '.join(names)} on {table}"
+        return _C("safe", f"{what} loses no data, though queries that used it may get slower.")
     if kind in _DROP_ACTION_UNSAFE:
         what = f"DROP {kind} {', '.join(names)} on {table}"
         return _C("unsafe", f"{what} can break queries or guarantees but loses no data.")
@@ -317,7 +198,8 @@ def _modify_column(action: exp.ModifyColumn, table: str, ctx: _Context) -> Class
         parts.append(_C("unsafe", f"Renaming column {column} to {definition.name} can break code."))
     if isinstance(definition.args.get("kind"), exp.DataType):
         parts.append(_type_change(column, definition.args["kind"], ctx))
-    if _is_not_null([c.kind for c in definition.constraints]):
+    # NOT NULL the column already had is no new demand; dropping it only relaxes one.
+    if _is_not_null([c.kind for c in definition.constraints]) and ctx.old_nullable is not False:
         parts.append(_C("unsafe", f"{verb} {column} NOT NULL fails if any row holds NULL."))
     return _worst(parts) or _C("safe", f"{verb} {column} restates the column unchanged.")
 
@@ -399,7 +281,7 @@ _DROP_RISKS: Final[dict[str, tuple[Risk, str]]] = {
     "DATABASE": ("destructive", "loses every object and row in it"),
     "SEQUENCE": ("destructive", "loses the sequence's current value"),
     "VIEW": ("unsafe", "can break queries that use it but loses no stored data"),
-    "INDEX": ("unsafe", "can slow queries or remove a guarantee but loses no data"),
+    "INDEX": ("safe", "loses no data, though queries that used it may get slower"),
     "FUNCTION": ("unsafe", "can break code that calls it"),
     "PROCEDURE": ("unsafe", "can break code that calls it"),
     "TRIGGER": ("unsafe", "changes what future writes do"),
@@ -505,60 +387,14 @@ _STATEMENTS: Final[dict[type[exp.Expr], Callable[[Any, _Context], Classification
 
 # --------------------------------------------------------------------------- raw commands
 
-# sqlglot keeps some statements as an untyped Command.  Their tokens are reduced to a shape
-# (names -> <name>, string literals -> <str>) and only these exact shapes are trusted.
-_COMMAND_SHAPES: Final[dict[str, tuple[Risk, str]]] = {
-    "RENAME TABLE <name> TO <name>": ("unsafe", "RENAME TABLE {0} to {1} can break queries."),
-    "ALTER TABLE <name> RENAME CONSTRAINT <name> TO <name>": (
-        "unsafe",
-        "Renaming constraint {1} on {0} can break code.",
-    ),
-    "ALTER TABLE <name> VALIDATE CONSTRAINT <name>": (
-        "unsafe",
-        "VALIDATE {1} on {0} fails if rows violate it.",
-    ),
-    "ALTER TYPE <name> ADD VALUE <str>": ("safe", "Adding '{1}' to enum type {0} is additive."),
-    "ALTER TYPE <name> ADD VALUE <str> BEFORE <str>": ("safe", "Adding '{1}' to {0} is additive."),
-    "ALTER TYPE <name> ADD VALUE <str> AFTER <str>": ("safe", "Adding '{1}' to {0} is additive."),
-    "ALTER TYPE <name> RENAME VALUE <str> TO <str>": (
-        "unsafe",
-        "Renaming '{1}' of {0} can break code.",
-    ),
-}
-_KEYWORDS: Final = frozenset(
-    "TABLE TYPE TO RENAME CONSTRAINT VALIDATE ADD VALUE BEFORE AFTER".split()
-)
-# IF [NOT] EXISTS and ONLY never change a statement's risk, so the shape leaves them out.
-_NOISE: Final = frozenset({"IF", "NOT", "EXISTS", "ONLY"})
-
 
 def _command(stmt: exp.Command, ctx: _Context) -> Classification:
     head, rest = str(stmt.this).upper(), stmt.expression
     text = rest.name if isinstance(rest, exp.Expr) else str(rest or "")
-    failure = _unanalysable(f"The statement {_snippet(f'{head} {text}')!r} (untyped by sqlglot)")
-    try:
-        tokens = Dialect.get_or_raise(ctx.dialect).tokenize(text)
-    except SqlglotError:
-        return failure
-    shape, values = [head], []
-    for token in tokens:
-        word, kind = token.text.upper(), token.token_type
-        if kind == TokenType.STRING:
-            shape.append("<str>")
-            values.append(token.text)
-        elif kind == TokenType.IDENTIFIER or (
-            kind == TokenType.VAR and word not in _KEYWORDS | _NOISE
-        ):
-            if shape[-1] == ".":  # the next part of a dotted name
-                shape.pop()
-                values[-1] += f".{token.text}"
-            else:
-                shape.append("<name>")
-                values.append(token.text)
-        elif word not in _NOISE:
-            shape.append(word)
-    risk, reason = _COMMAND_SHAPES.get(" ".join(shape), (None, ""))
-    return failure if risk is None else _C(risk, reason.format(*values))
+    verdict = command_verdict(head, text, ctx.dialect)
+    if verdict is None:
+        return _unanalysable(f"The statement {_snippet(f'{head} {text}')!r} (untyped by sqlglot)")
+    return _C(*verdict)
 
 
 # --------------------------------------------------------------------------- core
@@ -590,12 +426,20 @@ def _context(dialect: str, from_type: str | None) -> _Context:
         raise ValueError(f"Unsupported SQL dialect {dialect!r}; expected one of: {known}.")
     sg_dialect = _DIALECTS[dialect]
     old_type: exp.DataType | None = None
+    old_nullable: bool | None = None
     if from_type is not None:
+        found = _NULLABILITY.match(from_type)
+        if found is not None:
+            from_type, old_nullable = found["type"], found["not"] is None
         try:
             old_type = exp.DataType.build(from_type, dialect=sg_dialect)
         except SqlglotError:
             old_type = None  # reported by _type_change if a type change needs it
-    return _Context(sg_dialect, from_type, old_type)
+    return _Context(sg_dialect, from_type, old_type, old_nullable)
+
+
+# "VARCHAR(10) NOT NULL" / "INT NULL": the old type with the column's old nullability.
+_NULLABILITY: Final = re.compile(r"^\s*(?P<type>.*?)\s+(?P<not>NOT\s+)?NULL\s*$", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- table rebuilds
@@ -697,11 +541,15 @@ def classify(sql: str, dialect: str, *, from_type: str | None = None) -> Classif
     """Classify ``sql`` (one or more statements) by its worst risk to existing data.
 
     ``dialect`` is ``"postgresql"``, ``"sqlite"`` or ``"mysql"`` (MariaDB included);
-    ``from_type`` is the old SQL type of a column whose type the statement changes.
+    ``from_type`` is the old SQL type of a column whose type the statement changes,
+    optionally followed by its old nullability (``"VARCHAR(10) NOT NULL"``): MySQL's
+    ``MODIFY`` restates the whole column, and only what differs from the old one counts.
 
     >>> classify("ALTER TABLE posts DROP COLUMN body", "postgresql").risk
     'destructive'
     >>> classify("ALTER TABLE t ALTER COLUMN c TYPE BIGINT", "postgresql", from_type="INT").risk
+    'safe'
+    >>> classify("ALTER TABLE t MODIFY c BIGINT NOT NULL", "mysql", from_type="INT NOT NULL").risk
     'safe'
     """
     ctx = _context(dialect, from_type)
