@@ -197,6 +197,7 @@ def fitting_narrowings(
                 isinstance(sub, ops.AlterColumnOp)
                 and sub.modify_type is not None
                 and sub.column_name in live[op.table_name]
+                and not _retyped(sub)  # text to shorter text only, not a conversion
                 and _longer_than(
                     conn, op.table_name, sub.column_name, sub.modify_type, sub.existing_type
                 )
