@@ -91,3 +91,16 @@ async def test_collections_that_reference_each_other(version: Version) -> None:
     assert await fetch(db, "SELECT best_id FROM users") == [(post["id"],)]
     with pytest.raises(d.ForeignKeyViolation):
         await db.posts.create({"title": "u", "author_id": 999})
+
+
+async def test_a_select_with_one_choice_replans_empty(version: Version) -> None:
+    """MariaDB stores ``f IN ('d')`` as ``f = 'd'``: the CHECK was replaced on every plan."""
+    v1 = version([collection(slug="items", fields={"kind": field(type=d.select("d"))})])
+    await v1.push()
+    await v1.items.create({"kind": "d"})
+    assert (await v1.plan()).is_empty
+    v2 = version([collection(slug="items", fields={"kind": field(type=d.select("d", "e"))})])
+    await v2.push()
+    assert (await v2.plan()).is_empty
+    await v2.items.create({"kind": "e"})
+    assert await fetch(v2, "SELECT kind FROM items ORDER BY id") == [("d",), ("e",)]

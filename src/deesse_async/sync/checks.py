@@ -49,7 +49,16 @@ def _mysql_spelling(sql: str) -> str:
         identifier.set("quoted", False)
     while isinstance(tree, exp.Paren):
         tree = tree.this
+    # MariaDB stores ``f IN ('d')`` (a select with one choice) as ``f = 'd'``.
+    tree = tree.transform(_single_in_as_eq)
     return tree.sql(dialect="mysql", normalize=True)
+
+
+def _single_in_as_eq(node: exp.Expr) -> exp.Expr:
+    items = node.expressions if isinstance(node, exp.In) else []
+    if len(items) == 1 and not node.args.get("query"):
+        return exp.EQ(this=node.this, expression=items[0])
+    return node
 
 
 def _reflected(conn: sa.Connection, table: str) -> Definitions:
