@@ -45,9 +45,11 @@ from tests.sync.devapp import (
 )
 
 DEBOUNCE = 0.5
-# The edit must be live within the debounce plus this: a fresh interpreter importing the
-# app, planning and applying takes ~1 s here.
-SYNC_BUDGET = 2.0
+# The edit must be live within the debounce plus this. A round (a fresh interpreter
+# importing the app, planning with its data checks, applying) takes 1-2 s on a quiet
+# 2-core machine and 3-5 s on a loaded one; this bounds "it happens while serving", it
+# does not measure speed (the engine prints each round's time).
+SYNC_BUDGET = 8.0
 
 
 @dataclass
