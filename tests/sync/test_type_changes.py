@@ -125,3 +125,104 @@ async def test_every_type_change_is_planned_or_refused(version: Version) -> None
             if row is None or row["v"] in (None, 0, ""):
                 problems.append(f"{old}->{new}: a plan without data loss lost {value!r}")
     assert not problems, "\n".join(problems)
+
+
+# Into timestamp, date and uuid (SQLite's rebuild used to CAST text to the integer 2024):
+# per source type, the values stored and what each must read back as (None: not convertible).
+_STAMP = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+_U7, _U8 = uuidlib.UUID(int=7), uuidlib.UUID(int=8)
+INTO: dict[str, dict[str, list[tuple[Any, Any]]]] = {
+    "timestamp": {
+        "text": [
+            ("2024-01-02T03:04:05", _STAMP),
+            ("2024-01-02 03:04:05.250000", _STAMP.replace(microsecond=250000)),
+            ("2024-01-02", dt.datetime(2024, 1, 2, tzinfo=dt.UTC)),
+            ("2024-02-30 00:00:00", None),
+            ("zz", None),
+        ],
+        "integer": [(5, None)],
+        "number": [(1.5, None)],
+        "boolean": [(True, None)],
+        "json": [({"a": 1}, None), ("2024-01-02", None)],
+    },
+    "date": {
+        "text": [("2024-01-02", dt.date(2024, 1, 2)), ("2024-13-01", None), ("zz", None)],
+        "integer": [(5, None)],
+        "number": [(1.5, None)],
+        "boolean": [(False, None)],
+        "json": [([1], None)],
+    },
+    "uuid": {
+        "text": [(str(_U7), _U7), (_U8.hex.upper(), _U8), ("zz", None)],
+        "integer": [(7, None)],
+        "number": [(2.5, None)],
+        "boolean": [(True, None)],
+        "json": [({"a": 1}, None)],
+    },
+}
+
+
+async def test_changes_into_timestamp_date_uuid_read_back_or_are_refused(
+    version: Version, backend: str
+) -> None:
+    """After an accepted change every row reads; what did not convert is None and counted."""
+    problems = []
+    for new, sources in INTO.items():
+        for old, pairs in sources.items():
+            slug = f"i_{old}_{new}"
+            v1 = version([collection(slug=slug, fields={"v": field(type=TYPES[old][0])})])
+            await v1.push(accept_data_loss=True)
+            for value, _ in [*pairs, (None, None)]:
+                await getattr(v1, slug).create({"v": value})
+            v2 = version([collection(slug=slug, fields={"v": field(type=TYPES[new][0])})])
+            plan = await v2.plan()
+            before = (await snapshot(v2), await fetch(v2, f"SELECT * FROM {slug} ORDER BY id"))
+            try:
+                await v2.push(accept_data_loss=True)
+            except DeesseError:
+                after = (await snapshot(v2), await fetch(v2, f"SELECT * FROM {slug} ORDER BY id"))
+                if after != before:
+                    problems.append(f"{old}->{new}: refused but the table changed")
+                continue
+            where = f"{old}->{new} on {backend}"
+            try:
+                rows = await getattr(v2.query, slug).find_many(order_by={"id": "asc"})
+                one = [await getattr(v2, slug).read(r["id"]) for r in rows]
+            except DeesseError as error:
+                problems.append(f"{where}: the rows are unreadable: {error}")
+                continue
+            want = [expected for _, expected in pairs] + [None]
+            got = [r["v"] for r in rows]
+            if got != want or [r["v"] for r in one if r is not None] != want:
+                problems.append(f"{where}: read back {got}, expected {want}")
+            lost = sum(1 for value, expected in pairs if expected is None)
+            named = [
+                s for s, n in zip(plan.statements, plan.affected_rows, strict=True) if n == lost
+            ]
+            if not any(s.risk == "destructive" and "NULL" in s.reason for s in named):
+                problems.append(f"{where}: no destructive statement counts {lost} values lost")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("stored", ["zz", "2024-01-02"])
+async def test_required_column_into_timestamp_refuses_what_cannot_convert(
+    version: Version, backend: str, stored: str
+) -> None:
+    """A NOT NULL column cannot take the NULLs: a data conflict (or the database refuses)."""
+    v1 = version([collection(slug="r", fields={"v": d.required(field(type=d.text()))})])
+    await v1.push()
+    await v1.r.create({"v": stored})
+    v2 = version([collection(slug="r", fields={"v": d.required(field(type=d.timestamp()))})])
+    plan = await v2.plan()
+    if stored == "2024-01-02":
+        assert not plan.conflicts
+        await v2.push(accept_data_loss=True)
+        assert (await v2.r.read(1) or {})["v"] == dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+        return
+    if backend == "sqlite":
+        assert [(c.table, c.column, c.rows) for c in plan.conflicts] == [("r", "v", 1)]
+        assert "timestamp" in plan.conflicts[0].problem
+    before = (await snapshot(v2), await fetch(v2, "SELECT * FROM r ORDER BY id"))
+    with pytest.raises(DeesseError):
+        await v2.push(accept_data_loss=True)
+    assert (await snapshot(v2), await fetch(v2, "SELECT * FROM r ORDER BY id")) == before

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["admin_connection", "schema_connection"]
 
 
+_SCHEMA_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE"
+
+
 async def _connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
     """What the driver's ``connect()`` gets: the same TLS and timeout as the pool's."""
     if url.backend == "postgresql":
@@ -40,7 +43,11 @@ async def _connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[
             args["server_settings"] = {"search_path": path}
         return args
     if url.backend == "mysql":
-        return await mysql_connect_args(url)
+        args = await mysql_connect_args(url)
+        # A type change into DATE/DATETIME turns 0 (a false boolean) into '0000-00-00', a
+        # date no reader can decode: with these modes MariaDB refuses the plan instead.
+        args["init_command"] = f"SET sql_mode = CONCAT(@@sql_mode, ',{_SCHEMA_SQL_MODE}')"
+        return args
     return {"uri": True} if url.memory_name or url.sqlite_uri else {}
 
 

@@ -90,7 +90,7 @@ def _judge_rebuild(
         for i, c in intents
         if i.column and (c.risk == "safe" or (change.table, i.column) in fits)
     }
-    judged = [_without_widening_casts(s, widened) for s in change.statements]
+    judged = [_without_widening_casts(s, widened) for s in change.judge_as or change.statements]
     results = classify_many(judged, backend, old_columns=old_columns)
     upper = [s.upper() for s in change.statements]
     insert = next((n for n, s in enumerate(upper) if s.startswith("INSERT INTO")), 0)
@@ -143,6 +143,12 @@ def _count(conn: sa.Connection, table: str, columns: Sequence[str]) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+def _affected(conn: sa.Connection, change: Change) -> int:
+    if change.rows is not None:  # counted exactly when the change was found
+        return change.rows
+    return _count(conn, change.table, change.lossy_columns or ())
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -186,13 +192,15 @@ def build_plan(
         ):
             lossy = verdict.risk == "destructive" and change.lossy_columns is not None
             reason = verdict.reason
-            if lossy and summary.loss:
-                reason = f"Loses {summary.loss}. {reason}"  # the data first, then why
+            if lossy and change.loss:  # the data first, then why
+                reason = f"{change.loss}. {reason}"
+            elif lossy and summary.loss:
+                reason = f"Loses {summary.loss}. {reason}"
             statements.append(PlannedStatement(sql, verdict.risk, reason))
-            rows.append(_count(conn, change.table, change.lossy_columns or ()) if lossy else None)
+            rows.append(_affected(conn, change) if lossy else None)
         indexes = tuple(range(first, len(statements)))
         risks: list[Risk] = [statements[n].risk for n in indexes] or ["safe"]
         grouped.append(PlanChange(summary.text, max(risks, key=_RANK.__getitem__), indexes))
     created = [c.created_table for c in changes if c.created_table]
-    conflicts = find_conflicts(conn, comparison.ops, comparison.live_columns)
+    conflicts = find_conflicts(conn, comparison.ops, comparison.live_columns, comparison.retypes)
     return SyncPlan(statements, rows, comparison.hints, created, backend, conflicts, grouped)

@@ -7,7 +7,9 @@ the data the SQL will meet, with one ``SELECT`` per change, before anything is a
 - ``SET NOT NULL`` over rows holding NULL;
 - a new UNIQUE (constraint or unique index) over duplicate values;
 - a text column narrowed below the length of values it holds;
-- a CHECK (select choices, number range) that rows already break.
+- a CHECK (select choices, number range) that rows already break;
+- SQLite: a required column rebuilt into timestamp/date/uuid holding values that do not
+  convert (``conversions.Retype``; an optional column gets NULL instead).
 
 Each finding is a ``DataConflict``; ``push()`` refuses a plan that has any, so no database
 ever meets a statement that must fail (PostgreSQL and SQLite would roll back, MySQL and
@@ -24,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.operations import ops
 
+from .conversions import Retype
 from .diff import type_family
 from .plan import DataConflict
 
@@ -34,7 +37,10 @@ _KINDS = ("not_null", "length", "unique", "check")
 
 
 def find_conflicts(
-    conn: sa.Connection, found: Sequence[ops.MigrateOperation], live: dict[str, list[str]]
+    conn: sa.Connection,
+    found: Sequence[ops.MigrateOperation],
+    live: dict[str, list[str]],
+    retypes: Sequence[Retype] = (),
 ) -> list[DataConflict]:
     """The conflicts between ``found`` (ordered alembic operations) and the live rows.
 
@@ -45,6 +51,7 @@ def find_conflicts(
     for op in found:
         if isinstance(op, ops.ModifyTableOps) and op.table_name in live:
             out += _table_conflicts(conn, op.table_name, op.ops, set(live[op.table_name]))
+    out += [_unconvertible(r) for r in retypes if r.rows and not r.nullable]
     # By table and column, not by operation: the same data gives the same message order.
     return sorted(out, key=lambda c: (c.table, c.column, _KINDS.index(c.kind)))
 
@@ -69,6 +76,16 @@ def _table_conflicts(
     # A removed select choice also shortens the column: say it once, as the choice.
     checked = {c.column for c in found if c.kind == "check"}
     return [c for c in found if not (c.kind == "length" and c.column in checked)]
+
+
+def _unconvertible(retype: Retype) -> DataConflict:
+    where = f"{retype.table}.{retype.column}"
+    problem = f"{_rows(retype.rows)} of {where} hold values that are not {retype.kind}s"
+    fix = (
+        f"convert or clear them first, or make {retype.column} optional "
+        "(the values that do not convert then become NULL)"
+    )
+    return DataConflict(retype.table, retype.column, retype.rows, problem, fix, "not_null")
 
 
 def _retyped(op: ops.AlterColumnOp) -> bool:

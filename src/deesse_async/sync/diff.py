@@ -32,7 +32,7 @@ from .._types import Backend
 from ..compile.schema import Schema
 from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
-from .conversions import Conversion, find_conversions
+from .conversions import Conversion, Retype, find_conversions, find_retypes
 from .registry import TableFilter, table_filter
 from .renames import Rename, find_renames, metadata_with_old_names
 
@@ -141,6 +141,8 @@ class Comparison:
     live_columns: dict[str, list[str]]  # the columns each existing table has now
     # Values a type change the database cannot see would leave unreadable (after ``ops``).
     conversions: list[Conversion] = field(default_factory=list)
+    # SQLite rebuilds into timestamp/date/uuid: converted in the copy, the rest NULLed.
+    retypes: list[Retype] = field(default_factory=list)
 
 
 def _live(inspector: sa.Inspector, tables: TableFilter) -> dict[str, list[str]]:
@@ -171,7 +173,8 @@ def compare(conn: sa.Connection, schema: Schema, tables: TableFilter | None = No
     found = order_ops(upgrade.ops, conn, target)
     hints = probable_renames(found, context, schema)
     conversions = find_conversions(conn, target, live)
-    return Comparison(found, renames.renames(), hints, live, conversions)
+    retypes = find_retypes(conn, found, live)
+    return Comparison(found, renames.renames(), hints, live, conversions, retypes)
 
 
 def _create_everything(target: sa.MetaData) -> list[ops.MigrateOperation]:

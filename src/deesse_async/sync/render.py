@@ -21,6 +21,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
 from .canonical import canonical_table, sorted_constraints
+from .conversions import Retype
 from .diff import Comparison, quiet_cycles
 from .renames import render_rename
 
@@ -55,6 +56,12 @@ class Change:
     created_table: str | None = None
     # MySQL's MODIFY restates NOT NULL for a column that already was: not a new demand.
     keeps_not_null: bool = False
+    # A rebuild whose copy converts values (``Retype``): the statements as alembic wrote
+    # them, which the sentinel judges (the conversion itself loses nothing).
+    judge_as: tuple[str, ...] = ()
+    # Set when the loss is known exactly: what is lost, in words, and how many values.
+    loss: str | None = None
+    rows: int | None = None
 
 
 class _Capture:
@@ -174,8 +181,24 @@ def _plain_defaults(op: ops.MigrateOperation) -> ops.MigrateOperation:
     return op
 
 
+def _converting_copy(
+    statements: tuple[str, ...], retypes: list[Retype], dialect: sa.Dialect
+) -> tuple[str, ...]:
+    """The rebuild with its copy converting each retyped column instead of CASTing it."""
+    quote = dialect.identifier_preparer.quote
+    out = []
+    for sql in statements:
+        if sql.startswith("INSERT INTO _alembic_tmp_"):
+            for r in retypes:
+                value = f"{quote(r.table)}.{quote(r.column)}"
+                sql = sql.replace(f"CAST({value} AS {r.cast})", r.copy(value))
+        out.append(sql)
+    return tuple(out)
+
+
 class _Renderer:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, retypes: list[Retype] = []) -> None:  # noqa: B006
+        self.retypes = retypes
         self.conn = conn
         self.dialect = conn.dialect
         self.capture = _Capture(conn.dialect.paramstyle in ("format", "pyformat"))
@@ -199,7 +222,13 @@ class _Renderer:
         statements = self.capture.take()
         rebuilt = any(s.startswith(_REBUILD_PREFIX) for s in statements)
         intents = [i for sub in op.ops for i in _intents(sub, name, self.dialect)]
-        return Change(statements, name, _lossy(op.ops), intents=tuple(intents) if rebuilt else ())
+        retypes = [r for r in self.retypes if r.table == name]
+        if not (rebuilt and retypes):
+            return Change(
+                statements, name, _lossy(op.ops), intents=tuple(intents) if rebuilt else ()
+            )
+        copying = _converting_copy(statements, retypes, self.dialect)
+        return Change(copying, name, _lossy(op.ops), intents=tuple(intents), judge_as=statements)
 
     def each(self, op: ops.ModifyTableOps) -> list[Change]:
         changes = []
@@ -235,9 +264,14 @@ class _Renderer:
 def render_changes(conn: sa.Connection, comparison: Comparison) -> list[Change]:
     """The SQL of every change of ``comparison``: creates, alters, conversions, renames,
     then drops."""
-    renderer = _Renderer(conn)
+    renderer = _Renderer(conn, comparison.retypes)
     # Value conversions run on the altered tables, before renames change their names.
-    later = [Change((c.sql,), c.table, lossy_columns=(c.column,)) for c in comparison.conversions]
+    later = [
+        Change((r.update(conn.dialect),), r.table, (r.column,), loss=r.loss, rows=r.rows)
+        for r in comparison.retypes
+        if r.rows
+    ]
+    later += [Change((c.sql,), c.table, lossy_columns=(c.column,)) for c in comparison.conversions]
     later += [Change((render_rename(r, conn.dialect),), r.table) for r in comparison.renames]
     changes: list[Change] = []
     for op in comparison.ops:
