@@ -87,6 +87,26 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.backends("mysql")``: the test exists only on those backends.
+
+    Other backends' cases are deselected, not skipped: a skip in this suite always
+    means a server was unreachable (and fails under ``CI=true``).
+    """
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("backend") if params is not None else None
+        if marker is not None and backend is not None and backend not in marker.args:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture
 async def database_url(backend: str, tmp_path: Path, anyio_backend: str) -> AsyncIterator[str]:
     """A URL to a fresh, empty database on ``backend``; dropped after the test."""

@@ -509,13 +509,12 @@ async def test_empty_where_dicts_filter_nothing(shared_db: Database) -> None:
         assert len(nested) == total
 
 
+@pytest.mark.backends("postgresql")
 async def test_postgresql_infinity_written_by_others_reads_as_aware_bounds(
     make_db: Any, backend: str, database_url: str
 ) -> None:
     """Rows another program stored as 'infinity' read back as aware datetime.max/min (not
     naive, not a ValueError in the lateral strategy's JSON)."""
-    if backend != "postgresql":
-        pytest.skip("only PostgreSQL stores infinity")
     import asyncpg
 
     db = await make_db(BLOG)

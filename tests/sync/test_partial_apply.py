@@ -63,13 +63,8 @@ async def checks(db: Any) -> list[tuple[str, str]]:
         return await conn.run_sync(read)
 
 
-@pytest.fixture
-def mysql_only(backend: str) -> None:
-    if backend != "mysql":
-        pytest.skip("PostgreSQL and SQLite roll the whole plan back (tested in test_push)")
-
-
-@pytest.mark.usefixtures("mysql_only")
+# PostgreSQL and SQLite roll the whole plan back (tested in test_push).
+@pytest.mark.backends("mysql")
 async def test_a_refused_check_puts_the_old_one_back(version: Version) -> None:
     v1 = version([tasks(status=field(type=OLD))])
     await v1.push()
@@ -106,7 +101,8 @@ async def test_a_refused_check_puts_the_old_one_back(version: Version) -> None:
     )
 
 
-@pytest.mark.usefixtures("mysql_only")
+# PostgreSQL and SQLite roll the whole plan back (tested in test_push).
+@pytest.mark.backends("mysql")
 async def test_a_cancelled_push_reports_exactly_what_was_applied(
     version: Version, caplog: pytest.LogCaptureFixture
 ) -> None:
