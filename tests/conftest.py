@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
-@pytest.fixture
-async def database_url(backend: str, tmp_path: Path, anyio_backend: str) -> AsyncIterator[str]:
-    """A URL to a fresh, empty database on ``backend``; dropped after the test."""
-    await require_backend(backend)
+@asynccontextmanager
+async def fresh_database(backend: str, sqlite_file: Path) -> AsyncIterator[str]:
+    """A URL to a new, empty database on ``backend`` (a PostgreSQL schema, a MySQL
+    database, or ``sqlite_file``), dropped on exit."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{sqlite_file}"
     elif backend == "postgresql":
         import asyncpg
 
@@ -138,6 +139,14 @@ async def database_url(backend: str, tmp_path: Path, anyio_backend: str) -> Asyn
             async with conn.cursor() as cur:
                 await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
             conn.close()
+
+
+@pytest.fixture
+async def database_url(backend: str, tmp_path: Path, anyio_backend: str) -> AsyncIterator[str]:
+    """A URL to a fresh, empty database on ``backend``; dropped after the test."""
+    await require_backend(backend)
+    async with fresh_database(backend, tmp_path / "test.db") as url:
+        yield url
 
 
 MakeDb = Callable[..., Awaitable[Database]]

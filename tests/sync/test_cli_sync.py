@@ -305,33 +305,10 @@ async def test_push_safe_applies_the_safe_part_and_lists_the_rest(
 @pytest.fixture
 async def second_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     """Another empty database on the same backend (a scratch database for `--url`)."""
-    from tests.conftest import MYSQL_URL, POSTGRES_URL, _mysql_kwargs, _plain
+    from tests.conftest import fresh_database
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-    elif backend == "postgresql":
-        import asyncpg
-
-        conn = await asyncpg.connect(_plain(POSTGRES_URL))
-        try:
-            await conn.execute(f'CREATE SCHEMA "{name}"')
-            yield f"{POSTGRES_URL}?schema={name}"
-        finally:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-            await conn.close()
-    else:
-        import asyncmy
-
-        conn = await asyncmy.connect(**{**_mysql_kwargs(MYSQL_URL), "database": None})
-        try:
-            async with conn.cursor() as cur:
-                await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-            yield f"{MYSQL_URL.rsplit('/', 1)[0]}/{name}"
-        finally:
-            async with conn.cursor() as cur:
-                await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            conn.close()
+    async with fresh_database(backend, tmp_path / "scratch.db") as url:
+        yield url
 
 
 async def test_a_pushed_database_is_adopted_into_migrations_with_stamp(
