@@ -4,6 +4,8 @@ Declare collections once; get SQLAlchemy tables, pydantic models, validated CRUD
 SQLite, PostgreSQL and MySQL/MariaDB.
 """
 
+from .config import define_config as define_config
+from .database import Database as Database
 from .errors import AccessDenied as AccessDenied
 from .errors import CheckViolation as CheckViolation
 from .errors import ConfigError as ConfigError
@@ -21,10 +23,8 @@ from .errors import SchemaSyncError as SchemaSyncError
 from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
 from .query.options import placeholder as placeholder
-from .query.prepared import PreparedQuery as PreparedQuery
-from .query.prepared import Query as Query
-from .runtime.config import define_config as define_config
-from .runtime.database import Database as Database
+from .query.planner import PreparedQuery as PreparedQuery
+from .query.planner import Query as Query
 from .runtime.database import Transaction as Transaction
 from .schema import Collection as Collection
 from .schema import Field as Field

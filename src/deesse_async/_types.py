@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeAlias
 
-__all__ = ["Backend", "DriverRow", "Row"]
+__all__ = ["Backend", "DriverRow", "ManageRule", "Row"]
 
 Backend: TypeAlias = Literal["postgresql", "sqlite", "mysql"]
 """A database family; MariaDB is "mysql"."""
@@ -15,3 +15,6 @@ Row: TypeAlias = dict[str, Any]
 
 DriverRow: TypeAlias = Sequence[Any]
 """A row as a driver returns it: values by position."""
+
+ManageRule: TypeAlias = Callable[[str], bool | None]
+"""A table name -> True (the schema sync manages it), False (leave it alone), None (default)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import anyio
 
 if TYPE_CHECKING:
-    from .runtime.database import Database
+    from .runtime.database import BaseDatabase as Database
 
 __all__ = ["DEV_ENV", "Lifespan", "WatchPaths", "dev_sync_enabled", "lifespan"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deesse_async import ConfigError
-from deesse_async.runtime.url import parse_url
+from deesse_async.drivers.url import parse_url
 
 
 @pytest.mark.parametrize(

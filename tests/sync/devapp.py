@@ -15,8 +15,8 @@ from pathlib import Path
 import anyio
 import sqlalchemy as sa
 
+from deesse_async.drivers.url import parse_url
 from deesse_async.runtime.admin import admin_connection
-from deesse_async.runtime.url import parse_url
 from deesse_async.sync.engine import EngineConfig
 from deesse_async.sync.locate import database_identity, lock_key
 

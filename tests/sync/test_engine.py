@@ -216,8 +216,8 @@ async def test_one_engine_acts_per_database_the_other_stays_quiet(
 
 async def _raw(url: str, *statements: str) -> list[tuple[object, ...]]:
     """Run SQL on ``url`` outside the library's collections; the last statement's rows."""
+    from deesse_async.drivers.url import parse_url
     from deesse_async.runtime.admin import admin_connection
-    from deesse_async.runtime.url import parse_url
 
     rows: list[tuple[object, ...]] = []
     async with admin_connection(parse_url(url)) as conn:
@@ -310,9 +310,9 @@ SUBTITLE_LINE = '    "subtitle": field(type=text(max=50)),'
 
 def test_deesse_dev_takes_app_watch_and_debounce() -> None:
     pytest.importorskip("deesse_async.sync.discover")
-    from deesse_async.sync.engine import dev_command
+    from deesse_async.cli.dev import DEV
 
-    command = dev_command()
+    command = DEV
     parser = argparse.ArgumentParser()
     command.configure(parser)
     args = parser.parse_args(["--app", "app.db:db", "--watch", "a", "--watch", "b"])

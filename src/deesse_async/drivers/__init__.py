@@ -6,8 +6,8 @@ import importlib
 
 from .._types import Backend
 from ..errors import DeesseError
-from ..runtime.url import DatabaseURL
 from .base import Codecs, Connection, ConstraintNames, ExecResult, Pool, PoolOptions
+from .url import DatabaseURL
 
 __all__ = [
     "Codecs",

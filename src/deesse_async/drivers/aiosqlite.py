@@ -23,8 +23,6 @@ import anyio
 from .._types import DriverRow
 from ..compile.limits import parse_stored_datetime
 from ..errors import ConnectionError, DatabaseError, DeesseError
-from ..runtime.tls import sqlite_target
-from ..runtime.url import DatabaseURL
 from .base import (
     Codecs,
     Connection,
@@ -41,6 +39,8 @@ from .base import (
     shielded,
     stored,
 )
+from .tls import sqlite_target
+from .url import DatabaseURL
 
 __all__ = ["CODECS", "SqlitePool", "create_pool"]
 

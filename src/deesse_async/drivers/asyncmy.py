@@ -15,8 +15,6 @@ import anyio
 
 from .._types import DriverRow
 from ..errors import ConnectionError, DeesseError
-from ..runtime.tls import mysql_connect_args
-from ..runtime.url import DatabaseURL
 from .base import (
     Codecs,
     Connection,
@@ -34,6 +32,8 @@ from .base import (
     quoted_names,
     stored,
 )
+from .tls import mysql_connect_args
+from .url import DatabaseURL
 
 __all__ = ["CODECS", "MysqlPool", "create_pool"]
 

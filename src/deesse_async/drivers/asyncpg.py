@@ -16,8 +16,6 @@ from typing import Any, TypeVar
 
 from .._types import DriverRow
 from ..errors import ConfigError, ConnectionError, DeesseError
-from ..runtime.tls import postgres_connect_args
-from ..runtime.url import DatabaseURL
 from .base import (
     STORED,
     Codecs,
@@ -35,6 +33,8 @@ from .base import (
     missing_table,
     stored,
 )
+from .tls import postgres_connect_args
+from .url import DatabaseURL
 
 __all__ = ["CODECS", "AsyncpgPool", "create_pool"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import QueryError
 from .filters import did_you_mean
-from .prepared import Executor, Query, QueryEngine, Strategy, build_query
+from .planner import Executor, Query, QueryEngine, Strategy, build_query
 
 __all__ = ["CollectionQuery", "QueryNamespace"]
 

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
+from ..compile.values import coerce_value, value_kind
 from ..dialects import CompiledSQL, Dialect, compile_sql
 from ..drivers.base import Codecs
 from ..errors import QueryError
 from .filters import FilterCompiler
 from .options import Filter, QueryNode, Slot, is_reserved, parse_where, show
-from .values import coerce_value, value_kind
 
 __all__ = ["KEYS_PARAM", "PlanContext", "is_internal", "key_filter", "order_expressions"]
 

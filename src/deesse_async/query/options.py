@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
+from ..compile.values import coerce_value
 from ..errors import QueryError
 from .filters import did_you_mean
-from .values import coerce_value
 
 __all__ = [
     "And",

@@ -19,11 +19,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from ..drivers.tls import mysql_connect_args, postgres_connect_args, sqlite_target
 from ..errors import ConfigError, ConnectionError
-from .tls import mysql_connect_args, postgres_connect_args, sqlite_target
 
 if TYPE_CHECKING:
-    from .url import DatabaseURL
+    from ..drivers.url import DatabaseURL
 
 __all__ = ["admin_connection", "schema_connection"]
 

@@ -1,4 +1,4 @@
-"""``Database``: the pool, CRUD per collection (``db.<slug>``), transactions, push."""
+"""``BaseDatabase``: the pool, CRUD per collection (``db.<slug>``), queries, transactions."""
 
 from __future__ import annotations
 
@@ -11,25 +11,24 @@ from typing import TYPE_CHECKING, Any
 import anyio.lowlevel
 import sqlalchemy as sa
 
+from .._types import ManageRule
 from ..compile.schema import Schema
 from ..dialects import DIALECTS, Dialect
 from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
 from ..drivers.base import shielded, stored
+from ..drivers.url import DatabaseURL
 from ..errors import ConnectionError, DeesseError
 from ..query.api import QueryNamespace
 from ..query.filters import did_you_mean
-from ..query.prepared import QueryEngine
+from ..query.planner import QueryEngine
 from .crud import CollectionAPI
 from .statements import CollectionStatements
-from .url import DatabaseURL
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from ..sync.plan import SyncPlan
-    from ..sync.registry import ManageRule
 
-__all__ = ["Database", "Transaction"]
+__all__ = ["BaseDatabase", "Transaction"]
 
 
 _COMMITTED = (
@@ -86,7 +85,7 @@ async def _roll_back(conn: Connection, error: BaseException) -> None:
 
 
 class _Collections:
-    """``obj.<slug>`` access shared by ``Database`` and ``Transaction``."""
+    """``obj.<slug>`` access shared by ``BaseDatabase`` and ``Transaction``."""
 
     _apis: dict[str, CollectionAPI]
 
@@ -103,13 +102,14 @@ class _Collections:
         return api
 
 
-class Database(_Collections):
-    """A configured database: ``async with db:`` opens the pool, ``db.<slug>`` is CRUD.
+class BaseDatabase(_Collections):
+    """A database's pool, CRUD and queries: ``async with db:`` opens the pool.
 
-    Build it with ``define_config``.
+    The public ``Database`` (database.py) adds schema sync and the ASGI lifespan on top;
+    the schema sync works against this class, so it never imports the layers above it.
     """
 
-    manage: ManageRule | None = None  # define_config(manage=...): sync/registry.py
+    manage: ManageRule | None = None  # define_config(manage=...): sync/registry.py reads it
 
     def __init__(self, schema: Schema, url: DatabaseURL, options: PoolOptions) -> None:
         self.schema = schema
@@ -128,7 +128,7 @@ class Database(_Collections):
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
-        return f"<Database {self.url.display} {state} collections={list(self._apis)}>"
+        return f"<{type(self).__name__} {self.url.display} {state} collections={list(self._apis)}>"
 
     @property
     def metadata(self) -> sa.MetaData:
@@ -139,28 +139,6 @@ class Database(_Collections):
     def is_connected(self) -> bool:
         """Whether the pool is open."""
         return self._pool is not None
-
-    if TYPE_CHECKING:  # here rather than at the top: the method is this edit's only user
-        from ..asgi import Lifespan, WatchPaths
-
-    def lifespan(
-        self,
-        dev_sync: bool | None = None,
-        watch: WatchPaths | None = None,
-        debounce: float = 15.0,
-    ) -> Lifespan:
-        """An ASGI lifespan: opens the pool at startup, closes it at shutdown.
-
-        With ``dev_sync`` (default: on only when ``DEESSE_ENV=development``) it also runs
-        the development sync engine on the app's loop: ``watch`` folders (default: those
-        of the modules defining the collections), ``debounce`` seconds after the last
-        change. See docs/sync.md.
-
-        >>> # app = FastAPI(lifespan=db.lifespan(dev_sync=True, watch=["app/collections"]))
-        """
-        from ..asgi import lifespan
-
-        return lifespan(self, dev_sync=dev_sync, watch=watch, debounce=debounce)
 
     async def connect(self) -> None:
         """Open the connection pool (a no-op when already open)."""
@@ -215,38 +193,11 @@ class Database(_Collections):
         async with self.atomic() as conn:
             yield Transaction(self, conn)
 
-    async def plan(self) -> SyncPlan:
-        """Compare the collections with the live database; changes nothing (docs/sync.md).
-
-        >>> # plan = await db.plan()
-        >>> # for sql, risk, reason in plan.statements: print(risk, sql)
-        """
-        from ..sync.plan import plan_schema
-
-        return await plan_schema(self)
-
-    async def push(self, accept_data_loss: bool = False) -> SyncPlan:
-        """Bring the database to the collections; returns the applied ``SyncPlan``.
-
-        A plan that rows already stored would make fail (NULLs for a required field,
-        duplicates for a unique one, ...) raises ``DataConflictError`` before anything
-        runs. A plan with a destructive statement raises ``DataLossError`` and applies
-        nothing unless ``accept_data_loss=True``; a statement the database rejects raises
-        ``SchemaSyncError`` (rolled back on PostgreSQL and SQLite). See docs/sync.md.
-
-        >>> # plan = await db.push()
-        >>> # plan.created_tables  -> ['users', 'posts', ...] on a fresh database
-        """
-        from ..sync.plan import push_schema
-
-        await self.connect()  # a sqlite://:memory: database lives while the pool is open
-        return await push_schema(self, accept_data_loss=accept_data_loss)
-
 
 class Transaction(_Collections):
     """The view of a database inside ``async with db.transaction() as tx``."""
 
-    def __init__(self, db: Database, conn: Connection) -> None:
+    def __init__(self, db: BaseDatabase, conn: Connection) -> None:
         self._db = db
         self._conn = conn
         self._apis = {slug: CollectionAPI(s, self) for slug, s in db._statements.items()}

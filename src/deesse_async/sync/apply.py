@@ -29,7 +29,7 @@ from ..dialects import DIALECTS
 from ..errors import SchemaSyncError
 
 if TYPE_CHECKING:
-    from ..runtime.url import DatabaseURL
+    from ..drivers.url import DatabaseURL
     from .plan import SyncPlan
 
 __all__ = ["apply_plan", "foreign_key_check"]

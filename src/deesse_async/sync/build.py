@@ -25,7 +25,7 @@ from .summary import summarise
 
 if TYPE_CHECKING:
     from ..compile.schema import Schema
-    from ..runtime.url import DatabaseURL
+    from ..drivers.url import DatabaseURL
     from .registry import TableFilter
 
 __all__ = ["build_plan"]

@@ -8,30 +8,29 @@ package.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from ..drivers.url import parse_url
 from ..errors import ConfigError
 from ..query.filters import did_you_mean
-from ..runtime.config import connection_settings
-from ..runtime.database import Database
-from ..runtime.url import parse_url
+from ..runtime.database import BaseDatabase as Database
+from ..runtime.settings import connection_settings
 
 __all__ = [
     "ENV_VAR",
-    "add_app_argument",
-    "add_url_argument",
     "app_path",
     "find_database",
     "project_settings",
     "with_url",
 ]
+
+D = TypeVar("D", bound=Database)
 
 ENV_VAR = "DEESSE_APP"
 _HOW = (
@@ -40,34 +39,14 @@ _HOW = (
 )
 
 
-def add_app_argument(parser: argparse.ArgumentParser) -> None:
-    """Add the ``--app module:attribute`` option to a ``deesse`` subcommand."""
-    parser.add_argument(
-        "--app",
-        metavar="MODULE:ATTR",
-        help="where the Database is, e.g. myapp.db:db (default: $DEESSE_APP, then "
-        "[tool.deesse] app in ./pyproject.toml)",
-    )
-
-
-def add_url_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--url``: the database to work on instead of the app's ``provider``."""
-    parser.add_argument(
-        "--url",
-        metavar="URL",
-        help="database URL to use instead of the app's provider (same collections), "
-        "e.g. a scratch database or production",
-    )
-
-
-def with_url(db: Database, url: str) -> Database:
+def with_url(db: D, url: str) -> D:
     """The same collections (and ``manage=`` rule, pool options) on another database.
 
     >>> # staging = with_url(db, "postgresql://deploy@staging/shop")
     """
     # The URL's own TLS options, and the same connect_timeout as the app's database.
     target = connection_settings(parse_url(url), None, db._options)
-    other = Database(db.schema, target, db._options)
+    other = type(db)(db.schema, target, db._options)
     other.manage = db.manage
     return other
 

@@ -15,7 +15,6 @@ engine per database acts (sync/lock.py); the others stay quiet.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -54,8 +53,7 @@ from .prompt import (
 from .reload import Reloader, ReloadResult, TableShape, load_database
 
 if TYPE_CHECKING:
-    from ..cli import Command
-    from ..runtime.database import Database
+    from ..runtime.database import BaseDatabase as Database
 
 __all__ = [
     "ChangeStream",
@@ -63,7 +61,6 @@ __all__ = [
     "DevEngine",
     "EngineConfig",
     "PythonSourceFilter",
-    "dev_command",
     "run_dev",
     "running_tables",
     "stale_code",
@@ -531,49 +528,3 @@ def run_dev(
     except KeyboardInterrupt:
         say(out, "stopped", style="dim")
     return 0
-
-
-# `deesse dev`. Discovery of the app (--app, $DEESSE_APP, [tool.deesse] app) is shared with
-# the other sync commands (sync/discover.py).
-def configure_dev(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``deesse dev``."""
-    from .discover import add_app_argument, add_url_argument
-
-    add_app_argument(parser)
-    add_url_argument(parser)
-    parser.add_argument(
-        "--watch",
-        action="append",
-        metavar="FOLDER",
-        help="folder to watch, recursively; repeatable (default: the collections' folders)",
-    )
-    parser.add_argument(
-        "--debounce",
-        type=float,
-        default=15.0,
-        metavar="SECONDS",
-        help="quiet time after the last change before a sync (default: 15)",
-    )
-
-
-def run_dev_command(args: argparse.Namespace, console: Console) -> int:
-    """Run ``deesse dev`` (its output goes to stderr, like under a server)."""
-    from .discover import app_path
-
-    return run_dev(app_path(args.app), watch=args.watch, debounce=args.debounce, url=args.url)
-
-
-def dev_command() -> Command:
-    """The ``deesse dev`` subcommand, for ``cli._commands()``.
-
-    A function rather than a constant: an app importing the engine (``db.lifespan``)
-    should not import the command line.
-    """
-    from ..cli import Command
-
-    return Command(
-        "dev",
-        "watch the collections and keep the database in sync, without a server",
-        configure_dev,
-        run_dev_command,
-    )

@@ -18,8 +18,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..runtime.database import Database
-    from ..runtime.url import DatabaseURL
+    from ..drivers.url import DatabaseURL
+    from ..runtime.database import BaseDatabase as Database
 
 __all__ = [
     "AppLocation",

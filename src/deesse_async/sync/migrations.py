@@ -25,7 +25,7 @@ from alembic.operations import ops
 from alembic.util import CommandError
 
 from ..errors import ConfigError, SchemaSyncError
-from ..runtime.database import Database
+from ..runtime.database import BaseDatabase as Database
 from .diff import comparison_options, order_ops
 from .discover import project_settings
 from .registry import record_tables, table_filter

@@ -28,8 +28,8 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
-    from ..runtime.database import Database
-    from ..runtime.url import DatabaseURL
+    from ..drivers.url import DatabaseURL
+    from ..runtime.database import BaseDatabase as Database
 
 __all__ = [
     "DataConflict",

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import sqlalchemy as sa
 
+from .._types import ManageRule
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ __all__ = [
 REGISTRY_TABLE = "deesse_tables"
 NEVER_MANAGED = frozenset({REGISTRY_TABLE, "alembic_version"})
 
-ManageRule: TypeAlias = Callable[[str], bool | None]
-"""A table name -> True (manage it), False (leave it alone), None (the default rule)."""
 Manage: TypeAlias = Sequence[str] | ManageRule | None
 """What ``define_config(manage=...)`` takes: glob patterns or a ``ManageRule``."""
 TableFilter: TypeAlias = Callable[[str], bool]

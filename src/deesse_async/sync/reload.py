@@ -35,7 +35,7 @@ from anyio.abc import ByteReceiveStream, Process
 from .locate import installed_prefixes
 
 if TYPE_CHECKING:
-    from ..runtime.database import Database
+    from ..runtime.database import BaseDatabase as Database
 
 __all__ = [
     "PlannedChange",
@@ -332,7 +332,7 @@ def _short(file: str) -> str:
 def load_database(app_path: str, *, url: str | None = None) -> Database:
     """Import ``module:attribute`` and check that it is a ``Database`` (on ``url`` if given)."""
     from ..errors import ConfigError
-    from ..runtime.database import Database
+    from ..runtime.database import BaseDatabase as Database
     from .discover import with_url
 
     module_name, _, attribute = app_path.partition(":")
@@ -360,12 +360,17 @@ def _plan_data(plan: Any) -> dict[str, Any]:
 
 async def _plan(db: Database) -> dict[str, Any]:
     """The plan as JSON-ready data."""
-    return _plan_data(await db.plan())
+    from .plan import plan_schema
+
+    return _plan_data(await plan_schema(db))
 
 
 async def _push(db: Database, *, accept_data_loss: bool) -> dict[str, Any]:
     """Apply; returns the plan that was applied (the same data as ``_plan``)."""
-    return _plan_data(await db.push(accept_data_loss=accept_data_loss))
+    from .plan import push_schema
+
+    await db.connect()  # as Database.push: a sqlite://:memory: database lives with the pool
+    return _plan_data(await push_schema(db, accept_data_loss=accept_data_loss))
 
 
 async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[str, Any]:

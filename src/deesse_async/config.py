@@ -8,18 +8,19 @@ import ssl as ssl_module
 from collections.abc import Sequence
 from typing import Any
 
-from ..compile.schema import Schema, compile_schema
-from ..drivers.base import PoolOptions
-from ..errors import ConfigError, QueryError
-from ..query.filters import did_you_mean
-from ..query.options import parse_where
-from ..schema.collection import Collection
-from ..schema.relations import Relations
-from ..sync.registry import NEVER_MANAGED, Manage, manage_rule
+from .compile.schema import Schema, compile_schema
 from .database import Database
-from .url import DatabaseURL, TLSSettings, parse_url
+from .drivers.base import PoolOptions
+from .drivers.url import parse_url
+from .errors import ConfigError, QueryError
+from .query.filters import did_you_mean
+from .query.options import parse_where
+from .runtime.settings import connection_settings
+from .schema.collection import Collection
+from .schema.relations import Relations
+from .sync.registry import NEVER_MANAGED, Manage, manage_rule
 
-__all__ = ["DEFAULT_PROVIDER", "connection_settings", "define_config"]
+__all__ = ["DEFAULT_PROVIDER", "define_config"]
 
 DEFAULT_PROVIDER = "sqlite:///deesse.db"
 _POOL_OPTIONS = [f.name for f in dataclasses.fields(PoolOptions)]
@@ -80,28 +81,6 @@ def _check_predefined_filters(schema: Schema) -> None:
                 parse_where(schema, rel.target, rel.where, f"{cc.slug}.{rel.name}.where")
             except QueryError as exc:
                 raise ConfigError(f"define_relations: {exc}") from None
-
-
-def connection_settings(
-    url: DatabaseURL, context: ssl_module.SSLContext | None, options: PoolOptions
-) -> DatabaseURL:
-    """The URL plus what connecting needs from ``define_config`` (TLS context, timeout)."""
-    tls = url.tls
-    if context is not None:
-        if not isinstance(context, ssl_module.SSLContext):
-            raise ConfigError(
-                f"define_config(ssl=...) takes an ssl.SSLContext, got {type(context).__name__}"
-            )
-        if tls is None:
-            raise ConfigError("define_config(ssl=...): SQLite has no TLS; drop ssl=")
-        explicit = "sslmode" in url.options or "ssl_mode" in url.options
-        if (explicit and not tls.required) or tls.ca or tls.cert or tls.key:
-            raise ConfigError(
-                f"define_config(ssl=...) and the TLS options of {url.display!r} disagree: "
-                "give the context alone (it decides what is verified), or the URL options alone"
-            )
-        tls = TLSSettings(mode="require", context=context)
-    return dataclasses.replace(url, tls=tls, connect_timeout=options.connect_timeout)
 
 
 # Waits: a bound that is zero, negative, NaN or infinite is no bound. A year is the most

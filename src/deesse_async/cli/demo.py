@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import (
+from .. import (
     Collection,
     DeesseError,
     collection,
@@ -27,6 +28,7 @@ from . import (
     timestamp,
     unique,
 )
+from .command import Command
 
 __all__ = ["blog_collections", "run_demo"]
 
@@ -185,3 +187,25 @@ async def _seed_and_show(db: Any, console: Console) -> dict[str, int]:
     return {
         slug: await db.collection(slug).count() for slug in ("users", "tags", "posts", "comments")
     }
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=Path("deesse_demo.db"),
+        help="SQLite file to create (default: ./deesse_demo.db; replaced on every run)",
+    )
+
+
+def _run_demo(args: argparse.Namespace, console: Console) -> int:
+    anyio.run(run_demo, args.db, console)
+    return 0
+
+
+DEMO = Command(
+    "demo",
+    "create a small blog in a SQLite file here, seed it and show CRUD",
+    _configure_demo,
+    _run_demo,
+)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..compile.limits import (
+from .limits import (
     check_date,
     check_float,
     check_int,
@@ -22,7 +22,7 @@ from ..compile.limits import (
     check_text,
     utc_datetime,
 )
-from ..compile.schema import Kind
+from .schema import Kind
 
 __all__ = ["coerce_value", "value_kind"]
 

@@ -8,59 +8,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
-import anyio
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__
-from .errors import DeesseError
+from .. import __version__
+from ..errors import DeesseError
+from .command import Command
+from .demo import DEMO
+from .dev import DEV
+from .sync import SYNC_COMMANDS
 
 __all__ = ["Command", "main"]
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One ``deesse`` subcommand."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, Console], int]
-
-
-def _configure_demo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db",
-        type=Path,
-        default=Path("deesse_demo.db"),
-        help="SQLite file to create (default: ./deesse_demo.db; replaced on every run)",
-    )
-
-
-def _run_demo(args: argparse.Namespace, console: Console) -> int:
-    from .demo import run_demo
-
-    anyio.run(run_demo, args.db, console)
-    return 0
-
-
-DEMO = Command(
-    "demo",
-    "create a small blog in a SQLite file here, seed it and show CRUD",
-    _configure_demo,
-    _run_demo,
-)
-
-
 def _commands() -> list[Command]:
-    from .sync.commands import SYNC_COMMANDS
-    from .sync.engine import dev_command
-
-    return [*SYNC_COMMANDS, dev_command(), DEMO]
+    return [*SYNC_COMMANDS, DEV, DEMO]
 
 
 def _parser(commands: Sequence[Command]) -> argparse.ArgumentParser:

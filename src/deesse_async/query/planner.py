@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from .._types import Row
 from ..compile.schema import Schema
+from ..compile.values import coerce_value, value_kind
 from ..dialects import Dialect
 from ..drivers.base import Codecs, Connection
 from ..errors import QueryError
@@ -26,7 +27,6 @@ from .batched import plan_batched
 from .common import PlanContext, is_internal
 from .lateral import plan_lateral
 from .options import And, Cmp, QueryNode, Values, check_count, parse_query, show
-from .values import coerce_value, value_kind
 
 __all__ = ["Plan", "PreparedQuery", "Query", "QueryEngine", "Strategy"]
 

@@ -19,23 +19,31 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from ..cli import Command
 from ..dialects import DIALECTS
-from ..errors import DataLossError
-from .discover import add_app_argument, add_url_argument, find_database
-from .migrations import (
+from ..errors import ConfigError, DataLossError
+from ..sync.discover import find_database
+from ..sync.migrations import (
     apply_migrations,
     generate_migration,
     migrations_folder,
     stamp_migrations,
 )
-from .render import create_ddl
+from ..sync.render import create_ddl
+from .command import Command, add_app_argument, add_url_argument
 
 if TYPE_CHECKING:
-    from ..runtime.database import Database
-    from .plan import SyncPlan
+    from ..database import Database
+    from ..sync.plan import SyncPlan
 
 __all__ = ["SYNC_COMMANDS", "changes_table", "plan_table", "print_plan"]
+
+
+def _database(app: str | None, url: str | None = None) -> Database:
+    db = find_database(app, url=url)
+    if not isinstance(db, Database):  # a BaseDatabase built by hand has no schema sync
+        raise ConfigError(f"{app} is not a Database made by define_config(...)")
+    return db
+
 
 RISK_STYLES = {"safe": "green", "unsafe": "yellow", "destructive": "bold red"}
 BACKENDS = ("postgresql", "sqlite", "mysql")
@@ -107,7 +115,7 @@ def _configure_schema(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_schema(args: argparse.Namespace, console: Console) -> int:
-    db = find_database(args.app)
+    db = _database(args.app)
     backend = args.dialect or db.url.backend
     for statement in create_ddl(db.metadata, DIALECTS[backend].sa_dialect):
         console.print(f"{statement};\n", markup=False, highlight=False, soft_wrap=True)
@@ -129,7 +137,7 @@ def _configure_plan(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_plan(args: argparse.Namespace, console: Console) -> int:
-    db = find_database(args.app, url=args.url)
+    db = _database(args.app, url=args.url)
     plan = anyio.run(db.plan)
     if args.json:
         # Plain print: the output is read by programs, rich must not wrap or style it.
@@ -164,7 +172,7 @@ async def _push(db: Database, accept: bool) -> SyncPlan:
 
 async def _push_safe(db: Database) -> tuple[SyncPlan, SyncPlan]:
     """Apply the safe part; then the plan of what is left (planned again, not guessed)."""
-    from .plan import push_schema
+    from ..sync.plan import push_schema
 
     try:
         await db.connect()  # a sqlite://:memory: database lives while the pool is open
@@ -213,7 +221,7 @@ def _refused(error: DataLossError, console: Console) -> int:
 
 
 def _run_push(args: argparse.Namespace, console: Console) -> int:
-    db = find_database(args.app, url=args.url)
+    db = _database(args.app, url=args.url)
     if args.safe:
         return _run_push_safe(db, console)
     try:
@@ -277,7 +285,7 @@ def _run_stamp(db: Database, folder: Path, revision: str, console: Console) -> i
 
 
 def _run_migrate(args: argparse.Namespace, console: Console) -> int:
-    db = find_database(args.app, url=args.url)
+    db = _database(args.app, url=args.url)
     folder = migrations_folder(args.dir)
     if args.action == "stamp":
         return _run_stamp(db, folder, args.revision, console)
