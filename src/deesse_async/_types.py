@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
-__all__ = ["Backend", "DriverRow", "ManageRule", "Row"]
-
-Backend: TypeAlias = Literal["postgresql", "sqlite", "mysql"]
-"""A database family; MariaDB is "mysql"."""
+__all__ = ["DriverRow", "ManageRule", "Row"]
 
 Row: TypeAlias = dict[str, Any]
 """A row as the public API returns it: field name -> Python value."""

@@ -301,7 +301,7 @@ async def test_a_cancelled_create_either_stored_the_row_and_says_so_or_stored_no
     notes = getattr(caught.value, "__notes__", [])
     said_stored = any("stored" in n or "committed" in n for n in notes)
     assert await _names(db) == (["maybe"] if said_stored else [])
-    if db.dialect.returning:  # a single self-committing INSERT ... RETURNING
+    if db.dialect.insert_returning:  # a single self-committing INSERT ... RETURNING
         assert said_stored
     await _writes_survive(db, "after")
 

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from ..database import Database
 from ..dialects import DIALECTS
 from ..errors import ConfigError, DataLossError
 from ..sync.discover import find_database
@@ -32,7 +33,6 @@ from ..sync.render import create_ddl
 from .command import Command, add_app_argument, add_url_argument
 
 if TYPE_CHECKING:
-    from ..database import Database
     from ..sync.plan import SyncPlan
 
 __all__ = ["SYNC_COMMANDS", "changes_table", "plan_table", "print_plan"]

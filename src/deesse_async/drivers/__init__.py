@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from .._types import Backend
+from ..dialects import Backend
 from ..errors import DeesseError
 from .base import Codecs, Connection, ConstraintNames, ExecResult, Pool, PoolOptions
 from .url import DatabaseURL

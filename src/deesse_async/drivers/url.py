@@ -22,7 +22,7 @@ from urllib.parse import quote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from .._types import Backend
+from ..dialects import Backend
 from ..errors import ConfigError
 
 __all__ = ["Backend", "DatabaseURL", "TLSMode", "TLSSettings", "parse_url"]

@@ -133,7 +133,7 @@ class _Builder:
     def __init__(self, ctx: PlanContext, compiler: FilterCompiler) -> None:
         self.ctx = ctx
         self.compiler = compiler
-        self.lateral = ctx.dialect.supports_lateral
+        self.lateral = ctx.dialect.lateral
         self.name = ctx.dialect.name
 
     def relation_columns(

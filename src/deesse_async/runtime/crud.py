@@ -158,7 +158,7 @@ class CollectionAPI:
         links = {k: values.pop(k) for k in list(values) if k in self._junctions}
         new_id, params = self._insert_values(values, now)
         stmt = self._s.insert
-        if self._s.dialect.returning:
+        if self._s.dialect.insert_returning:
             raw = (await conn.fetch(stmt.sql, stmt.params(params)))[0]
         else:
             result = await conn.execute(stmt.sql, stmt.params(params))
@@ -171,7 +171,7 @@ class CollectionAPI:
         return row
 
     def _needs_transaction(self, values: Mapping[str, Any]) -> bool:
-        return not self._s.dialect.returning or any(values.get(j) for j in self._junctions)
+        return not self._s.dialect.insert_returning or any(values.get(j) for j in self._junctions)
 
     async def create(self, data: Mapping[str, Any] | BaseModel) -> Row:
         """Validate ``data`` and insert one row; returns the stored row.
@@ -254,7 +254,7 @@ class CollectionAPI:
         stmt = self._s.update(frozenset(values))
         params = {f"v_{k}": encode(cc.columns[k].kind, v) for k, v in values.items()}
         params.update(self._pk(id))
-        if self._s.dialect.returning:
+        if self._s.dialect.update_returning:
             rows = await conn.fetch(stmt.sql, stmt.params(params))
             return rows[0] if rows else None
         await conn.execute(stmt.sql, stmt.params(params))

@@ -58,8 +58,8 @@ class CollectionStatements:
             compiled = self._cache[key] = compile_sql(build(), self.dialect)
         return compiled
 
-    def _returning(self, stmt: Any) -> Any:
-        return stmt.returning(*self.table.c) if self.dialect.returning else stmt
+    def _returning(self, stmt: Any, supported: bool) -> Any:
+        return stmt.returning(*self.table.c) if supported else stmt
 
     def _pk(self) -> Any:
         return self.table.c.id == sa.bindparam("pk", type_=self.table.c.id.type)
@@ -73,7 +73,8 @@ class CollectionStatements:
         return self._compile(
             "insert",
             lambda: self._returning(
-                sa.insert(self.table).values(self._values(self.insert_columns))
+                sa.insert(self.table).values(self._values(self.insert_columns)),
+                self.dialect.insert_returning,
             ),
         )
 
@@ -93,7 +94,9 @@ class CollectionStatements:
         if compiled is None:
             ordered = [n for n in self.column_names if n in names]
             stmt = sa.update(self.table).where(self._pk()).values(self._values(ordered))
-            compiled = self._update[names] = compile_sql(self._returning(stmt), self.dialect)
+            compiled = self._update[names] = compile_sql(
+                self._returning(stmt, self.dialect.update_returning), self.dialect
+            )
         return compiled
 
     def links_select(self, j: Junction) -> CompiledSQL:

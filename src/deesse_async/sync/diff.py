@@ -28,8 +28,8 @@ from alembic.autogenerate import produce_migrations
 from alembic.migration import MigrationContext
 from alembic.operations import ops
 
-from .._types import Backend
 from ..compile.schema import Schema
+from ..dialects import Backend
 from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
 from .conversions import Conversion, Retype, find_conversions, find_retypes

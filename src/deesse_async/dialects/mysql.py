@@ -1,0 +1,37 @@
+"""MySQL 8 and MariaDB 10.5+ (driver: asyncmy)."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.mysql import asyncmy as sa_asyncmy
+from sqlalchemy.engine import Dialect as SADialect
+
+from .base import Dialect, sa_dialect
+
+__all__ = ["MySQLDialect"]
+
+
+class MySQLDialect(Dialect):
+    """MySQL 8 / MariaDB: no RETURNING we can rely on, DDL commits itself."""
+
+    name = "mysql"
+    display_name = "MySQL"
+    sa_names = ("mysql", "mariadb")
+    sqlglot_name = "mysql"
+    # MySQL 8 has no RETURNING, MariaDB none on UPDATE: writes read their row back inside
+    # the same transaction.
+    insert_returning = False
+    update_returning = False
+    # Each DDL statement commits (sync/apply.py reports what a stopped plan left applied).
+    transactional_ddl = False
+    max_bind_params = 65535
+
+    def _sa_dialect(self) -> SADialect:
+        return sa_dialect(sa_asyncmy.dialect)
+
+    # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
+
+    # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
+
+    # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+
+    # -- column types (compile/tables.py) --------------------------------------------

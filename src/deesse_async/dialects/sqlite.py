@@ -1,0 +1,36 @@
+"""SQLite 3.35+ (driver: aiosqlite), the embedded default."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
+from sqlalchemy.engine import Dialect as SADialect
+
+from .base import Dialect, sa_dialect
+
+__all__ = ["SQLiteDialect"]
+
+
+class SQLiteDialect(Dialect):
+    """SQLite: RETURNING since 3.35, transactional DDL, ALTER through table rebuilds."""
+
+    name = "sqlite"
+    display_name = "SQLite"
+    sa_names = ("sqlite",)
+    sqlglot_name = "sqlite"
+    batch_alter = True
+    # SQLITE_MAX_VARIABLE_NUMBER is 32766 since 3.32.
+    max_bind_params = 32766
+    # Take the write lock up front (IMMEDIATE) so that two transactions cannot deadlock
+    # upgrading a read lock.
+    begin_sql = "BEGIN IMMEDIATE"
+
+    def _sa_dialect(self) -> SADialect:
+        return sa_dialect(sa_aiosqlite.dialect)
+
+    # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
+
+    # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
+
+    # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+
+    # -- column types (compile/tables.py) --------------------------------------------
