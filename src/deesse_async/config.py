@@ -12,8 +12,7 @@ from .compile.schema import Schema, compile_schema
 from .database import Database
 from .drivers.base import PoolOptions
 from .drivers.url import parse_url
-from .errors import ConfigError, QueryError
-from .query.filters import did_you_mean
+from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
 from .runtime.settings import connection_settings
 from .schema.collection import Collection

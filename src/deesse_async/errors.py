@@ -22,7 +22,8 @@ Driver exceptions never escape: ``drivers/`` translates them at the adapter boun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "SchemaSyncError",
     "UniqueViolation",
     "ValidationError",
+    "did_you_mean",
 ]
 
 
@@ -181,3 +183,13 @@ class NotNullViolation(IntegrityError):
 
 class CheckViolation(IntegrityError):
     """A CHECK constraint (select choices, number range) refused the value."""
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when one of ``options`` is close to ``name``, else ``""``.
+
+    >>> "unknown field 'emial'" + did_you_mean("emial", ["email", "name"])
+    "unknown field 'emial'; did you mean 'email'?"
+    """
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

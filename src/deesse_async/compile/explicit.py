@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..schema.relations import Relations, RelationSpec
-from .schema import CompiledCollection, RelationInfo, Through, did_you_mean
+from .schema import CompiledCollection, RelationInfo, Through
 
 __all__ = ["add_explicit_relations"]
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..schema.collection import Collection
 from ..schema.fields import Field, Relation
 from ..schema.relations import Relations
@@ -27,7 +27,6 @@ __all__ = [
     "RelationInfo",
     "Schema",
     "compile_schema",
-    "did_you_mean",
 ]
 
 # How a column's values travel between Python and the driver (drivers/ has one codec each).
@@ -181,14 +180,6 @@ def _check_target(c: Collection, name: str, f: Field, by_slug: dict[str, Collect
     }
     if column not in known:
         raise ConfigError(f"{where}: references unknown column {column!r} of {target_slug!r}")
-
-
-def did_you_mean(name: str, options: Mapping[str, object]) -> str:
-    """``"; did you mean 'x'?"`` when one of ``options`` is close to ``name``."""
-    import difflib
-
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def compile_schema(collections: Sequence[Collection], relations: Relations | None = None) -> Schema:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import QueryError
-from .filters import did_you_mean
+from ..errors import QueryError, did_you_mean
 from .planner import Executor, Query, QueryEngine, Strategy, build_query
 
 __all__ = ["CollectionQuery", "QueryNamespace"]

@@ -8,7 +8,6 @@ is pasted into SQL text.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,15 +19,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..compile.schema import CompiledCollection, RelationInfo, Schema
 from ..errors import QueryError
 
-__all__ = ["FilterCompiler", "did_you_mean", "join_condition"]
+__all__ = ["FilterCompiler", "join_condition"]
 
 Expression = ColumnElement[bool]
-
-
-def did_you_mean(name: str, options: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` when a close option exists, else ``""``."""
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # PostgreSQL and MySQL escape LIKE patterns with a backslash by default, SQLite not at

@@ -19,8 +19,7 @@ import sqlalchemy as sa
 from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
 from ..compile.values import coerce_value
-from ..errors import QueryError
-from .filters import did_you_mean
+from ..errors import QueryError, did_you_mean
 
 __all__ = [
     "And",

@@ -17,9 +17,8 @@ from ..dialects import DIALECTS, Dialect
 from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
 from ..drivers.base import shielded, stored
 from ..drivers.url import DatabaseURL
-from ..errors import ConnectionError, DeesseError
+from ..errors import ConnectionError, DeesseError, did_you_mean
 from ..query.api import QueryNamespace
-from ..query.filters import did_you_mean
 from ..query.planner import QueryEngine
 from .crud import CollectionAPI
 from .statements import CollectionStatements

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..drivers.url import parse_url
-from ..errors import ConfigError
-from ..query.filters import did_you_mean
+from ..errors import ConfigError, did_you_mean
 from ..runtime.database import BaseDatabase as Database
 from ..runtime.settings import connection_settings
 
