@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
 
-__all__ = ["Backend", "CompiledSQL", "Dialect", "compile_sql", "sa_dialect"]
+__all__ = [
+    "Backend",
+    "CheckSpelling",
+    "CompiledSQL",
+    "Dialect",
+    "TypeRules",
+    "compile_sql",
+    "sa_dialect",
+]
 
 Backend: TypeAlias = Literal["postgresql", "sqlite", "mysql"]
 """A database family (``Dialect.name``); MariaDB is "mysql"."""
+
+CheckSpelling: TypeAlias = Literal["as_written", "normalised", "probed"]
+"""How a database keeps a CHECK constraint's text (``Dialect.check_spelling``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRules:
+    """How the schema sync's sentinel reads column types on one backend (rules as data).
+
+    ``spelling``: the sqlglot dialect that writes types in the sentinel's reasons (None:
+    sqlglot's generic spelling); ``decimal_default``: (precision, scale) of a DECIMAL
+    written without them (None: unbounded); ``text_chars``: the characters a TEXT type of
+    fixed size holds, by sqlglot type name (a type not listed holds what its length says).
+    """
+
+    spelling: str | None
+    decimal_default: tuple[int, int] | None = None
+    text_chars: Mapping[str, int] = field(default_factory=dict)
 
 
 class Dialect:
@@ -56,6 +83,34 @@ class Dialect:
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
 
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
+    # How the sentinel reads column types here (sync/widening.py, sync/statement_risk.py).
+    type_rules: ClassVar[TypeRules]
+    # How the database keeps a CHECK constraint's text, so that sync/checks.py can bring
+    # ours to the same spelling before comparing: "as_written" (whitespace aside),
+    # "normalised" (quoted and lower-cased: both sides go through sqlglot), "probed"
+    # (rewritten deeply: the database spells ours too, on a temporary probe table).
+    check_spelling: ClassVar[CheckSpelling] = "as_written"
+    # A table's CHECK constraints as (name, definition) rows, for "probed": the inspector
+    # cannot see a temporary table. ``:table`` is the quoted table name.
+    check_definitions_sql: ClassVar[str | None] = None
+    # A JSON column holds text the database never validates: before a text field becomes
+    # json(), sync/conversions.py turns the values that are not JSON into JSON strings.
+    json_unchecked: ClassVar[bool] = False
+    # Column types are affinities, so a rebuild's CAST(v AS DATETIME) makes '2024-01-01'
+    # the number 2024: sync/conversions.py converts such copies itself (``Retype``).
+    affinity_casts: ClassVar[bool] = False
+    # Run after a plan, before committing: rows it returns (first column: the table) have
+    # foreign keys pointing nowhere, which a rebuild with key checks off can leave.
+    foreign_key_check_sql: ClassVar[str | None] = None
+    # ``?schema=``: whether the named schema exists (``:name``), and the schema a
+    # connection works in, read again after the sync creates a missing one.
+    schema_exists_sql: ClassVar[str | None] = None
+    current_schema_sql: ClassVar[str | None] = None
+
+    def alter_type_options(self, column: str, new_type: str) -> dict[str, str]:
+        """alembic ``alter_column`` keywords for a change of ``column`` (quoted) to
+        ``new_type`` from another type family (text -> integer): none by default."""
+        return {}
 
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 
