@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy.dialects.mysql import asyncmy as sa_asyncmy
 from sqlalchemy.engine import Dialect as SADialect
 
-from .base import Dialect, TypeRules, sa_dialect
+from .base import Dialect, sa_dialect
+from .sync_rules import TypeRules
 
 __all__ = ["MySQLDialect"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect as SADialect
 
-from .base import Dialect, TypeRules, sa_dialect
+from .base import Dialect, sa_dialect
+from .sync_rules import TypeRules
 
 __all__ = ["SQLiteDialect"]
 

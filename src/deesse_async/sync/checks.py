@@ -23,7 +23,7 @@ from alembic.operations import ops
 from sqlglot import exp
 
 from ..dialects import Dialect, dialect_for
-from ..dialects.base import CheckSpelling
+from ..dialects.sync_rules import CheckSpelling
 from .canonical import sorted_constraints
 
 __all__ = ["CHECK_PREFIX", "check_ops"]

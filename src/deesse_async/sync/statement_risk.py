@@ -20,7 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from ..dialects import Dialect
-from ..dialects.base import TypeRules
+from ..dialects.sync_rules import TypeRules
 from .risk import Classification, Risk, worst
 from .shapes import command_verdict
 from .widening import widens

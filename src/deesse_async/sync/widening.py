@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from sqlglot import exp
 
-from ..dialects.base import TypeRules
+from ..dialects.sync_rules import TypeRules
 
 __all__ = ["widens"]
 
