@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from deesse_async.dialects import DIALECTS, Backend
 from deesse_async.sync.sentinel import Classification, classify, classify_many
 
 PG, LITE, MY = "postgresql", "sqlite", "mysql"
@@ -357,6 +358,21 @@ def test_classification_is_frozen_and_slotted() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.risk = "destructive"  # type: ignore[misc]
     assert not hasattr(result, "__dict__")
+
+
+@pytest.mark.parametrize(
+    ("name", "sql", "old"),
+    [
+        (MY, "ALTER TABLE t MODIFY c TEXT", "VARCHAR(20000)"),  # TEXT holds 16383 characters
+        (PG, "ALTER TABLE t ALTER COLUMN c TYPE TEXT", "VARCHAR(20000)"),
+        (MY, "ALTER TABLE t MODIFY c DECIMAL", "DECIMAL(12, 2)"),  # DECIMAL is (10, 0)
+        (LITE, "ALTER TABLE t ALTER COLUMN c TYPE VARCHAR(10)", "INT"),
+    ],
+)
+def test_a_dialect_object_judges_as_its_name_does(name: Backend, sql: str, old: str) -> None:
+    verdict = classify(sql, DIALECTS[name], from_type=old)
+    assert verdict == classify(sql, name, from_type=old)
+    assert classify_many([sql], DIALECTS[name]) == classify_many([sql], name)
 
 
 # --------------------------------------------------------------------------- table rebuilds

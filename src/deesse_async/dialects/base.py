@@ -8,6 +8,8 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
 
+from .sync_rules import CheckSpelling, TypeRules
+
 __all__ = ["Backend", "CompiledSQL", "Dialect", "compile_sql", "sa_dialect"]
 
 Backend: TypeAlias = Literal["postgresql", "sqlite", "mysql"]
@@ -56,6 +58,34 @@ class Dialect:
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
 
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
+    # How the sentinel reads column types here (sync/widening.py, sync/statement_risk.py).
+    type_rules: ClassVar[TypeRules]
+    # How the database keeps a CHECK constraint's text, so that sync/checks.py can bring
+    # ours to the same spelling before comparing: "as_written" (whitespace aside),
+    # "normalised" (quoted and lower-cased: both sides go through sqlglot), "probed"
+    # (rewritten deeply: the database spells ours too, on a temporary probe table).
+    check_spelling: ClassVar[CheckSpelling] = "as_written"
+    # A table's CHECK constraints as (name, definition) rows, for "probed": the inspector
+    # cannot see a temporary table. ``:table`` is the quoted table name.
+    check_definitions_sql: ClassVar[str | None] = None
+    # A JSON column holds text the database never validates: before a text field becomes
+    # json(), sync/conversions.py turns the values that are not JSON into JSON strings.
+    json_unchecked: ClassVar[bool] = False
+    # Column types are affinities, so a rebuild's CAST(v AS DATETIME) makes '2024-01-01'
+    # the number 2024: sync/conversions.py converts such copies itself (``Retype``).
+    affinity_casts: ClassVar[bool] = False
+    # Run after a plan, before committing: rows it returns (first column: the table) have
+    # foreign keys pointing nowhere, which a rebuild with key checks off can leave.
+    foreign_key_check_sql: ClassVar[str | None] = None
+    # ``?schema=``: whether the named schema exists (``:name``), and the schema a
+    # connection works in, read again after the sync creates a missing one.
+    schema_exists_sql: ClassVar[str | None] = None
+    current_schema_sql: ClassVar[str | None] = None
+
+    def alter_type_options(self, column: str, new_type: str) -> dict[str, str]:
+        """alembic ``alter_column`` keywords for a change of ``column`` (quoted) to
+        ``new_type`` from another type family (text -> integer): none by default."""
+        return {}
 
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 

@@ -6,6 +6,7 @@ from sqlalchemy.dialects.mysql import asyncmy as sa_asyncmy
 from sqlalchemy.engine import Dialect as SADialect
 
 from .base import Dialect, sa_dialect
+from .sync_rules import TypeRules
 
 __all__ = ["MySQLDialect"]
 
@@ -31,6 +32,19 @@ class MySQLDialect(Dialect):
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
 
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
+    type_rules = TypeRules(
+        spelling="mysql",
+        decimal_default=(10, 0),
+        # TEXT sizes are bytes; divide by 4 because utf8mb4 may need 4 bytes a character.
+        text_chars={
+            "TINYTEXT": 255 // 4,
+            "TEXT": 65_535 // 4,
+            "MEDIUMTEXT": 16_777_215 // 4,
+            "LONGTEXT": 4_294_967_295 // 4,
+        },
+    )
+    # MySQL/MariaDB quote and lower-case a CHECK's text.
+    check_spelling = "normalised"
 
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 

@@ -6,6 +6,7 @@ from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect as SADialect
 
 from .base import Dialect, sa_dialect
+from .sync_rules import TypeRules
 
 __all__ = ["SQLiteDialect"]
 
@@ -30,6 +31,13 @@ class SQLiteDialect(Dialect):
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
 
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
+    # sqlglot's SQLite spelling writes VARCHAR(10) as TEXT(10): the generic one reads better.
+    type_rules = TypeRules(spelling=None)
+    # SQLite keeps JSON in TEXT (a column typed JSON would get numeric affinity).
+    json_unchecked = True
+    affinity_casts = True
+    # Batch mode rebuilds tables with foreign key checks off.
+    foreign_key_check_sql = "PRAGMA foreign_key_check"
 
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 

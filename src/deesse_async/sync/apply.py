@@ -25,7 +25,7 @@ import anyio.lowlevel
 import sqlalchemy as sa
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
-from ..dialects import DIALECTS
+from ..dialects import Dialect, dialect_for
 from ..errors import SchemaSyncError
 
 if TYPE_CHECKING:
@@ -49,9 +49,15 @@ def _flat(sql: str) -> str:
     return " ".join(sql.split())
 
 
-def foreign_key_check(conn: sa.Connection) -> None:
-    """SQLite: refuse to commit rows whose foreign keys point nowhere (checks run off)."""
-    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+def foreign_key_check(conn: sa.Connection, dialect: Dialect) -> None:
+    """Refuse to commit rows whose foreign keys point nowhere: a SQLite rebuild runs with
+    key checks off (``Dialect.foreign_key_check_sql``; a no-op where there is none).
+
+    After both a pushed plan and applied migrations, before their commit.
+    """
+    if dialect.foreign_key_check_sql is None:
+        return
+    broken = conn.exec_driver_sql(dialect.foreign_key_check_sql).all()
     if broken:
         tables = sorted({str(row[0]) for row in broken})
         raise SchemaSyncError(
@@ -112,17 +118,17 @@ def _restored(checks: _Checks | None, conn: sa.Connection) -> str:
 
 
 def _rejected(
-    plan: SyncPlan, index: int, cause: str, url: DatabaseURL, restored: str
+    plan: SyncPlan, index: int, cause: str, url: DatabaseURL, dialect: Dialect, restored: str
 ) -> SchemaSyncError:
     statement = plan.statements[index].sql
     applied = [s.sql for s in plan.statements[:index]]
     pending = [s.sql for s in plan.statements[index + 1 :]]
-    rolled_back = DIALECTS[url.backend].transactional_ddl
+    rolled_back = dialect.transactional_ddl
     if rolled_back:
         outcome = "the whole plan was rolled back, nothing changed"
     else:
         outcome = (
-            f"{url.backend} cannot roll back DDL; these statements stay applied:\n"
+            f"{dialect.display_name} cannot roll back DDL; these statements stay applied:\n"
             f"{_listing(applied)}\nand {len(pending)} later statement(s) did not run{restored}"
         )
     message = (
@@ -134,13 +140,15 @@ def _rejected(
     )
 
 
-def _stopped(plan: SyncPlan, done: int, running: bool, url: DatabaseURL, why: str) -> str:
+def _stopped(
+    plan: SyncPlan, done: int, running: bool, url: DatabaseURL, dialect: Dialect, why: str
+) -> str:
     """What a non-transactional plan left behind when it was cancelled or interrupted."""
     applied = [s.sql for s in plan.statements[:done]]
     text = (
         f"the schema plan on {url.display} was stopped ({why}) after {done} of "
-        f"{len(plan.statements)} statements; {url.backend} cannot roll back DDL, these stay "
-        f"applied:\n{_listing(applied)}"
+        f"{len(plan.statements)} statements; {dialect.display_name} cannot roll back DDL, "
+        f"these stay applied:\n{_listing(applied)}"
     )
     if running:
         text += (
@@ -159,7 +167,8 @@ def _take_cancellation() -> None:
 
 def apply_plan(conn: sa.Connection, plan: SyncPlan, url: DatabaseURL) -> None:
     """Run the plan's statements on ``conn`` (inside its transaction), in order."""
-    transactional = DIALECTS[url.backend].transactional_ddl
+    dialect = dialect_for(conn.dialect.name)
+    transactional = dialect.transactional_ddl
     checks = None if transactional else _Checks(conn, plan)
     done, running = 0, False
     try:
@@ -173,17 +182,16 @@ def apply_plan(conn: sa.Connection, plan: SyncPlan, url: DatabaseURL) -> None:
             done, running = index + 1, False
             _take_cancellation()
     except sa.exc.DBAPIError as exc:
-        raise _rejected(plan, done, str(exc.orig), url, _restored(checks, conn)) from None
+        raise _rejected(plan, done, str(exc.orig), url, dialect, _restored(checks, conn)) from None
     except Exception as exc:  # not the database's refusal (say, an event hook): same report
         if done == len(plan.statements):
             raise
         cause = f"{type(exc).__name__}: {exc}"
-        raise _rejected(plan, done, cause, url, _restored(checks, conn)) from exc
+        raise _rejected(plan, done, cause, url, dialect, _restored(checks, conn)) from exc
     except BaseException as exc:  # cancelled, Ctrl-C: the connection may be unusable
         if not transactional and (done or running):
-            report = _stopped(plan, done, running, url, type(exc).__name__)
+            report = _stopped(plan, done, running, url, dialect, type(exc).__name__)
             logger.error("%s", report)
             exc.add_note(report)
         raise
-    if url.backend == "sqlite":
-        foreign_key_check(conn)
+    foreign_key_check(conn, dialect)

@@ -2,13 +2,13 @@
 
 Alembic does not compare CHECK constraints, so a changed ``select(...)`` would keep
 refusing the new choice. Every database rewrites a CHECK's text its own way, so each
-side is brought to the same spelling before comparing:
+side is brought to the same spelling before comparing (``Dialect.check_spelling``):
 
-- SQLite keeps the text as written: compare it with ours, whitespace aside;
-- MySQL/MariaDB quote and lower-case it: both sides go through sqlglot;
-- PostgreSQL rewrites it deeply (``= ANY (ARRAY[...])``, casts): ours is added to a
-  temporary table with the target columns inside a savepoint, read back with
-  ``pg_get_constraintdef`` and rolled back, so PostgreSQL spells both.
+- "as_written" (SQLite): compare the text with ours, whitespace aside;
+- "normalised" (MySQL/MariaDB quote and lower-case it): both sides go through sqlglot;
+- "probed" (PostgreSQL rewrites it deeply: ``= ANY (ARRAY[...])``, casts): ours is added
+  to a temporary table with the target columns inside a savepoint, read back with the
+  dialect's ``check_definitions_sql`` and rolled back, so the database spells both.
 
 Only constraints named ``ck_*`` (the compiler's names) are ever dropped.
 """
@@ -22,6 +22,8 @@ import sqlglot
 from alembic.operations import ops
 from sqlglot import exp
 
+from ..dialects import Dialect, dialect_for
+from ..dialects.sync_rules import CheckSpelling
 from .canonical import sorted_constraints
 
 __all__ = ["CHECK_PREFIX", "check_ops"]
@@ -40,9 +42,9 @@ def _flat(sql: str) -> str:
     return " ".join(sql.split())
 
 
-def _mysql_spelling(sql: str) -> str:
+def _normal_form(sql: str, read: str) -> str:
     try:
-        tree = sqlglot.parse_one(sql, read="mysql")
+        tree = sqlglot.parse_one(sql, read=read)
     except sqlglot.errors.SqlglotError:
         return _flat(sql)
     for identifier in tree.find_all(exp.Identifier):
@@ -51,7 +53,7 @@ def _mysql_spelling(sql: str) -> str:
         tree = tree.this
     # MariaDB stores ``f IN ('d')`` (a select with one choice) as ``f = 'd'``.
     tree = tree.transform(_single_in_as_eq)
-    return tree.sql(dialect="mysql", normalize=True)
+    return tree.sql(dialect=read, normalize=True)
 
 
 def _single_in_as_eq(node: exp.Expr) -> exp.Expr:
@@ -69,38 +71,34 @@ def _reflected(conn: sa.Connection, table: str) -> Definitions:
     }
 
 
-def _sqlite(
-    conn: sa.Connection, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
+def _as_written(
+    conn: sa.Connection, dialect: Dialect, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
 ) -> tuple[Definitions, Definitions]:
     ours = {n: _flat(_compiled(c, conn.dialect)) for n, c in wanted.items()}
     return ours, {n: _flat(sql) for n, sql in _reflected(conn, table.name).items()}
 
 
-def _mysql(
-    conn: sa.Connection, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
+def _normalised(
+    conn: sa.Connection, dialect: Dialect, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
 ) -> tuple[Definitions, Definitions]:
-    ours = {n: _mysql_spelling(_compiled(c, conn.dialect)) for n, c in wanted.items()}
-    theirs = {n: _mysql_spelling(sql) for n, sql in _reflected(conn, table.name).items()}
+    read = dialect.sqlglot_name
+    ours = {n: _normal_form(_compiled(c, conn.dialect), read) for n, c in wanted.items()}
+    theirs = {n: _normal_form(sql, read) for n, sql in _reflected(conn, table.name).items()}
     return ours, theirs
 
 
-_PG_DEFINITIONS = sa.text(
-    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-    "WHERE conrelid = CAST(:table AS regclass) AND contype = 'c' ORDER BY conname"
-)
-
-
-def _pg_definitions(conn: sa.Connection, table: str) -> Definitions:
+def _definitions(conn: sa.Connection, dialect: Dialect, table: str) -> Definitions:
+    assert dialect.check_definitions_sql is not None  # "probed" dialects have it
     quoted = conn.dialect.identifier_preparer.quote(table)
-    rows = conn.execute(_PG_DEFINITIONS, {"table": quoted}).all()
+    rows = conn.execute(sa.text(dialect.check_definitions_sql), {"table": quoted}).all()
     # 'CHECK ((n >= 0))' -> '(n >= 0)': the expression, as the other dialects reflect it.
     return {str(name): str(d).removeprefix("CHECK ").strip() for name, d in rows}
 
 
-def _postgresql(
-    conn: sa.Connection, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
+def _probed(
+    conn: sa.Connection, dialect: Dialect, table: sa.Table, wanted: dict[str, sa.CheckConstraint]
 ) -> tuple[Definitions, Definitions]:
-    theirs = _pg_definitions(conn, table.name)
+    theirs = _definitions(conn, dialect, table.name)
     if not wanted:
         return {}, theirs
     quote = conn.dialect.identifier_preparer.quote
@@ -120,18 +118,19 @@ def _postgresql(
             conn.exec_driver_sql(
                 f"ALTER TABLE {_PROBE} ADD CONSTRAINT {quote(name)} CHECK ({definition})"
             )
-        ours = _pg_definitions(conn, _PROBE)
+        ours = _definitions(conn, dialect, _PROBE)
     finally:
         savepoint.rollback()
     return ours, theirs
 
 
 _SPELLINGS: dict[
-    str,
+    CheckSpelling,
     Callable[
-        [sa.Connection, sa.Table, dict[str, sa.CheckConstraint]], tuple[Definitions, Definitions]
+        [sa.Connection, Dialect, sa.Table, dict[str, sa.CheckConstraint]],
+        tuple[Definitions, Definitions],
     ],
-] = {"sqlite": _sqlite, "mysql": _mysql, "mariadb": _mysql, "postgresql": _postgresql}
+] = {"as_written": _as_written, "normalised": _normalised, "probed": _probed}
 
 
 def _drop(table: str, name: str, sqltext: str) -> ops.MigrateOperation:
@@ -153,7 +152,8 @@ def check_ops(
         for c in sorted_constraints(table.constraints)
         if isinstance(c, sa.CheckConstraint) and isinstance(c.name, str)
     }
-    ours, found = _SPELLINGS[conn.dialect.name](conn, table, wanted)
+    dialect = dialect_for(conn.dialect.name)
+    ours, found = _SPELLINGS[dialect.check_spelling](conn, dialect, table, wanted)
     theirs = dict(sorted(found.items()))
     changed = {n for n in wanted if n in theirs and ours.get(n) != theirs[n]}
     drops = [

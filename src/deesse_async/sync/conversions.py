@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from alembic.operations import ops
 
+from ..dialects import dialect_for
+
 __all__ = ["Conversion", "Retype", "find_conversions", "find_retypes"]
 
 
@@ -52,12 +54,13 @@ def _is_json(column: sa.Column[object]) -> bool:
 def find_conversions(
     conn: sa.Connection, target: sa.MetaData, live: Mapping[str, Sequence[str]]
 ) -> list[Conversion]:
-    """Conversions for the JSON columns of existing SQLite tables that hold non-JSON text.
+    """Conversions for the JSON columns of existing tables that hold non-JSON text, where
+    the database keeps JSON unchecked (``Dialect.json_unchecked``: SQLite).
 
     ``target`` addresses tables and columns by their names in the database today (renames
     still pending), ``live`` lists the columns each existing table has.
     """
-    if conn.dialect.name != "sqlite":
+    if not dialect_for(conn.dialect.name).json_unchecked:
         return []
     quote = conn.dialect.identifier_preparer.quote
     out = []
@@ -172,8 +175,9 @@ def _nullable(op: ops.AlterColumnOp) -> bool:
 def find_retypes(
     conn: sa.Connection, found: Sequence[ops.MigrateOperation], live: Mapping[str, Sequence[str]]
 ) -> list[Retype]:
-    """SQLite: the columns of existing tables ``found`` rebuilds into timestamp/date/uuid."""
-    if conn.dialect.name != "sqlite":
+    """The columns of existing tables ``found`` rebuilds into timestamp/date/uuid, where a
+    rebuild's CAST follows type affinity (``Dialect.affinity_casts``: SQLite)."""
+    if not dialect_for(conn.dialect.name).affinity_casts:
         return []
     quote = conn.dialect.identifier_preparer.quote
     out = []

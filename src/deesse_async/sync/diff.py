@@ -29,7 +29,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import ops
 
 from ..compile.schema import Schema
-from ..dialects import Backend
+from ..dialects import Dialect, dialect_for
 from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
 from .conversions import Conversion, Retype, find_conversions, find_retypes
@@ -115,7 +115,7 @@ def _include_name(tables: TableFilter) -> Callable[[str | None, str, Any], bool]
     return include
 
 
-def comparison_options(backend: Backend, tables: TableFilter | None = None) -> dict[str, Any]:
+def comparison_options(dialect: Dialect, tables: TableFilter | None = None) -> dict[str, Any]:
     """The alembic ``MigrationContext`` options of both dev sync and migrations.
 
     ``tables`` says which live tables are ours (sync/registry.py); None: all of them.
@@ -127,7 +127,7 @@ def comparison_options(backend: Backend, tables: TableFilter | None = None) -> d
         "compare_server_default": _compare_server_default,
         "include_object": _include_object,
         # SQLite cannot ALTER most things: alembic rebuilds the table (copying its rows).
-        "render_as_batch": backend == "sqlite",
+        "render_as_batch": dialect.batch_alter,
     }
 
 
@@ -164,8 +164,8 @@ def compare(conn: sa.Connection, schema: Schema, tables: TableFilter | None = No
         with quiet_cycles():
             created = _create_everything(target)
         return Comparison(break_cycles(canonical_ops(created, target), target, conn), [], [], live)
-    backend: Backend = _backend(conn.dialect.name)
-    context = MigrationContext.configure(conn, opts=comparison_options(backend, tables))
+    dialect = dialect_for(conn.dialect.name)
+    context = MigrationContext.configure(conn, opts=comparison_options(dialect, tables))
     with quiet_cycles():
         script = produce_migrations(context, target)
     upgrade = script.upgrade_ops
@@ -188,13 +188,6 @@ def _create_everything(target: sa.MetaData) -> list[ops.MigrateOperation]:
                 ops.ModifyTableOps(table.name, [ops.CreateIndexOp.from_index(i) for i in indexes])
             )
     return found
-
-
-_BACKENDS: dict[str, Backend] = {"postgresql": "postgresql", "sqlite": "sqlite"}
-
-
-def _backend(dialect_name: str) -> Backend:
-    return _BACKENDS.get(dialect_name, "mysql")  # mysql and mariadb
 
 
 # --------------------------------------------------------------------------- ordering

@@ -26,6 +26,7 @@ from alembic.util import CommandError
 
 from ..errors import ConfigError, SchemaSyncError
 from ..runtime.database import BaseDatabase as Database
+from .apply import foreign_key_check
 from .diff import comparison_options, order_ops
 from .discover import project_settings
 from .registry import record_tables, table_filter
@@ -277,7 +278,7 @@ def _configure_and_run(conn: sa.Connection, context: Any, db: Database) -> None:
         target_metadata=target,
         process_revision_directives=functools.partial(_directives, conn, target, renames.renames()),
         on_version_apply=lambda ctx, step, heads, run_args: applied.append(step.up_revision_id),
-        **comparison_options(db.url.backend, tables),
+        **comparison_options(db.dialect, tables),
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -285,10 +286,7 @@ def _configure_and_run(conn: sa.Connection, context: Any, db: Database) -> None:
         # apply/stamp: the collections' tables are ours from now on, so that a revision
         # generated after removing a collection drops its table.
         record_tables(conn, db.schema)
-    if db.url.backend == "sqlite":
-        from .plan import foreign_key_check
-
-        foreign_key_check(conn)
+    foreign_key_check(conn, db.dialect)
 
 
 async def _run_online(context: Any, db: Database) -> None:

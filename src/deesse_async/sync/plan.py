@@ -1,7 +1,7 @@
 """``SyncPlan``: the SQL that brings a database to its collections, judged and applied.
 
-``plan_schema(db)`` builds the plan (``build.py``: compare, render, classify each statement
-with the sentinel, count the rows a destructive statement touches). ``push_schema(db)``
+``plan_schema(db)`` builds the plan (``plan_builder.py``: compare, render, classify each
+statement with the sentinel, count the rows a destructive statement touches). ``push_schema(db)``
 builds it inside the transaction that then applies it: all or nothing on PostgreSQL and
 SQLite (transactional DDL); statement by statement on MySQL/MariaDB, whose DDL commits
 itself, with an error that says what was applied when one fails.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import sqlalchemy as sa
 
@@ -26,6 +26,7 @@ from ..errors import (
     DeesseError,
     SchemaSyncError,
 )
+from .risk import RISKS, Risk
 
 if TYPE_CHECKING:
     from ..drivers.url import DatabaseURL
@@ -41,8 +42,6 @@ __all__ = [
     "push_schema",
 ]
 
-Risk = Literal["safe", "unsafe", "destructive"]
-RISKS: tuple[Risk, ...] = ("safe", "unsafe", "destructive")
 PLAN_FORMAT = 1
 logger = logging.getLogger("deesse_async.sync")
 
@@ -277,13 +276,6 @@ def _conflict_error(plan: SyncPlan) -> DataConflictError:
     return DataConflictError(message, conflicts=plan.conflicts, plan=plan)
 
 
-def foreign_key_check(conn: sa.Connection) -> None:
-    """SQLite: refuse to commit rows whose foreign keys point nowhere (checks run off)."""
-    from .apply import foreign_key_check as check
-
-    check(conn)
-
-
 def _wrap(exc: Exception, url: DatabaseURL) -> DeesseError:
     cause = getattr(exc, "orig", None) or exc
     return DatabaseError(f"schema sync on {url.display} failed: {cause}")
@@ -294,7 +286,7 @@ async def plan_schema(db: Database) -> SyncPlan:
     from alembic.util import CommandError
 
     from ..runtime.admin import schema_connection
-    from .build import build_plan
+    from .plan_builder import build_plan
     from .registry import table_filter
 
     try:
@@ -326,7 +318,7 @@ async def push_schema(
 
     from ..runtime.admin import schema_connection
     from .apply import apply_plan
-    from .build import build_plan
+    from .plan_builder import build_plan
     from .registry import record_tables, table_filter
     from .safe import safe_part
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
+from ..dialects import Dialect, dialect_for
 from .canonical import canonical_table, sorted_constraints
 from .conversions import Retype
 from .diff import Comparison, quiet_cycles
@@ -144,20 +145,19 @@ def _python_type(type_: Any) -> type | None:
         return None
 
 
-def _cast_between_families(op: ops.AlterColumnOp, dialect: sa.Dialect) -> None:
-    """PostgreSQL converts text to jsonb, integer or uuid only with an explicit USING.
+def _cast_between_families(op: ops.AlterColumnOp, dialect: Dialect, sa_dialect: sa.Dialect) -> None:
+    """A change between type families (text -> integer) with the dialect's own options
+    (``Dialect.alter_type_options``: PostgreSQL's explicit ``USING`` cast).
 
-    Without it every such change fails with "cannot be cast automatically", even over
-    values that convert; with it, values that do not convert make the database refuse
-    the plan (rolled back), naming the value. Within a family (VARCHAR(50) -> TEXT) the
-    implicit cast is kept: it needs no rewrite of the table.
+    Within a family (VARCHAR(50) -> TEXT) the implicit cast is kept: it needs no rewrite
+    of the table.
     """
-    if dialect.name != "postgresql" or op.modify_type is None or op.existing_type is None:
+    if op.modify_type is None or op.existing_type is None:
         return
     if _python_type(op.existing_type) == _python_type(op.modify_type):
         return
-    quote = dialect.identifier_preparer.quote
-    op.kw["postgresql_using"] = f"{quote(op.column_name)}::{type_sql(op.modify_type, dialect)}"
+    column = sa_dialect.identifier_preparer.quote(op.column_name)
+    op.kw.update(dialect.alter_type_options(column, type_sql(op.modify_type, sa_dialect)))
 
 
 def _lossy(sub: list[ops.MigrateOperation]) -> tuple[str, ...] | None:
@@ -201,6 +201,7 @@ class _Renderer:
         self.retypes = retypes
         self.conn = conn
         self.dialect = conn.dialect
+        self.ours = dialect_for(conn.dialect.name)
         self.capture = _Capture(conn.dialect.paramstyle in ("format", "pyformat"))
         context = MigrationContext.configure(
             conn, opts={"as_sql": True, "output_buffer": self.capture}
@@ -241,7 +242,7 @@ class _Renderer:
                         sub.existing_nullable, ""
                     )
                 keeps = sub.existing_nullable is False and sub.modify_nullable is None
-                _cast_between_families(sub, self.dialect)
+                _cast_between_families(sub, self.ours, self.dialect)
             statements = self.sql(sub)
             changes.append(
                 Change(statements, op.table_name, _lossy([sub]), from_type, keeps_not_null=keeps)
@@ -250,9 +251,7 @@ class _Renderer:
 
     def change(self, op: ops.MigrateOperation) -> list[Change]:
         if isinstance(op, ops.ModifyTableOps):
-            batch = self.dialect.name == "sqlite" and not all(
-                isinstance(sub, _INDEX_OPS) for sub in op.ops
-            )
+            batch = self.ours.batch_alter and not all(isinstance(sub, _INDEX_OPS) for sub in op.ops)
             return [self.rebuild(op)] if batch else self.each(op)
         if isinstance(op, ops.CreateTableOp):
             return [Change(self.sql(op), op.table_name, created_table=op.table_name)]

@@ -7,15 +7,15 @@ destructive.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import TokenType
 
-__all__ = ["command_verdict"]
+from .risk import Risk
 
-Risk = Literal["safe", "unsafe", "destructive"]
+__all__ = ["command_verdict"]
 
 _COMMAND_SHAPES: Final[dict[str, tuple[Risk, str]]] = {
     "RENAME TABLE <name> TO <name>": ("unsafe", "RENAME TABLE {0} to {1} can break queries."),
@@ -43,7 +43,10 @@ _NOISE: Final = frozenset({"IF", "NOT", "EXISTS", "ONLY"})
 
 
 def command_verdict(head: str, text: str, dialect: str) -> tuple[Risk, str] | None:
-    """(risk, reason) of the command ``head text`` when its shape is a trusted one."""
+    """(risk, reason) of the command ``head text`` when its shape is a trusted one.
+
+    ``dialect`` is the sqlglot dialect that tokenizes ``text``.
+    """
     try:
         tokens = Dialect.get_or_raise(dialect).tokenize(text)
     except SqlglotError:

@@ -1,7 +1,8 @@
 """Type widening: does every value of an old SQL type fit a new one unchanged?
 
 Pure functions over sqlglot ``DataType`` trees, used by the sentinel to judge a column
-type change (``widens``).
+type change (``widens``). What differs per database (a bare DECIMAL's precision, the size
+of MySQL's TEXT types) comes from the dialect's ``TypeRules``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sqlglot import exp
+
+from ..dialects.sync_rules import TypeRules
 
 __all__ = ["widens"]
 
@@ -28,13 +31,6 @@ _INT_TYPES: Final[dict[Any, tuple[int, bool]]] = {
 _FIXED_CHAR: Final = frozenset({_T.CHAR, _T.NCHAR})
 _VAR_CHAR: Final = frozenset({_T.BPCHAR, _T.VARCHAR, _T.NVARCHAR, _T.TEXT, _T.TINYTEXT})
 _STRING_TYPES: Final = _FIXED_CHAR | _VAR_CHAR | {_T.MEDIUMTEXT, _T.LONGTEXT}
-# MySQL TEXT sizes are bytes; divide by 4 because utf8mb4 may need 4 bytes a character.
-_MYSQL_TEXT_CHARS: Final[dict[Any, int]] = {
-    _T.TINYTEXT: 255 // 4,
-    _T.TEXT: 65_535 // 4,
-    _T.MEDIUMTEXT: 16_777_215 // 4,
-    _T.LONGTEXT: 4_294_967_295 // 4,
-}
 _UNBOUNDED: Final = float("inf")
 
 
@@ -58,19 +54,19 @@ def _float_mantissa(dtype: exp.DataType) -> int | None:
     return 24 if dtype.this == _T.FLOAT else 53
 
 
-def _decimal_digits(dtype: exp.DataType, dialect: str) -> tuple[float, int] | None:
+def _decimal_digits(dtype: exp.DataType, rules: TypeRules) -> tuple[float, int] | None:
     """Digits before and after the point of a DECIMAL; unbounded precision is infinite."""
     params = _params(dtype)
     if dtype.this != _T.DECIMAL or params is None or len(params) > 2:
         return None
     if not params:
         # MySQL defaults DECIMAL to (10, 0); PostgreSQL and SQLite do not bound it.
-        return (10, 0) if dialect == "mysql" else (_UNBOUNDED, 0)
+        return rules.decimal_default or (_UNBOUNDED, 0)
     scale = params[1] if len(params) == 2 else 0
     return params[0] - scale, scale
 
 
-def _int_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
+def _int_rule(old: exp.DataType, new: exp.DataType, rules: TypeRules) -> bool | None:
     if old.this not in _INT_TYPES:
         return None
     # Compare the bits that hold the absolute value: a sign costs one of them.
@@ -82,27 +78,28 @@ def _int_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None
         return target[0] - (not target[1]) >= bits and (unsigned or not target[1])
     if mantissa is not None:
         return bits <= mantissa
-    digits = _decimal_digits(new, dialect)
+    digits = _decimal_digits(new, rules)
     return digits is not None and digits[0] >= len(str(2**bits))
 
 
-def _float_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
+def _float_rule(old: exp.DataType, new: exp.DataType, rules: TypeRules) -> bool | None:
     source, target = _float_mantissa(old), _float_mantissa(new)
     return None if source is None else target is not None and target >= source
 
 
-def _decimal_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
+def _decimal_rule(old: exp.DataType, new: exp.DataType, rules: TypeRules) -> bool | None:
     if old.this != _T.DECIMAL:
         return None
-    source, target = _decimal_digits(old, dialect), _decimal_digits(new, dialect)
+    source, target = _decimal_digits(old, rules), _decimal_digits(new, rules)
     if source is None or target is None:
         return False
     return target[0] >= source[0] and target[1] >= source[1]
 
 
-def _text_capacity(dtype: exp.DataType, dialect: str) -> float:
-    if dialect == "mysql" and dtype.this in _MYSQL_TEXT_CHARS:
-        return _MYSQL_TEXT_CHARS[dtype.this]
+def _text_capacity(dtype: exp.DataType, rules: TypeRules) -> float:
+    sized = rules.text_chars.get(getattr(dtype.this, "name", ""))
+    if sized is not None:
+        return sized
     params = _params(dtype)
     if params is None:
         return 0  # e.g. VARCHAR(MAX) is unknown, so it never counts as wider.
@@ -111,7 +108,7 @@ def _text_capacity(dtype: exp.DataType, dialect: str) -> float:
     return 1 if dtype.this in _FIXED_CHAR else _UNBOUNDED
 
 
-def _text_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
+def _text_rule(old: exp.DataType, new: exp.DataType, rules: TypeRules) -> bool | None:
     if old.this not in _STRING_TYPES:
         return None
     # CHAR pads values, so VARCHAR -> CHAR changes them even when long enough.
@@ -119,19 +116,19 @@ def _text_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | Non
     return (
         new.this in _STRING_TYPES
         and not padded
-        and _text_capacity(new, dialect) >= _text_capacity(old, dialect)
+        and _text_capacity(new, rules) >= _text_capacity(old, rules)
     )
 
 
-def _enum_rule(old: exp.DataType, new: exp.DataType, dialect: str) -> bool | None:
+def _enum_rule(old: exp.DataType, new: exp.DataType, rules: TypeRules) -> bool | None:
     if old.this not in (_T.ENUM, _T.SET):
         return None
     values = {value.name for value in new.expressions}
     return new.this == old.this and {value.name for value in old.expressions} <= values
 
 
-def widens(old: exp.DataType, new: exp.DataType, dialect: str) -> bool:
+def widens(old: exp.DataType, new: exp.DataType, rules: TypeRules) -> bool:
     """True when every value of ``old`` fits ``new`` unchanged (TIMESTAMP->TIMESTAMPTZ does not)."""
-    rules = (_int_rule, _float_rule, _decimal_rule, _text_rule, _enum_rule)
-    verdicts = (rule(old, new, dialect) for rule in rules)
+    checks = (_int_rule, _float_rule, _decimal_rule, _text_rule, _enum_rule)
+    verdicts = (check(old, new, rules) for check in checks)
     return next((verdict for verdict in verdicts if verdict is not None), False)
