@@ -75,7 +75,11 @@ def define_config(
 
 def api_names(db: Database) -> frozenset[str]:
     """The public attribute names of ``db`` and of its transactions: ``db.<slug>`` and
-    ``tx.<slug>`` may use none of them (read from the classes, so new methods count)."""
+    ``tx.<slug>`` may use none of them (read from the classes, so new methods count).
+
+    >>> sorted(api_names(define_config("sqlite://:memory:")) & {"atomic", "push", "users"})
+    ['atomic', 'push']
+    """
     tx = Transaction(db, cast(Connection, None))  # no I/O: only its attributes are read
     names = {n for obj in (db, tx) for n in dir(obj)}
     names |= {
@@ -89,8 +93,8 @@ def _check_slugs_shadow_nothing(db: Database) -> None:
     if taken:
         slug = taken[0]
         raise ConfigError(
-            f"collection slug {slug!r} is reserved: db.{slug} is part of the Database API "
-            f"(and tx.{slug} of Transaction's); choose another slug"
+            f"collection slug {slug!r} is reserved: db.{slug} (or tx.{slug} in a transaction) "
+            "is part of the Database API; choose another slug"
         )
 
 
