@@ -22,9 +22,12 @@ from .errors import QueryError as QueryError
 from .errors import SchemaSyncError as SchemaSyncError
 from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
+from .query.api import CollectionQuery as CollectionQuery
+from .query.api import QueryNamespace as QueryNamespace
 from .query.options import placeholder as placeholder
 from .query.planner import PreparedQuery as PreparedQuery
 from .query.planner import Query as Query
+from .runtime.crud import CollectionAPI as CollectionAPI
 from .runtime.database import Transaction as Transaction
 from .schema import Collection as Collection
 from .schema import Field as Field
@@ -45,6 +48,21 @@ from .schema import text as text
 from .schema import timestamp as timestamp
 from .schema import unique as unique
 from .schema import uuid as uuid
+from .schema.fields import Boolean as Boolean
+from .schema.fields import Date as Date
+from .schema.fields import Email as Email
+from .schema.fields import FieldType as FieldType
+from .schema.fields import Integer as Integer
+from .schema.fields import Json as Json
+from .schema.fields import Number as Number
+from .schema.fields import Relation as Relation
+from .schema.fields import Select as Select
+from .schema.fields import Text as Text
+from .schema.fields import Timestamp as Timestamp
+from .schema.fields import Uuid as Uuid
+from .schema.relations import Relations as Relations
+from .schema.relations import RelationSpec as RelationSpec
+from .schema.relations import Through as Through
 from .schema.relations import define_relations as define_relations
 from .schema.relations import many as many
 from .schema.relations import one as one
@@ -58,8 +76,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",
+    "Boolean",
     "CheckViolation",
     "Collection",
+    "CollectionAPI",
+    "CollectionQuery",
     "ConfigError",
     "ConnectionError",
     "DataConflict",
@@ -67,21 +88,36 @@ __all__ = [
     "DataLossError",
     "Database",
     "DatabaseError",
+    "Date",
     "DeesseError",
+    "Email",
     "Field",
+    "FieldType",
     "ForeignKeyViolation",
+    "Integer",
     "IntegrityError",
+    "Json",
     "NotFound",
     "NotNullViolation",
+    "Number",
     "PlanChange",
     "PlannedStatement",
     "PreparedQuery",
     "Query",
     "QueryError",
+    "QueryNamespace",
+    "Relation",
+    "RelationSpec",
+    "Relations",
     "SchemaSyncError",
+    "Select",
     "SyncPlan",
+    "Text",
+    "Through",
+    "Timestamp",
     "Transaction",
     "UniqueViolation",
+    "Uuid",
     "ValidationError",
     "boolean",
     "collection",

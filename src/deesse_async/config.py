@@ -6,22 +6,23 @@ import dataclasses
 import math
 import ssl as ssl_module
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from .compile.schema import Schema, compile_schema
 from .database import Database
-from .drivers.base import PoolOptions
-from .drivers.url import parse_url
+from .drivers.base import Connection, PoolOptions
+from .drivers.url import file_url, parse_url
 from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
+from .runtime.database import Transaction
 from .runtime.settings import connection_settings
-from .schema.collection import Collection
+from .schema.collection import Collection, publish_artifacts
 from .schema.relations import Relations
 from .sync.registry import NEVER_MANAGED, Manage, manage_rule
 
-__all__ = ["DEFAULT_PROVIDER", "define_config"]
+__all__ = ["DEFAULT_PROVIDER", "api_names", "define_config"]
 
-DEFAULT_PROVIDER = "sqlite:///deesse.db"
+DEFAULT_PROVIDER = file_url("deesse.db")
 _POOL_OPTIONS = [f.name for f in dataclasses.fields(PoolOptions)]
 
 
@@ -66,8 +67,49 @@ def define_config(
             f"table name {reserved[0]!r} is reserved for schema bookkeeping: choose another slug"
         )
     db = Database(schema, url, options)
+    _check_slugs_shadow_nothing(db)
     db.manage = manage_rule(manage)
+    _publish(schema)
     return db
+
+
+def api_names(db: Database) -> frozenset[str]:
+    """The public attribute names of ``db`` and of its transactions: ``db.<slug>`` and
+    ``tx.<slug>`` may use none of them (read from the classes, so new methods count).
+
+    >>> sorted(api_names(define_config("sqlite://:memory:")) & {"atomic", "push", "users"})
+    ['atomic', 'push']
+    """
+    tx = Transaction(db, cast(Connection, None))  # no I/O: only its attributes are read
+    names = {n for obj in (db, tx) for n in dir(obj)}
+    names |= {
+        n for cls in (*type(db).__mro__, Transaction) for n in vars(cls).get("__annotations__", {})
+    }
+    return frozenset(n for n in names if not n.startswith("_"))
+
+
+def _check_slugs_shadow_nothing(db: Database) -> None:
+    taken = sorted(api_names(db) & set(db.schema.collections))
+    if taken:
+        slug = taken[0]
+        raise ConfigError(
+            f"collection slug {slug!r} is reserved: db.{slug} (or tx.{slug} in a transaction) "
+            "is part of the Database API; choose another slug"
+        )
+
+
+def _publish(schema: Schema) -> None:
+    """``Users.table``, ``Users.create_model``...: those of this configuration from now on."""
+    for cc in schema.collections.values():
+        publish_artifacts(
+            cc.collection,
+            {
+                "table": cc.table,
+                "create_model": cc.create_model,
+                "update_model": cc.update_model,
+                "read_model": cc.read_model,
+            },
+        )
 
 
 def _check_predefined_filters(schema: Schema) -> None:

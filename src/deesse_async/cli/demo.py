@@ -1,9 +1,13 @@
-"""``deesse demo``: a small blog on an embedded SQLite file, seeded and shown."""
+"""``deesse demo``: a small blog in an embedded database file (SQLite), seeded and shown.
+
+``blog_collections()`` is also the test suite's blog (tests/blog.py builds on it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,8 @@ from rich.table import Table
 from .. import (
     Collection,
     DeesseError,
+    Field,
+    FieldType,
     collection,
     define_config,
     email,
@@ -28,44 +34,59 @@ from .. import (
     timestamp,
     unique,
 )
+from ..drivers.url import file_url
 from .command import Command
 
-__all__ = ["blog_collections", "run_demo"]
+__all__ = ["DEMO_FIELDS", "blog_collections", "run_demo"]
 
 
-def blog_collections() -> list[Collection]:
-    """The demo's collections: users (self-invites), posts, comments and tags."""
-    users = collection(
-        slug="users",
-        fields={
+def blog_collections(
+    more_fields: Mapping[str, Mapping[str, Field | FieldType]] | None = None,
+) -> list[Collection]:
+    """A small blog: users (who invite each other), tags, posts and comments.
+
+    ``more_fields`` adds fields per slug, after the blog's own (the demo dates its posts;
+    the test suite, tests/blog.py, adds a field of every type to users).
+
+    >>> [c.slug for c in blog_collections({"posts": {"published_at": timestamp()}})]
+    ['users', 'tags', 'posts', 'comments']
+    """
+    more = more_fields or {}
+    blog = {
+        "users": {
             "name": required(field(type=text(min=1, max=100))),
             "email": unique(required(field(type=email()))),
             "invited_by": field(type=relation("users", related_name="invitees")),
         },
-    )
-    tags = collection(slug="tags", fields={"name": unique(required(field(type=text(max=40))))})
-    posts = collection(
-        slug="posts",
-        fields={
+        "tags": {"name": unique(required(field(type=text(max=40))))},
+        "posts": {
             "title": unique(required(field(type=text(min=1, max=100)))),
             "content": field(type=text(max=1000)),
             "status": field(type=select("draft", "published"), default="draft"),
-            "published_at": field(type=timestamp()),
             "author": required(field(type=relation("users", related_name="posts"))),
             "tags": field(type=relation("tags", many=True, related_name="posts")),
         },
-    )
-    comments = collection(
-        slug="comments",
-        fields={
-            "body": required(field(type=text(min=1, max=500))),
+        "comments": {
+            "body": required(field(type=text(min=1))),
             "post": required(
                 field(type=relation("posts", related_name="comments", on_delete="cascade"))
             ),
             "author": field(type=relation("users")),
         },
-    )
-    return [users, tags, posts, comments]
+    }
+    unknown = set(more) - set(blog)
+    if unknown:
+        raise ValueError(f"blog_collections: no collection {sorted(unknown)[0]!r} in the blog")
+    return [
+        collection(slug=slug, fields={**fields, **more.get(slug, {})})
+        for slug, fields in blog.items()
+    ]
+
+
+# The demo's blog: dated posts.
+DEMO_FIELDS: dict[str, dict[str, Field | FieldType]] = {
+    "posts": {"published_at": field(type=timestamp())}
+}
 
 
 def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
@@ -90,8 +111,9 @@ async def run_demo(path: Path, console: Console | None = None) -> dict[str, int]
     console = console or Console()
     for suffix in ("", "-wal", "-shm"):
         await anyio.Path(f"{path}{suffix}").unlink(missing_ok=True)
-    db = define_config(provider=f"sqlite:///{path}", collections=blog_collections())
-    console.print(Panel.fit(f"deesse_async demo: a blog in [bold]{path}[/bold] (SQLite)"))
+    db = define_config(provider=file_url(path), collections=blog_collections(DEMO_FIELDS))
+    banner = f"deesse_async demo: a blog in [bold]{path}[/bold] ({db.dialect.display_name})"
+    console.print(Panel.fit(banner))
     async with db:
         created = (await db.push()).created_tables
         console.print(f"[green]✓[/green] created tables: {', '.join(created)}")
@@ -119,7 +141,7 @@ async def _show_query(db: Any, console: Console) -> None:
         where={"posts": True},
         strategy="lateral",
     )
-    sql = sqlglot.transpile(query.to_sql(), read="sqlite", pretty=True)[0]
+    sql = sqlglot.transpile(query.to_sql(), read=db.dialect.sqlglot_name, pretty=True)[0]
     console.print(Panel(Syntax(sql, "sql", word_wrap=True), title="find_many → one SQL statement"))
     for user in await query:
         inviter = user["invited_by"]["name"] if user["invited_by"] else "nobody"
@@ -194,7 +216,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
         "--db",
         type=Path,
         default=Path("deesse_demo.db"),
-        help="SQLite file to create (default: ./deesse_demo.db; replaced on every run)",
+        help="database file to create (default: ./deesse_demo.db; replaced on every run)",
     )
 
 
@@ -205,7 +227,7 @@ def _run_demo(args: argparse.Namespace, console: Console) -> int:
 
 DEMO = Command(
     "demo",
-    "create a small blog in a SQLite file here, seed it and show CRUD",
+    "create a small blog in a database file here, seed it and show CRUD",
     _configure_demo,
     _run_demo,
 )

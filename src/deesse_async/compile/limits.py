@@ -88,7 +88,7 @@ def utc_datetime(value: dt.datetime) -> dt.datetime:
     naive = value.replace(tzinfo=None)
     if naive in (dt.datetime.min, dt.datetime.max):
         raise ValueError(
-            "datetime.min and datetime.max are not storable (PostgreSQL reads them as "
+            "datetime.min and datetime.max are not storable (some databases read them as "
             "-infinity/infinity); use a value strictly between 0001-01-01 and "
             "9999-12-31T23:59:59.999999 UTC"
         )
@@ -99,7 +99,7 @@ def check_date(value: dt.date) -> dt.date:
     """``value`` if strictly between ``date.min`` and ``date.max`` (see ``utc_datetime``)."""
     if value in (dt.date.min, dt.date.max):
         raise ValueError(
-            "date.min and date.max are not storable (PostgreSQL reads them as "
+            "date.min and date.max are not storable (some databases read them as "
             "-infinity/infinity); use a date strictly between 0001-01-01 and 9999-12-31"
         )
     return value

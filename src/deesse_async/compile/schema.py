@@ -214,12 +214,6 @@ def compile_schema(collections: Sequence[Collection], relations: Relations | Non
             update_model=models[1],
             read_model=models[2],
         )
-        c._compiled.update(
-            table=built.tables[slug],
-            create_model=models[0],
-            update_model=models[1],
-            read_model=models[2],
-        )
     if relations is not None:
         add_explicit_relations(relations, compiled, built.metadata)
     return Schema(metadata=built.metadata, collections=compiled, constraints=built.constraints)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
 
+from ..dialects import DIALECTS
+from ..dialects.base import ColumnType
 from ..errors import ConfigError
 from ..schema.collection import Collection
 from ..schema.fields import Field, Integer, Number, Relation, Select, Text
@@ -22,11 +23,6 @@ from .schema import ColumnInfo, Junction, Kind, field_kind
 __all__ = ["BuiltTables", "build_tables", "constraint_name"]
 
 MAX_IDENTIFIER = 60
-# Binary collation: '=' , LIKE and UNIQUE compare exactly, as on PostgreSQL and SQLite
-# (MySQL's default *_ci collations would make 'a' = 'A').
-MYSQL_TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
-# InnoDB indexes at most 3072 bytes = 768 utf8mb4 characters: an indexed text needs a bound.
-MYSQL_INDEXED_TEXT = 768
 
 
 def constraint_name(prefix: str, table: str, column: str) -> str:
@@ -42,16 +38,29 @@ def constraint_name(prefix: str, table: str, column: str) -> str:
     return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
 
 
+def _portable(portable: sa.types.TypeEngine[Any], which: ColumnType) -> sa.types.TypeEngine[Any]:
+    """``portable`` plus every registered dialect's own variant of ``which``."""
+    out = portable
+    for dialect in DIALECTS.values():
+        variant = dialect.column_variants().get(which)
+        if variant is not None:
+            out = out.with_variant(variant, *dialect.sa_names)
+    return out
+
+
+def _table_options() -> dict[str, str]:
+    """Every dialect's table options (each prefixed with its own dialect name)."""
+    return {k: v for d in DIALECTS.values() for k, v in d.table_options.items()}
+
+
 def _timestamp_type() -> sa.types.TypeEngine[Any]:
-    # MySQL DATETIME keeps no fractions unless asked: DATETIME(6) keeps microseconds.
-    return sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    return _portable(sa.DateTime(timezone=True), "timestamp")
 
 
 def _id_type(kind: Kind) -> sa.types.TypeEngine[Any]:
     if kind == "uuid":
         return sa.Uuid()
-    # SQLite only auto-increments "INTEGER PRIMARY KEY" (the rowid alias), not BIGINT.
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    return _portable(sa.BigInteger(), "int_id")
 
 
 def _sql_type(f: Field, kind: Kind) -> sa.types.TypeEngine[Any]:
@@ -60,7 +69,7 @@ def _sql_type(f: Field, kind: Kind) -> sa.types.TypeEngine[Any]:
         if t.max is not None:
             return sa.String(t.max)
         if f.unique or f.index:
-            return sa.Text().with_variant(sa.String(MYSQL_INDEXED_TEXT), "mysql", "mariadb")
+            return _portable(sa.Text(), "indexed_text")
         return sa.Text()
     if isinstance(t, Select):
         return sa.String(max(len(c) for c in t.choices))
@@ -72,11 +81,7 @@ def _sql_type(f: Field, kind: Kind) -> sa.types.TypeEngine[Any]:
         "datetime": _timestamp_type(),
         "date": sa.Date(),
         "uuid": sa.Uuid(),
-        # SQLite would give a column typed JSON numeric affinity and turn '42' into 42
-        # (and big integers into lossy REALs): store the JSON text as TEXT there.
-        "json": sa.JSON()
-        .with_variant(postgresql.JSONB(), "postgresql")
-        .with_variant(sa.Text(), "sqlite"),
+        "json": _portable(sa.JSON(), "json"),
     }
     return simple[kind]
 
@@ -159,7 +164,7 @@ def _collection_table(
         for name in ("created_at", "updated_at"):
             items.append(sa.Column(name, _timestamp_type(), nullable=False))
             columns[name] = ColumnInfo(name, "datetime", None, False)
-    table = sa.Table(slug, out.metadata, *items, **MYSQL_TABLE_OPTIONS)  # type: ignore[call-overload]
+    table = sa.Table(slug, out.metadata, *items, **_table_options())  # type: ignore[call-overload]
     return table, columns
 
 
@@ -244,7 +249,7 @@ def _junction(
             primary_key=True,
         ),
         sa.Index(constraint_name("ix", table_name, target_col), target_col),
-        **MYSQL_TABLE_OPTIONS,
+        **_table_options(),
     )
     # Primary keys keep the database's own name (MySQL ignores a given one); PostgreSQL
     # calls it <table>_pkey.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -10,10 +11,15 @@ from sqlalchemy.engine import Dialect as SADialect
 
 from .sync_rules import CheckSpelling, TypeRules
 
-__all__ = ["Backend", "CompiledSQL", "Dialect", "compile_sql", "sa_dialect"]
+__all__ = ["Backend", "ColumnType", "CompiledSQL", "Dialect", "compile_sql", "sa_dialect"]
 
 Backend: TypeAlias = Literal["postgresql", "sqlite", "mysql"]
 """A database family (``Dialect.name``); MariaDB is "mysql"."""
+
+ColumnType: TypeAlias = Literal["timestamp", "int_id", "indexed_text", "json"]
+"""The column types a backend may spell its own way (``Dialect.column_variants``):
+``timestamp`` (aware datetime), ``int_id`` (auto-increment integer key), ``indexed_text``
+(unbounded text under a unique constraint or index), ``json``."""
 
 
 class Dialect:
@@ -90,6 +96,17 @@ class Dialect:
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 
     # -- column types (compile/tables.py) --------------------------------------------
+    # Keyword arguments every ``sa.Table`` gets (charset, collation ...), prefixed with the
+    # SQLAlchemy dialect name as SQLAlchemy expects, so other backends ignore them.
+    table_options: ClassVar[Mapping[str, str]] = {}
+
+    def column_variants(self) -> dict[ColumnType, sa.types.TypeEngine[Any]]:
+        """This backend's own type where the portable one (compile/tables.py) is wrong.
+
+        compile/tables.py adds each as ``with_variant(type, *sa_names)``; a column type
+        missing here keeps the portable type on this backend.
+        """
+        return {}
 
 
 def sa_dialect(factory: Any) -> SADialect:

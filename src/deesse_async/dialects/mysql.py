@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import asyncmy as sa_asyncmy
 from sqlalchemy.engine import Dialect as SADialect
 
-from .base import Dialect, sa_dialect
+from .base import ColumnType, Dialect, sa_dialect
 from .sync_rules import TypeRules
 
 __all__ = ["MySQLDialect"]
@@ -49,3 +54,18 @@ class MySQLDialect(Dialect):
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 
     # -- column types (compile/tables.py) --------------------------------------------
+    # Binary collation: '=', LIKE and UNIQUE compare exactly, as on PostgreSQL and SQLite
+    # (the default *_ci collations would make 'a' = 'A').
+    table_options: ClassVar[Mapping[str, str]] = {
+        "mysql_charset": "utf8mb4",
+        "mysql_collate": "utf8mb4_bin",
+    }
+
+    def column_variants(self) -> dict[ColumnType, sa.types.TypeEngine[Any]]:
+        """DATETIME(6) and a bounded indexed text."""
+        return {
+            # DATETIME keeps no fractions unless asked: DATETIME(6) keeps microseconds.
+            "timestamp": mysql.DATETIME(fsp=6),
+            # InnoDB indexes at most 3072 bytes = 768 utf8mb4 characters.
+            "indexed_text": sa.String(768),
+        }

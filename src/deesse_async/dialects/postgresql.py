@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 from sqlalchemy.engine import Dialect as SADialect
 
-from .base import Dialect, sa_dialect
+from .base import ColumnType, Dialect, sa_dialect
 from .sync_rules import TypeRules
 
 __all__ = ["PostgreSQLDialect"]
@@ -48,3 +52,6 @@ class PostgreSQLDialect(Dialect):
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 
     # -- column types (compile/tables.py) --------------------------------------------
+    def column_variants(self) -> dict[ColumnType, sa.types.TypeEngine[Any]]:
+        """JSON is stored as JSONB."""
+        return {"json": postgresql.JSONB()}

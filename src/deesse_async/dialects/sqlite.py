@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect as SADialect
 
-from .base import Dialect, sa_dialect
+from .base import ColumnType, Dialect, sa_dialect
 from .sync_rules import TypeRules
 
 __all__ = ["SQLiteDialect"]
@@ -42,3 +45,12 @@ class SQLiteDialect(Dialect):
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
 
     # -- column types (compile/tables.py) --------------------------------------------
+    def column_variants(self) -> dict[ColumnType, sa.types.TypeEngine[Any]]:
+        """INTEGER keys and JSON as TEXT."""
+        return {
+            # Only "INTEGER PRIMARY KEY" (the rowid alias) auto-increments, not BIGINT.
+            "int_id": sa.Integer(),
+            # A column typed JSON gets numeric affinity and would turn '42' into 42 (and big
+            # integers into lossy REALs): store the JSON text as TEXT.
+            "json": sa.Text(),
+        }

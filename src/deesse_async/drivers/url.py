@@ -14,8 +14,10 @@ string takes a fixed set of options per backend (anything else is a ``ConfigErro
 from __future__ import annotations
 
 import itertools
+import os
 import ssl
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Literal
 from urllib.parse import quote
 
@@ -25,7 +27,7 @@ from sqlalchemy.exc import ArgumentError
 from ..dialects import Backend
 from ..errors import ConfigError
 
-__all__ = ["Backend", "DatabaseURL", "TLSMode", "TLSSettings", "parse_url"]
+__all__ = ["Backend", "DatabaseURL", "TLSMode", "TLSSettings", "file_url", "parse_url"]
 
 # scheme -> (backend, the only async driver we run it with)
 SCHEMES: dict[str, tuple[Backend, str]] = {
@@ -239,3 +241,12 @@ def _sqlite(url: URL, memory: bool, options: dict[str, str], shown: str) -> Data
         return DatabaseURL(backend="sqlite", url=sa_url, memory_name=name)
     db_url = url.set(drivername="sqlite+aiosqlite", query={})
     return DatabaseURL(backend="sqlite", url=db_url, options=options)
+
+
+def file_url(path: str | PathLike[str]) -> str:
+    """The provider URL of the embedded, file-backed database at ``path``.
+
+    >>> file_url("blog.db")
+    'sqlite:///blog.db'
+    """
+    return f"sqlite:///{os.fspath(path)}"

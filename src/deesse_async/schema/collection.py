@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,7 +16,14 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from pydantic import BaseModel
 
-__all__ = ["RESERVED_SLUGS", "SYSTEM_FIELDS", "Collection", "IdType", "collection"]
+__all__ = [
+    "RESERVED_SLUGS",
+    "SYSTEM_FIELDS",
+    "Collection",
+    "IdType",
+    "collection",
+    "publish_artifacts",
+]
 
 IdType = Literal["integer", "uuid"]
 SYSTEM_FIELDS = ("id", "created_at", "updated_at")
@@ -24,20 +32,31 @@ SLUG = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Longest name PostgreSQL keeps (63 bytes); MySQL allows 64. Leave room for "_id".
 MAX_NAME = 60
 # Slugs become attributes of Database/Transaction (db.<slug>): these would shadow its API.
+# The early check in collection() (the error points at the user's line); define_config
+# checks the real attributes of Database and Transaction (config.py), and a test keeps this
+# list a superset of them. "with_user", "collections" and "execute" are kept for the API
+# to come.
 RESERVED_SLUGS = frozenset(
     {
         "query", "transaction", "metadata", "connect", "close", "push", "plan", "schema",
         "lifespan", "with_user", "collections", "dialect", "url", "execute", "is_connected",
+        "acquire", "atomic", "collection", "manage",
     }
 )  # fmt: skip
 
 
+# What the last successful define_config() compiled from each collection (its table and
+# models), published by config.py: compiling never writes into the frozen definition.
+_ARTIFACTS: weakref.WeakKeyDictionary[Collection, Mapping[str, Any]] = weakref.WeakKeyDictionary()
+
+
 @dataclass(frozen=True, eq=False)
 class Collection:
-    """An immutable collection definition; compiled artifacts appear after define_config().
+    """An immutable collection definition.
 
     After ``define_config(...)``: ``table`` (SQLAlchemy ``Table``), ``create_model``,
-    ``update_model`` and ``read_model`` (pydantic models for FastAPI).
+    ``update_model`` and ``read_model`` (pydantic models for FastAPI), those of the last
+    ``define_config`` that used this collection. The definition itself never changes.
     """
 
     slug: str
@@ -47,11 +66,10 @@ class Collection:
     timestamps: bool = True
     id_type: IdType = "integer"
     renamed_from: str | None = None
-    _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def _artifact(self, name: str) -> Any:
         try:
-            return self._compiled[name]
+            return _ARTIFACTS[self][name]
         except KeyError:
             raise ConfigError(
                 f"collection {self.slug!r} is not compiled yet: pass it to define_config() first"
@@ -81,6 +99,11 @@ class Collection:
     def system_fields(self) -> tuple[str, ...]:
         """Names the library adds: ``id`` and, with timestamps, the two timestamps."""
         return SYSTEM_FIELDS if self.timestamps else ("id",)
+
+
+def publish_artifacts(c: Collection, artifacts: Mapping[str, Any]) -> None:
+    """Make ``c.table``, ``c.create_model``... answer with ``artifacts`` (define_config)."""
+    _ARTIFACTS[c] = MappingProxyType(dict(artifacts))
 
 
 def collection(
