@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -63,6 +64,53 @@ class Dialect:
 
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
 
+    def key_filter(self, columns: Sequence[Any], kinds: Sequence[str], param: str) -> Any:
+        """``columns IN <the parent keys bound as one value>`` (the batched strategy).
+
+        One bound value whatever the number of parents, so the statement is compiled once
+        per shape and no bind-parameter limit applies; ``kinds`` are the key columns'
+        kinds. ``encode_keys`` makes the bound value(s) at execution time.
+        """
+        raise NotImplementedError
+
+    def encode_keys(self, keys: Sequence[Any], param: str) -> dict[str, Any]:
+        """The bound value(s) of ``key_filter`` from raw driver keys (one per execution).
+
+        A key is the value itself for a one-column key, a tuple for a composite key. The
+        default binds one JSON array.
+
+        >>> from deesse_async.dialects import DIALECTS
+        >>> DIALECTS["sqlite"].encode_keys([(1, "a"), (2, "b")], "k")
+        {'k': '[[1, "a"], [2, "b"]]'}
+        """
+        composite = bool(keys) and isinstance(keys[0], tuple)
+        values = [list(k) for k in keys] if composite else list(keys)
+        return {param: json.dumps(values, default=_json_key)}
+
+    def json_row(self, values: Sequence[Any]) -> Any:
+        """One related row as a positional JSON array (the lateral strategy)."""
+        return sa.func.json_array(*values)
+
+    def json_rows(
+        self, values: Sequence[Any], rows: Any, order: Sequence[Any], limit: Any, offset: Any
+    ) -> Any:
+        """``SELECT <JSON array of the related rows of one parent row> AS data``.
+
+        ``rows`` is a SELECT without columns: FROM the related rows, WHERE they belong to
+        the parent row (correlated); ``values`` are one related row's values. ``order``,
+        ``limit`` and ``offset`` (bind parameters or None) apply per parent; no parent
+        row gets NULL: no related rows is an empty JSON array.
+        """
+        raise NotImplementedError
+
+    def json_value(self, kind: str | None, expr: Any) -> Any:
+        """A column or extra of kind ``kind`` as it goes into a JSON row (default: as is)."""
+        return expr
+
+    def embed_json(self, value: Any) -> Any:
+        """A nested relation's JSON as one value of its parent's JSON row (default: as is)."""
+        return value
+
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
     # How the sentinel reads column types here (sync/widening.py, sync/statement_risk.py).
     type_rules: ClassVar[TypeRules]
@@ -107,6 +155,11 @@ class Dialect:
         missing here keeps the portable type on this backend.
         """
         return {}
+
+
+def _json_key(value: Any) -> Any:
+    # Raw key values are ints or strings on most drivers; anything else (dates) as text.
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def sa_dialect(factory: Any) -> SADialect:

@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import asyncmy as sa_asyncmy
 from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from .base import ColumnType, Dialect, sa_dialect
 from .sync_rules import TypeRules
 
 __all__ = ["MySQLDialect"]
+
+# A key column's kind -> its JSON_TABLE column type.
+_KEY_TYPES: dict[str, str] = {
+    "int": "BIGINT",
+    "uuid": "CHAR(32)",
+    "str": "VARCHAR(768)",
+    "date": "DATE",
+    "datetime": "DATETIME(6)",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "json": "JSON",
+}
+# MariaDB needs a row count with OFFSET; this is "no limit".
+_NO_LIMIT = 18446744073709551615
+
+
+class JsonArrayAgg(FunctionElement[Any]):
+    """MariaDB's ``JSON_ARRAYAGG(expr ORDER BY ... LIMIT n OFFSET m)``."""
+
+    name = "json_arrayagg"
+    inherit_cache = False
+
+    def __init__(self, expr: Any, order_by: Sequence[Any], limit: Any, offset: Any) -> None:
+        self.expr, self.order, self.limit, self.offset = expr, list(order_by), limit, offset
+        super().__init__(expr)
+
+
+@compiles(JsonArrayAgg)
+def _compile_json_arrayagg(element: JsonArrayAgg, compiler: Any, **kw: Any) -> str:
+    sql = f"JSON_ARRAYAGG({compiler.process(element.expr, **kw)}"
+    if element.order:
+        sql += " ORDER BY " + ", ".join(compiler.process(o, **kw) for o in element.order)
+    if element.limit is not None or element.offset is not None:
+        limit = compiler.process(element.limit, **kw) if element.limit is not None else _NO_LIMIT
+        sql += f" LIMIT {limit}"
+        if element.offset is not None:
+            sql += f" OFFSET {compiler.process(element.offset, **kw)}"
+    return sql + ")"
 
 
 class MySQLDialect(Dialect):
@@ -35,6 +75,28 @@ class MySQLDialect(Dialect):
         return sa_dialect(sa_asyncmy.dialect)
 
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
+
+    def key_filter(self, columns: Sequence[Any], kinds: Sequence[str], param: str) -> Any:
+        # A JSON array read with JSON_TABLE (SQLAlchemy has no construct for it).
+        single = len(columns) == 1
+        defs = ", ".join(
+            f"k{i} {_KEY_TYPES[k]} PATH '$" + ("" if single else f"[{i}]") + "'"
+            for i, k in enumerate(kinds)
+        )
+        names = ", ".join(f"jt.k{i}" for i in range(len(columns)))
+        keys = sa.text(
+            f"SELECT {names} FROM JSON_TABLE(:{param}, '$[*]' COLUMNS ({defs})) AS jt"
+        ).bindparams(sa.bindparam(param))
+        target = columns[0] if single else sa.tuple_(*columns)
+        return target.in_(keys)
+
+    def json_rows(
+        self, values: Sequence[Any], rows: Any, order: Sequence[Any], limit: Any, offset: Any
+    ) -> Any:
+        # No LATERAL and no outer references in derived tables: the aggregate itself
+        # orders and limits (MariaDB's JSON_ARRAYAGG ... ORDER BY ... LIMIT).
+        agg = JsonArrayAgg(self.json_row(values), order, limit, offset)
+        return rows.add_columns(sa.func.coalesce(agg, sa.func.json_array()).label("data"))
 
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
     type_rules = TypeRules(

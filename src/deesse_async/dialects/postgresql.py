@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.sql import operators
 
 from .base import ColumnType, Dialect, sa_dialect
 from .sync_rules import TypeRules
 
 __all__ = ["PostgreSQLDialect"]
+
+
+def _split_order(expr: Any) -> tuple[Any, bool]:
+    """(expression, descending) of an ORDER BY item."""
+    modifier = getattr(expr, "modifier", None)
+    if modifier is operators.desc_op:
+        return expr.element, True
+    if modifier is operators.asc_op:
+        return expr.element, False
+    return expr, False
 
 
 class PostgreSQLDialect(Dialect):
@@ -30,6 +43,42 @@ class PostgreSQLDialect(Dialect):
         return sa_dialect(sa_asyncpg.dialect)
 
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
+
+    def key_filter(self, columns: Sequence[Any], kinds: Sequence[str], param: str) -> Any:
+        # One array per key column: ``= ANY($1)``, composite keys through ``unnest``.
+        arrays = [sa.bindparam(f"{param}_{i}", type_=ARRAY(c.type)) for i, c in enumerate(columns)]
+        if len(columns) == 1:
+            return columns[0] == sa.any_(arrays[0])
+        return sa.tuple_(*columns).in_(sa.select(*(sa.func.unnest(a) for a in arrays)))
+
+    def encode_keys(self, keys: Sequence[Any], param: str) -> dict[str, Any]:
+        if not keys or not isinstance(keys[0], tuple):
+            return {f"{param}_0": list(keys)}
+        return {f"{param}_{i}": [k[i] for k in keys] for i in range(len(keys[0]))}
+
+    def json_row(self, values: Sequence[Any]) -> Any:
+        # json_build_array measured ~30% cheaper than json_build_object.
+        return sa.func.json_build_array(*values)
+
+    def json_rows(
+        self, values: Sequence[Any], rows: Any, order: Sequence[Any], limit: Any, offset: Any
+    ) -> Any:
+        # The rows ordered and limited in a subquery, then ``json_agg(... ORDER BY ...)``
+        # over it (json_agg measured ~2x cheaper than jsonb_agg): the order keys are
+        # selected too, since the aggregate cannot see the related table.
+        parts = [_split_order(o) for o in order]
+        labelled = [v.label(f"c{i}") if hasattr(v, "label") else v for i, v in enumerate(values)]
+        keys = [expr.label(f"o{i}") for i, (expr, _) in enumerate(parts)]
+        inner = rows.add_columns(*labelled, *keys).order_by(*order).limit(limit).offset(offset)
+        s = inner.subquery("s")
+        row = self.json_row([s.c[f"c{i}"] for i in range(len(values))])
+        agg_order = [
+            s.c[f"o{i}"].desc() if desc else s.c[f"o{i}"].asc() for i, (_, desc) in enumerate(parts)
+        ]
+        data = sa.func.coalesce(
+            sa.func.json_agg(aggregate_order_by(row, *agg_order)), sa.text("'[]'::json")
+        )
+        return sa.select(data.label("data")).select_from(s)
 
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
     type_rules = TypeRules(spelling="postgres")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,33 @@ class SQLiteDialect(Dialect):
         return sa_dialect(sa_aiosqlite.dialect)
 
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
+
+    def key_filter(self, columns: Sequence[Any], kinds: Sequence[str], param: str) -> Any:
+        # A JSON array read with json_each; a composite key is an array per key.
+        each = sa.func.json_each(sa.bindparam(param)).table_valued("value")
+        if len(columns) == 1:
+            return columns[0].in_(sa.select(each.c.value))
+        parts = [sa.func.json_extract(each.c.value, f"$[{i}]") for i in range(len(columns))]
+        return sa.tuple_(*columns).in_(sa.select(*parts))
+
+    def json_rows(
+        self, values: Sequence[Any], rows: Any, order: Sequence[Any], limit: Any, offset: Any
+    ) -> Any:
+        # json_group_array over an ordered, limited subquery (its order is kept).
+        inner = rows.add_columns(self.json_row(values).label("r"))
+        s = inner.order_by(*order).limit(limit).offset(offset).subquery("s")
+        return sa.select(sa.func.json_group_array(sa.func.json(s.c.r)).label("data"))
+
+    def json_value(self, kind: str | None, expr: Any) -> Any:
+        if kind == "float":  # SQLite's JSON keeps 15 digits; 17 round-trip a double
+            return sa.case((expr.is_(None), None), else_=sa.func.printf("%!.17g", expr))
+        if kind == "json":  # stored as TEXT: embed it as JSON, not as a string
+            return sa.func.json(expr)
+        return expr
+
+    def embed_json(self, value: Any) -> Any:
+        # SQLite loses the JSON subtype across a subquery: json() restores it.
+        return sa.func.json(value)
 
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
     # sqlglot's SQLite spelling writes VARCHAR(10) as TEXT(10): the generic one reads better.

@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import QueryError, did_you_mean
-from .planner import Executor, Query, QueryEngine, Strategy, build_query
+from .options import Placeholder
+from .planner import Executor, Query, QueryPlanner, Strategy, build_query
 
 __all__ = ["CollectionQuery", "QueryNamespace"]
 
@@ -16,10 +17,10 @@ _ALIASES = {"with_": "with"}
 class CollectionQuery:
     """Relational queries on one collection."""
 
-    __slots__ = ("_engine", "_executor", "slug")
+    __slots__ = ("_executor", "_planner", "slug")
 
-    def __init__(self, engine: QueryEngine, executor: Executor, slug: str) -> None:
-        self._engine = engine
+    def __init__(self, planner: QueryPlanner, executor: Executor, slug: str) -> None:
+        self._planner = planner
         self._executor = executor
         self.slug = slug
 
@@ -42,8 +43,8 @@ class CollectionQuery:
         with_: Mapping[str, Any] | None = None,
         where: Mapping[str, Any] | None = None,
         order_by: Mapping[str, str] | Callable[[Any], Any] | None = None,
-        limit: int | Any | None = None,
-        offset: int | Any | None = None,
+        limit: int | Placeholder | None = None,
+        offset: int | Placeholder | None = None,
         extras: Mapping[str, Callable[[Any], Any]] | None = None,
         strategy: Strategy = "auto",
         **kwargs: Any,
@@ -56,7 +57,7 @@ class CollectionQuery:
                      limit=limit, offset=offset, extras=extras, **kwargs)  # fmt: skip
         options = self._options(given, _MANY)
         return build_query(
-            self._engine, self._executor, self.slug, options, single=False, strategy=strategy
+            self._planner, self._executor, self.slug, options, single=False, strategy=strategy
         )
 
     def find_first(
@@ -66,7 +67,7 @@ class CollectionQuery:
         with_: Mapping[str, Any] | None = None,
         where: Mapping[str, Any] | None = None,
         order_by: Mapping[str, str] | Callable[[Any], Any] | None = None,
-        offset: int | Any | None = None,
+        offset: int | Placeholder | None = None,
         extras: Mapping[str, Callable[[Any], Any]] | None = None,
         strategy: Strategy = "auto",
         **kwargs: Any,
@@ -79,7 +80,7 @@ class CollectionQuery:
                      offset=offset, extras=extras, **kwargs)  # fmt: skip
         options = self._options(given, _MANY)
         return build_query(
-            self._engine, self._executor, self.slug, options, single=True, strategy=strategy
+            self._planner, self._executor, self.slug, options, single=True, strategy=strategy
         )
 
 
@@ -89,9 +90,9 @@ _MANY = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
 class QueryNamespace:
     """``db.query``: one ``CollectionQuery`` per collection slug."""
 
-    def __init__(self, engine: QueryEngine, executor: Executor) -> None:
+    def __init__(self, planner: QueryPlanner, executor: Executor) -> None:
         self._by_slug = {
-            slug: CollectionQuery(engine, executor, slug) for slug in engine.schema.collections
+            slug: CollectionQuery(planner, executor, slug) for slug in planner.schema.collections
         }
 
     def __getattr__(self, name: str) -> CollectionQuery:

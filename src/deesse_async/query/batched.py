@@ -1,7 +1,8 @@
 """Strategy ``batched``: one statement per relation level.
 
 The parent level runs first; its key values are collected and each child level runs
-once for all parents (``WHERE fk = ANY($1)`` / ``IN (SELECT ... FROM json_each(?))``),
+once for all parents, bound as one value (``Dialect.key_filter``: ``WHERE fk = ANY($1)``
+on PostgreSQL, ``IN (SELECT ... FROM json_each(?))`` on SQLite),
 with ``ROW_NUMBER() OVER (PARTITION BY fk ...)`` when a per-parent limit or offset
 applies. Children are stitched onto parents through a dict, in O(rows).
 """
@@ -18,23 +19,14 @@ from .._types import DriverRow, Row
 from ..compile.schema import RelationInfo
 from ..dialects import CompiledSQL, Dialect
 from ..drivers.base import Connection
-from .common import (
-    KEYS_PARAM,
-    PlanContext,
-    encode_keys,
-    extra_kinds,
-    key_filter,
-    limit_bind,
-    order_expressions,
-    selected,
-    top_level,
-)
-from .filters import join_condition
+from .clauses import extra_kinds, order_expressions, selected, top_level
+from .context import PlanContext
 from .options import QueryNode
 
 __all__ = ["BatchedPlan", "plan_batched"]
 
-KEYS = KEYS_PARAM
+# The bind holding a child level's parent keys (``Dialect.key_filter``); reserved: "__".
+KEYS = "__keys"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -105,7 +97,7 @@ async def _load_children(
         wanted = [k for k in dict.fromkeys(keys_per_row) if not _has_null(k)]
         grouped: dict[Any, list[Row]] = {}
         if wanted:
-            bound = {**params, **encode_keys(dialect, wanted, KEYS)}
+            bound = {**params, **dialect.encode_keys(wanted, KEYS)}
             child_raw = await conn.fetch(child.sql.sql, child.sql.params(bound))
             child_rows = _rows(child, child_raw)
             await _load_children(conn, child, child_raw, child_rows, params, dialect)
@@ -214,11 +206,11 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
     target = compiler.alias(cc)
     columns = selected(node, target)
     keys, key_positions = _child_keys(node, target, len(columns))
-    source, link_columns, order = _link(rel, target, compiler)
+    source, link_columns, _, forced = compiler.related(rel, target)
     link_kinds = [ctx.schema[rel.source].columns[c].kind for c in rel.source_columns]
-    filters = [key_filter(ctx.dialect, link_columns, link_kinds, KEYS)]
+    filters = [ctx.dialect.key_filter(link_columns, link_kinds, KEYS)]
     filters += compiler.target_filters(rel, cc, target, node.where)
-    order = order or order_expressions(node, target)
+    order = list(forced) or order_expressions(node, target)
     links = [c.label(f"__l{i}") for i, c in enumerate(link_columns)]
     start = len(columns) + len(keys)
     link = tuple(range(start, start + len(links)))
@@ -230,12 +222,12 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
         return _level(name, node, stmt, ctx, link, key_positions, many_parents=_shared(rel))
     rn = sa.func.row_number().over(partition_by=link_columns, order_by=order).label("__rn")
     inner = sa.select(*columns, *keys, *links, rn).select_from(source).where(*filters).subquery("w")
-    offset = limit_bind(node.offset, ctx) if node.offset is not None else 0
+    offset = ctx.limit_bind(node.offset) if node.offset is not None else 0
     bounds = [inner.c.__rn > offset]
     if node.single:
         bounds.append(inner.c.__rn <= offset + 1)
     elif node.limit is not None:
-        bounds.append(inner.c.__rn <= offset + limit_bind(node.limit, ctx))
+        bounds.append(inner.c.__rn <= offset + ctx.limit_bind(node.limit))
     outer_cols = [c for c in inner.c if c.name != "__rn"]
     stmt = (
         sa.select(*outer_cols)
@@ -248,19 +240,3 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
 def _shared(rel: RelationInfo) -> bool:
     # A one relation through a foreign key on the parent: many parents, one child row.
     return rel.cardinality == "one" and rel.through is None
-
-
-def _link(
-    rel: RelationInfo, target: sa.FromClause, compiler: Any
-) -> tuple[Any, list[Any], list[Any]]:
-    """FROM clause, the columns holding the parent key, and a forced order (one-through)."""
-    if rel.through is None:
-        return target, [target.c[c] for c in rel.target_columns], []
-    junction = rel.through.table.alias(compiler.fresh("j"))
-    source = junction.join(
-        target, join_condition(junction, rel.through.target_columns, target, rel.target_columns)
-    )
-    order: list[Any] = []
-    if rel.cardinality == "one":  # the first linked row: junction order, then target id
-        order = [*(junction.c[c].asc() for c in rel.through.order), target.c.id.asc()]
-    return source, [junction.c[c] for c in rel.through.source_columns], order

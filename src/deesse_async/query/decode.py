@@ -17,7 +17,7 @@ from .._types import Row
 from ..compile.limits import parse_stored_datetime
 from ..compile.schema import Kind, Schema
 from ..drivers.base import row_builder
-from .common import extra_kinds
+from .clauses import extra_kinds
 from .options import QueryNode
 
 __all__ = ["JSON_DECODERS", "json_row_decoder"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..compile.schema import CompiledCollection, RelationInfo, Schema
 from ..errors import QueryError
 
-__all__ = ["FilterCompiler", "join_condition"]
+__all__ = ["FilterCompiler", "Related", "join_condition"]
 
 Expression = ColumnElement[bool]
 
@@ -48,6 +48,20 @@ def join_condition(
     """``left.a = right.x AND left.b = right.y`` for (composite) keys."""
     parts = [left.c[a] == right.c[b] for a, b in zip(left_cols, right_cols, strict=True)]
     return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+
+class Related(NamedTuple):
+    """The rows of a relation, as ``FilterCompiler.related`` builds them."""
+
+    source: sa.FromClause  # the target alias, or the junction joined to it
+    keys: tuple[Any, ...]  # the columns holding the parent's key ...
+    parent_keys: tuple[str, ...]  # ... equal to these columns of the parent
+    order: tuple[Any, ...]  # forced ORDER BY (a one relation through a junction)
+
+    def of(self, parent: sa.FromClause) -> Expression:
+        """The rows belonging to one ``parent`` row (a correlated condition)."""
+        parts = [k == parent.c[c] for k, c in zip(self.keys, self.parent_keys, strict=True)]
+        return parts[0] if len(parts) == 1 else sa.and_(*parts)
 
 
 @dataclass
@@ -101,34 +115,30 @@ class FilterCompiler:
         """``EXISTS`` (or ``NOT EXISTS``) over the related rows of ``parent``."""
         target_cc = self.schema[rel.target]
         target = self.alias(target_cc)
-        conditions = self.link(rel, parent, target)
-        stmt: Any
-        if rel.through is not None:
-            junction = rel.through.table.alias(self.fresh("j"))
-            stmt = sa.select(sa.literal(1)).select_from(
-                junction.join(
-                    target,
-                    join_condition(
-                        junction, rel.through.target_columns, target, rel.target_columns
-                    ),
-                )
-            )
-            conditions = [
-                join_condition(junction, rel.through.source_columns, parent, rel.source_columns)
-            ]
-        else:
-            stmt = sa.select(sa.literal(1)).select_from(target)
+        related = self.related(rel, target)
+        stmt = sa.select(sa.literal(1)).select_from(related.source)
+        conditions = [related.of(parent)]
         conditions += self.target_filters(rel, target_cc, target, f.where)
         exists: Expression = stmt.where(*conditions).exists()
         return sa.not_(exists) if f.negate else exists
 
-    def link(
-        self, rel: RelationInfo, parent: sa.FromClause, target: sa.FromClause
-    ) -> list[Expression]:
-        """Join condition between a parent row and its related rows (no junction)."""
-        if rel.through is not None:
-            return []
-        return [join_condition(target, rel.target_columns, parent, rel.source_columns)]
+    def related(self, rel: RelationInfo, target: sa.FromClause) -> Related:
+        """Where a relation's rows come from (``target``, or the junction joined to it),
+        the columns holding their parent's key, and the forced order of a one relation
+        through a junction."""
+        through = rel.through
+        if through is None:
+            keys = tuple(target.c[c] for c in rel.target_columns)
+            return Related(target, keys, rel.source_columns, ())
+        junction = through.table.alias(self.fresh("j"))
+        source = junction.join(
+            target, join_condition(junction, through.target_columns, target, rel.target_columns)
+        )
+        order: tuple[Any, ...] = ()
+        if rel.cardinality == "one":  # the first linked row: junction order, then target id
+            order = (*(junction.c[c].asc() for c in through.order), target.c.id.asc())
+        keys = tuple(junction.c[c] for c in through.source_columns)
+        return Related(source, keys, rel.source_columns, order)
 
     def target_filters(
         self, rel: RelationInfo, cc: CompiledCollection, target: sa.FromClause, where: Any

@@ -3,7 +3,7 @@
 Parsing checks every key against the schema and raises ``QueryError`` with the full
 path and a did-you-mean before any SQL exists. Values are lifted out of the tree into
 ``Slot``s, so the tree is the *shape* of the query: equal trees share one compiled plan
-(see ``prepared.py``), whatever the values.
+(see ``planner.py``), whatever the values.
 """
 
 from __future__ import annotations
@@ -45,13 +45,21 @@ __all__ = [
 ]
 
 
-class Placeholder(sa.sql.elements.BindParameter[Any]):
-    """A value given at execution time; also a SQLAlchemy bind parameter (RAW, extras)."""
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """A value given when a prepared query runs (``placeholder(name)``).
 
-    inherit_cache = True
+    In a where-dict, ``limit`` or ``offset`` the planner lifts it into a slot of its own;
+    inside a SQLAlchemy expression (RAW, extras) it is a bind parameter of that name.
+    """
+
+    key: str
+
+    def __clause_element__(self) -> sa.BindParameter[Any]:
+        return sa.bindparam(self.key, value=None, required=False)
 
 
-def placeholder(name: str) -> Any:
+def placeholder(name: str) -> Placeholder:
     """A named value supplied when a prepared query runs.
 
     >>> p = placeholder("id")
@@ -68,7 +76,7 @@ def placeholder(name: str) -> Any:
             "placeholder name must be an identifier not starting with '__' or 'dv_' and not "
             f"ending in '_<number>' (SQLAlchemy's own bind names), got {name!r}"
         )
-    return Placeholder(name, value=None, required=False)
+    return Placeholder(name)
 
 
 # SQLAlchemy names anonymous binds "param_1", "id_2": a placeholder of that form would
@@ -103,6 +111,8 @@ class UserCallable:
             raise QueryError(
                 f"the callable raised {type(exc).__name__}: {exc}", path=self.path
             ) from exc
+        if isinstance(out, Placeholder):  # a bare placeholder: its bind parameter
+            out = out.__clause_element__()
         items = list(out) if self.many and isinstance(out, list | tuple) else [out]
         for item in items:
             if not isinstance(item, sa.ColumnElement):

@@ -24,11 +24,21 @@ from ..dialects import Dialect
 from ..drivers.base import Codecs, Connection
 from ..errors import QueryError
 from .batched import plan_batched
-from .common import PlanContext, is_internal
+from .context import PlanContext
 from .lateral import plan_lateral
-from .options import And, Cmp, QueryNode, Values, check_count, parse_query, show
+from .options import (
+    And,
+    Cmp,
+    QueryNode,
+    Values,
+    check_count,
+    is_reserved,
+    parse_query,
+    parse_where,
+    show,
+)
 
-__all__ = ["Plan", "PreparedQuery", "Query", "QueryEngine", "Strategy"]
+__all__ = ["Plan", "PreparedQuery", "Query", "QueryPlanner", "Strategy"]
 
 Strategy = Literal["auto", "lateral", "batched"]
 STRATEGIES = ("auto", "lateral", "batched")
@@ -48,8 +58,11 @@ class Executor(Protocol):
     def acquire(self) -> Any: ...
 
 
-class QueryEngine:
-    """Plans, caches and runs queries for one database."""
+class QueryPlanner:
+    """Turns parsed queries into compiled plans for one database, cached by shape.
+
+    Also the query layer's interface to the write path (``where_clause``).
+    """
 
     def __init__(self, schema: Schema, dialect: Dialect, codecs: Codecs) -> None:
         self.schema = schema
@@ -58,6 +71,21 @@ class QueryEngine:
         self.context = PlanContext(schema, dialect, codecs)
         self._cache: OrderedDict[tuple[QueryNode, str], tuple[Plan, frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def where_clause(
+        self, slug: str, table: sa.FromClause, where: Any
+    ) -> tuple[sa.ColumnElement[bool], dict[str, Any]]:
+        """A where-dict (as in ``find_many``) as a boolean expression over ``table``, and
+        the encoded values of its binds (``count``, and any write filtered by a where).
+
+        >>> # expr, params = planner.where_clause("users", users_table, {"age": {"gt": 3}})
+        """
+        f, values = parse_where(self.schema, slug, where)
+        if values.placeholders:
+            raise QueryError("placeholders are only accepted in prepared find_many/find_first")
+        expr = self.context.compiler().compile(f, self.schema[slug], table)
+        encode = self.codecs.encode
+        return expr, {k: encode(kind, v) if kind else v for k, (v, kind) in values.items.items()}
 
     def plan(self, node: QueryNode, strategy: str) -> tuple[Plan, frozenset[str]]:
         """The compiled plan of a query shape and the placeholder names it needs (cached,
@@ -183,7 +211,7 @@ def required_placeholders(plan: Plan) -> frozenset[str]:
         name
         for sql in _statements(plan)
         for name in sql.names
-        if sql.values.get(name) is None and not is_internal(name)
+        if sql.values.get(name) is None and not is_reserved(name)
     )
 
 
@@ -203,15 +231,15 @@ def _statements(plan: Any) -> list[Any]:
 class Query:
     """A parsed query: ``await`` it, ``.prepare()`` it or look at ``.to_sql()``."""
 
-    engine: QueryEngine
+    planner: QueryPlanner
     executor: Executor
     node: QueryNode
     values: Values
     strategy: str
 
     def _plan(self) -> tuple[Plan, frozenset[str]]:
-        return self.engine.plan(
-            self.node, self.engine.choose(self.node, self.values, self.strategy)
+        return self.planner.plan(
+            self.node, self.planner.choose(self.node, self.values, self.strategy)
         )
 
     def __await__(self) -> Generator[Any, None, Any]:
@@ -224,7 +252,7 @@ class Query:
                 f"this query holds placeholders ({names}): call .prepare() and execute it"
             )
         plan, required = self._plan()
-        params = self.engine.params(self.values, None, required)
+        params = self.planner.params(self.values, None, required)
         async with self.executor.acquire() as conn:
             rows = await run_plan(plan, conn, params)
         if self.node.single:
@@ -263,7 +291,7 @@ class PreparedQuery:
         """Run with placeholder values (a dict or keyword arguments)."""
         given = {**(values or {}), **kwargs}
         q = self.query
-        params = q.engine.params(q.values, given, self.placeholders)
+        params = q.planner.params(q.values, given, self.placeholders)
         async with q.executor.acquire() as conn:
             rows = await run_plan(self.plan, conn, params)
         if q.node.single:
@@ -272,7 +300,7 @@ class PreparedQuery:
 
 
 def build_query(
-    engine: QueryEngine,
+    planner: QueryPlanner,
     executor: Executor,
     slug: str,
     options: Mapping[str, Any],
@@ -286,5 +314,5 @@ def build_query(
             f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}",
             path="strategy",
         )
-    node, values = parse_query(engine.schema, slug, options, single=single)
-    return Query(engine, executor, node, values, strategy)
+    node, values = parse_query(planner.schema, slug, options, single=single)
+    return Query(planner, executor, node, values, strategy)

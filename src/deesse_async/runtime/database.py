@@ -19,7 +19,7 @@ from ..drivers.base import shielded, stored
 from ..drivers.url import DatabaseURL
 from ..errors import ConnectionError, DeesseError, did_you_mean
 from ..query.api import QueryNamespace
-from ..query.planner import QueryEngine
+from ..query.planner import QueryPlanner
 from .crud import CollectionAPI
 from .statements import CollectionStatements
 
@@ -117,10 +117,9 @@ class BaseDatabase(_Collections):
         self._options = options
         self._pool: Pool | None = None
         codecs = codecs_for(url.backend)
-        self._engine = QueryEngine(schema, self.dialect, codecs)
+        self._engine = QueryPlanner(schema, self.dialect, codecs)
         self._statements = {
-            slug: CollectionStatements(cc, self._engine.context)
-            for slug, cc in schema.collections.items()
+            slug: CollectionStatements(cc, self._engine) for slug, cc in schema.collections.items()
         }
         self._apis = {slug: CollectionAPI(s, self) for slug, s in self._statements.items()}
         self.query = QueryNamespace(self._engine, self)

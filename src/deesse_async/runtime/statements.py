@@ -14,9 +14,7 @@ import sqlalchemy as sa
 from .._types import DriverRow
 from ..compile.schema import CompiledCollection, Junction
 from ..dialects import CompiledSQL, compile_sql
-from ..errors import QueryError
-from ..query.common import PlanContext
-from ..query.options import parse_where
+from ..query.planner import QueryPlanner
 
 __all__ = ["CollectionStatements"]
 
@@ -24,9 +22,9 @@ __all__ = ["CollectionStatements"]
 class CollectionStatements:
     """Compiled SQL for one collection on one dialect, plus its row decoder."""
 
-    def __init__(self, cc: CompiledCollection, context: PlanContext) -> None:
-        dialect, codecs = context.dialect, context.codecs
-        self.context = context
+    def __init__(self, cc: CompiledCollection, planner: QueryPlanner) -> None:
+        dialect, codecs = planner.dialect, planner.codecs
+        self.planner = planner
         self.cc = cc
         self.dialect = dialect
         self.codecs = codecs
@@ -147,12 +145,7 @@ class CollectionStatements:
 
     def where(self, where: Any) -> tuple[Any, dict[str, Any]]:
         """A where-dict as an expression over this table, and its encoded values."""
-        f, values = parse_where(self.context.schema, self.cc.slug, where)
-        if values.placeholders:
-            raise QueryError("placeholders are only accepted in prepared find_many/find_first")
-        expr = self.context.compiler().compile(f, self.cc, self.table)
-        encode = self.codecs.encode
-        return expr, {k: encode(kind, v) if kind else v for k, (v, kind) in values.items.items()}
+        return self.planner.where_clause(self.cc.slug, self.table, where)
 
     def count(self, where: Any) -> CompiledSQL:
         """SELECT count(*) with a where expression (compiled per call: values vary)."""

@@ -1,0 +1,90 @@
+"""The SELECT pieces both strategies share: what a level selects (columns, extras and
+how their values decode), its ORDER BY with the primary-key tiebreak, and the top
+level's WHERE / LIMIT / OFFSET."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..compile.schema import CompiledCollection, Kind
+from ..errors import QueryError
+from .filters import FilterCompiler
+from .options import QueryNode
+
+if TYPE_CHECKING:
+    from .context import PlanContext
+
+__all__ = ["extra_kinds", "order_expressions", "selected", "top_level", "type_kind"]
+
+
+def order_expressions(node: QueryNode, table: sa.FromClause) -> list[Any]:
+    """The level's ORDER BY: the caller's order, then the primary key as tiebreak.
+
+    The tiebreak makes every result deterministic (and equal across strategies).
+    """
+    if callable(node.order_by):
+        given = node.order_by(table)
+        exprs = list(given) if isinstance(given, list | tuple) else [given]
+    else:
+        exprs = [table.c[c].desc() if desc else table.c[c].asc() for c, desc in node.order_by]
+    return [*exprs, table.c.id.asc()]
+
+
+def selected(node: QueryNode, table: sa.FromClause) -> list[Any]:
+    """Selected columns, then extras (labelled with their names)."""
+    out: list[Any] = [table.c[c] for c in node.columns]
+    for name, build in node.extras:
+        expr = build(table)
+        if not isinstance(expr, sa.ColumnElement):
+            raise QueryError(
+                f"extras.{name}: the callable returned {type(expr).__name__}, "
+                "not a SQLAlchemy expression"
+            )
+        out.append(expr.label(name))
+    return out
+
+
+# SQLAlchemy type of an extra's expression -> how its value is decoded (first match wins:
+# Double is a Float, BigInteger an Integer).
+_TYPE_KINDS: tuple[tuple[type[Any], Kind], ...] = (
+    (sa.Boolean, "bool"),
+    (sa.DateTime, "datetime"),
+    (sa.Date, "date"),
+    (sa.Float, "float"),
+    (sa.Integer, "int"),
+    (sa.Uuid, "uuid"),
+    (sa.JSON, "json"),
+    (sa.String, "str"),
+)
+
+
+def type_kind(type_: Any) -> Kind | None:
+    """The kind a SQLAlchemy type's values decode as (None: passed through as they come)."""
+    return next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None)
+
+
+def extra_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:
+    """Decoding kind of each extra, from the SQLAlchemy type of its expression.
+
+    So that ``t.c.id > 5`` is a ``bool`` on SQLite and MySQL too (they return 1/0), in
+    both strategies. An expression of unknown type is passed through as it comes.
+    """
+    return [type_kind(getattr(build(cc.table), "type", None)) for _, build in node.extras]
+
+
+def top_level(
+    stmt: Any, node: QueryNode, table: sa.FromClause, compiler: FilterCompiler, ctx: PlanContext
+) -> Any:
+    """The top level's WHERE, ORDER BY, LIMIT (1 for find_first) and OFFSET."""
+    if node.where is not None:
+        stmt = stmt.where(compiler.compile(node.where, ctx.schema[node.slug], table))
+    stmt = stmt.order_by(*order_expressions(node, table))
+    if node.single:
+        stmt = stmt.limit(1)
+    elif node.limit is not None:
+        stmt = stmt.limit(ctx.limit_bind(node.limit))
+    if node.offset is not None:
+        stmt = stmt.offset(ctx.limit_bind(node.offset))
+    return stmt
