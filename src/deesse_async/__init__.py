@@ -24,6 +24,7 @@ from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
 from .query.api import CollectionQuery as CollectionQuery
 from .query.api import QueryNamespace as QueryNamespace
+from .query.options import Placeholder as Placeholder
 from .query.options import placeholder as placeholder
 from .query.planner import PreparedQuery as PreparedQuery
 from .query.planner import Query as Query
@@ -100,6 +101,7 @@ __all__ = [
     "NotFound",
     "NotNullViolation",
     "Number",
+    "Placeholder",
     "PlanChange",
     "PlannedStatement",
     "PreparedQuery",
