@@ -43,7 +43,7 @@ from .prompt import (
     say,
     stdin_is_tty,
 )
-from .reload import Reloader, ReloadResult, TableShape
+from .reload import Reloader, ReloadResult, TableShape, table_shapes
 from .watch import ChangeStream, Debouncer, watch_python_files
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ def stale_code(running: Mapping[str, frozenset[str]], now: Mapping[str, TableSha
 
 def running_tables(db: Database) -> dict[str, frozenset[str]]:
     """The tables and columns ``db``'s compiled collections use."""
-    return {name: frozenset(t.columns.keys()) for name, t in db.metadata.tables.items()}
+    return {name: shape.columns for name, shape in table_shapes(db.metadata).items()}
 
 
 def memory_refusal(db: Database) -> str | None:

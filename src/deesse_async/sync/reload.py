@@ -2,11 +2,12 @@
 
 A running app cannot re-import its collection modules safely: objects compiled from the
 old definitions (tables, pydantic models, prepared statements, route signatures) stay
-referenced everywhere. So the engine starts ``python -m deesse_async.sync.reload
-module:attribute``: a new process imports the edited files, compares them with the live
-database (``db.plan()``), applies the plan when it loses no data (``db.push()``) and
-prints one JSON line. A broken file only breaks that child; its traceback comes back on
-stderr and is summarised.
+referenced everywhere. So the development engine (``DevEngine``) starts ``python -m
+deesse_async.sync.reload module:attribute``: a new process imports the edited files,
+compares them with the live database (``db.plan()``), applies the plan when it loses no
+data (``db.push()``) and prints one JSON line holding ``SyncPlan.to_dict()`` (the same
+as ``deesse plan --json``). A broken file only breaks that child; its traceback comes
+back on stderr and is summarised.
 
 Both sides of that small protocol live here: ``main()`` runs in the child,
 ``Reloader`` in the engine.
@@ -36,6 +37,8 @@ from .plan import SyncPlan
 from .project import installed_prefixes
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from ..runtime.database import BaseDatabase as Database
 
 __all__ = [
@@ -63,7 +66,7 @@ class TableShape:
     required: frozenset[str] = frozenset()
 
 
-def table_shapes(metadata: Any) -> dict[str, TableShape]:
+def table_shapes(metadata: sa.MetaData) -> dict[str, TableShape]:
     """The shape of every table in a SQLAlchemy ``MetaData``."""
     return {
         table.name: TableShape(

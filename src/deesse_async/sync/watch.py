@@ -3,7 +3,7 @@
     watchfiles events ─▶ ``PythonSourceFilter`` ─▶ ``ChangeStream`` (sets of paths)
     ─▶ ``Debouncer`` ─▶ one batch ``delay`` s after the LAST change ─▶ one sync round
 
-The engine (sync/engine.py) takes any ``ChangeStream``: tests hand it a fake one.
+``DevEngine`` (sync/engine.py) takes any ``ChangeStream``: tests hand it a fake one.
 """
 
 from __future__ import annotations
