@@ -66,7 +66,7 @@ def change_line(row: ChangeRow) -> Text:
 
 
 def report_applied(out: Console, result: ReloadResult) -> None:
-    """The short report of an applied plan: a header, then one line per statement."""
+    """The short report of an applied plan: a header, then one line per change."""
     count = len(result.plan.statements)
     noun = "statement" if count == 1 else "statements"
     say(out, f"applied {count} {noun} in {result.seconds:.1f}s", style="green")
