@@ -1,20 +1,22 @@
 """``db.lifespan()``: the ASGI lifespan that opens the pool and, in development, syncs.
 
 ``FastAPI(lifespan=db.lifespan())`` and ``Starlette(lifespan=db.lifespan())`` both take
-it. Startup opens the pool; with dev sync on, the engine (sync/engine.py) starts in a task
-group on the app's own event loop; shutdown stops the file watcher, cancels the engine
-(killing a re-load in progress, withdrawing an open question) and closes the pool.
+it. Startup opens the pool; with dev sync on, the development engine (``DevEngine``,
+sync/engine.py) starts in a task group on the app's own event loop; shutdown stops its
+file watcher, cancels it (killing a re-load in progress, withdrawing an open question)
+and closes the pool.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from os import PathLike
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
+
+from ._types import WatchPaths
 
 if TYPE_CHECKING:
     from .runtime.database import BaseDatabase as Database
@@ -23,8 +25,6 @@ __all__ = ["DEV_ENV", "Lifespan", "WatchPaths", "dev_sync_enabled", "lifespan"]
 
 Lifespan: TypeAlias = Callable[[Any], AbstractAsyncContextManager[None]]
 """What Starlette and FastAPI take as ``lifespan=``: app -> async context manager."""
-
-WatchPaths: TypeAlias = Sequence[str | PathLike[str]]
 
 DEV_ENV = "DEESSE_ENV"
 
@@ -80,21 +80,21 @@ async def _dev_engine(
     out = console()
     try:
         # Scanning sys.modules and resolving paths touches the file system: not on the loop.
-        engine = await anyio.to_thread.run_sync(
+        dev_engine = await anyio.to_thread.run_sync(
             lambda: DevEngine.for_database(db, watch=watch, debounce=debounce, out=out)
         )
     except Exception as exc:  # a development aid must never stop the app from starting
         say(out, f"[bold red]dev sync is off after an error:[/bold red] {escape(repr(exc))}")
-        engine = None
-    if engine is None:
+        dev_engine = None
+    if dev_engine is None:
         yield
         return
     async with anyio.create_task_group() as tg:
-        tg.start_soon(engine.run)
+        tg.start_soon(dev_engine.run)
         try:
             yield
         finally:
             # Stop the watcher thread first: a cancelled wait for file events would
             # otherwise only end at watchfiles' next timeout.
-            engine.stop()
+            dev_engine.stop()
             tg.cancel_scope.cancel()

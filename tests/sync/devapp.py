@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from deesse_async.drivers.url import parse_url
 from deesse_async.runtime.admin import admin_connection
-from deesse_async.sync.engine import EngineConfig
-from deesse_async.sync.locate import database_identity, lock_key
+from deesse_async.sync.engine import DevEngineConfig
+from deesse_async.sync.project import lock_key
 
 NOTES = """\
 from deesse_async import collection, field, text
@@ -76,12 +76,12 @@ def write_app(root: Path, collections: str, url: str) -> str:
     return package
 
 
-def engine_config(root: Path, package: str, url: str, **options: object) -> EngineConfig:
+def dev_engine_config(root: Path, package: str, url: str, **options: object) -> DevEngineConfig:
     """The configuration ``DevEngine.for_database`` would derive for the written app."""
     parsed = parse_url(url)
     values: dict[str, object] = {
         "app_path": f"{package}.main:db",
-        "database": database_identity(parsed),
+        "database": parsed.identity,
         "lock_key": lock_key(parsed),
         "watch": (root / package,),
         "recursive": False,
@@ -91,7 +91,7 @@ def engine_config(root: Path, package: str, url: str, **options: object) -> Engi
         "interactive": False,
         **options,
     }
-    return EngineConfig(**values)  # type: ignore[arg-type]
+    return DevEngineConfig(**values)  # type: ignore[arg-type]
 
 
 async def columns(url: str, table: str) -> set[str] | None:

@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from deesse_async import define_config
 from deesse_async.asgi import dev_sync_enabled
 from deesse_async.sync.engine import DevEngine
-from deesse_async.sync.locate import AppLocation, collection_folders, locate_app
+from deesse_async.sync.project import AppLocation, collection_folders, locate_app
 from tests.sync.devapp import (
     SUBTITLE,
     TAGS,

@@ -190,8 +190,8 @@ async def test_migrate_generate_and_apply(
     # The generated downgrade undoes it (alembic's own command on the same folder).
     from alembic import command
 
-    from deesse_async.sync.discover import find_database
     from deesse_async.sync.migrations import migration_config
+    from deesse_async.sync.project import find_database
 
     config = migration_config(find_database(v2), project / "migrations")
     await anyio.to_thread.run_sync(command.downgrade, config, "-1")

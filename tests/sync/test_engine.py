@@ -17,12 +17,13 @@ import pytest
 from rich.console import Console
 from watchfiles import Change
 
-from deesse_async.sync.engine import Debouncer, DevEngine, PythonSourceFilter
+from deesse_async.sync.engine import DevEngine
+from deesse_async.sync.watch import Debouncer, PythonSourceFilter
 from tests.sync.devapp import (
     TAGS,
     TITLE,
     columns,
-    engine_config,
+    dev_engine_config,
     eventually,
     notes_source,
     write_app,
@@ -122,7 +123,7 @@ async def test_an_engine_syncs_once_per_burst(tmp_path: Path, database_url: str)
     package = write_app(tmp_path, notes_source(TITLE), database_url)
     source = str(tmp_path / package / "collections.py")
     out = recording_console()
-    config = engine_config(tmp_path, package, database_url, debounce=0.3)
+    config = dev_engine_config(tmp_path, package, database_url, debounce=0.3)
     engine = DevEngine(config, out=out, changes=fake_changes([[source] * 6], pause=0.2))
 
     async def scenario() -> None:
@@ -147,7 +148,7 @@ async def test_a_broken_collection_file_does_not_stop_the_engine(
     package = write_app(tmp_path, notes_source(TITLE), database_url)
     source = anyio.Path(tmp_path / package / "collections.py")
     out = recording_console()
-    engine = DevEngine(engine_config(tmp_path, package, database_url, debounce=0.2), out=out)
+    engine = DevEngine(dev_engine_config(tmp_path, package, database_url, debounce=0.2), out=out)
 
     async def scenario() -> None:
         await eventually(lambda: _true(engine.syncs == 1), 15, "the startup check")
@@ -179,7 +180,7 @@ async def test_one_engine_acts_per_database_the_other_stays_quiet(
     tmp_path: Path, database_url: str
 ) -> None:
     package = write_app(tmp_path, notes_source(TITLE), database_url)
-    config = engine_config(tmp_path, package, database_url, lock_retry=0.1)
+    config = dev_engine_config(tmp_path, package, database_url, lock_retry=0.1)
     outs = [recording_console(), recording_console()]
     engines = [DevEngine(config, out=o, changes=fake_changes([])) for o in outs]
     scopes = [anyio.CancelScope(), anyio.CancelScope()]
@@ -187,7 +188,7 @@ async def test_one_engine_acts_per_database_the_other_stays_quiet(
     other_url = f"sqlite:///{tmp_path / 'other.db'}"
     other_package = write_app(tmp_path, notes_source(TITLE), other_url)
     other = DevEngine(
-        engine_config(tmp_path, other_package, other_url),
+        dev_engine_config(tmp_path, other_package, other_url),
         out=recording_console(),
         changes=fake_changes([]),
     )
@@ -238,7 +239,7 @@ async def test_another_apps_table_does_not_hold_back_the_engine(
     package = write_app(tmp_path, notes_source(TITLE), database_url)
     source = anyio.Path(tmp_path / package / "collections.py")
     out = recording_console()
-    engine = DevEngine(engine_config(tmp_path, package, database_url, debounce=0.2), out=out)
+    engine = DevEngine(dev_engine_config(tmp_path, package, database_url, debounce=0.2), out=out)
 
     async def scenario() -> None:
         await eventually(lambda: _true(engine.syncs == 1), 15, "the startup check")
@@ -256,7 +257,7 @@ async def test_deesse_dev_url_syncs_another_database(tmp_path: Path, database_ur
     other = f"sqlite:///{tmp_path / 'other.db'}"
     package = write_app(tmp_path, notes_source(TITLE), other)  # the app's own provider
     out = recording_console()
-    config = replace(engine_config(tmp_path, package, database_url), url=database_url)
+    config = replace(dev_engine_config(tmp_path, package, database_url), url=database_url)
     engine = DevEngine(config, out=out, changes=fake_changes([]))
 
     async def scenario() -> None:
@@ -280,7 +281,7 @@ async def test_the_engine_says_once_that_the_running_app_must_reload(
     out = recording_console()
     # What the running app's code uses: notes as it was when the app started.
     running = {"notes": frozenset({"id", "title", "created_at", "updated_at"})}
-    config = engine_config(tmp_path, package, database_url, debounce=0.2, running=running)
+    config = dev_engine_config(tmp_path, package, database_url, debounce=0.2, running=running)
     engine = DevEngine(config, out=out)
 
     async def round_done(count: int) -> None:
@@ -309,7 +310,6 @@ SUBTITLE_LINE = '    "subtitle": field(type=text(max=50)),'
 
 
 def test_deesse_dev_takes_app_watch_and_debounce() -> None:
-    pytest.importorskip("deesse_async.sync.discover")
     from deesse_async.cli.dev import DEV
 
     command = DEV

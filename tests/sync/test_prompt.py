@@ -23,8 +23,9 @@ import anyio
 import pytest
 from rich.console import Console
 
-from deesse_async.sync.prompt import ask_yes_no, held_back_panel, statement_line
-from deesse_async.sync.reload import PlannedChange, ReloadResult
+from deesse_async.sync.plan import PlanChange, PlannedStatement, SyncPlan
+from deesse_async.sync.prompt import ask_yes_no, change_line, change_rows, held_back_panel
+from deesse_async.sync.reload import ReloadResult
 from tests.sync.devapp import SUBTITLE, TITLE, notes_source, plain, write_app
 
 
@@ -78,24 +79,48 @@ def test_a_withdrawn_or_cancelled_question_frees_its_thread_at_once() -> None:
 
 
 def test_the_warning_lists_sql_risk_reason_and_rows() -> None:
-    result = ReloadResult(
-        statements=(
-            PlannedChange("ALTER TABLE notes ADD COLUMN subtitle VARCHAR(50)", "safe", "new field"),
-            PlannedChange("ALTER TABLE notes DROP COLUMN title", "destructive", "field removed", 3),
-        )
-    )
+    statements = [
+        PlannedStatement("ALTER TABLE notes ADD COLUMN subtitle VARCHAR(50)", "safe", "new field"),
+        PlannedStatement("ALTER TABLE notes DROP COLUMN title", "destructive", "field removed"),
+    ]
+    result = ReloadResult(plan=SyncPlan(statements, [None, 3]))
     out = _console()
     command = "deesse push --accept-data-loss --app app.main:db"
     out.print(
         held_back_panel(result, database="sqlite:///x.db", command=command, interactive=False)
     )
-    out.print(statement_line(result.statements[1]))
+    out.print(change_line(change_rows(result.plan)[1]))
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert "destructive schema change held back" in text
     assert "ALTER TABLE notes DROP COLUMN title" in text
     assert "field removed" in text and " 3 " in text
     assert command in text
     assert "destructive" in text.splitlines()[-1]
+
+
+def test_the_warning_shows_one_row_per_change_with_the_plans_summary() -> None:
+    # Two statements that are one change (say, an index dropped with its column): the
+    # box shows the plan's summary of that change, whatever the statements look like.
+    statements = [
+        PlannedStatement("DROP INDEX ix_notes_title", "safe", "index of a removed field"),
+        PlannedStatement("ALTER TABLE notes DROP COLUMN title", "destructive", "Loses 3 values"),
+        PlannedStatement("CREATE TABLE tags (id INTEGER)", "safe", "new collection"),
+    ]
+    changes = [
+        PlanChange("drop column notes.title (3 values)", "destructive", (0, 1)),
+        PlanChange("CREATE TABLE tags (id INTEGER)", "safe", (2,)),
+    ]
+    plan = SyncPlan.from_dict(SyncPlan(statements, [None, 3, None], changes=changes).to_dict())
+    out = _console()
+    out.print(
+        held_back_panel(ReloadResult(plan=plan), database="d", command=None, interactive=True)
+    )
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    rows = [line for line in text.splitlines() if line.startswith(("│ destructive", "│ safe"))]
+    assert len(rows) == 2
+    assert "drop column notes.title (3 values)" in rows[0] and "Loses 3 values" in rows[0]
+    assert rows[0].rstrip(" │").endswith(" 3")
+    assert "DROP INDEX" not in text and "DROP COLUMN" not in text
 
 
 # --- a real terminal --------------------------------------------------------------------
@@ -143,8 +168,7 @@ class Terminal:
 
 
 DEV = (
-    "import sys; from deesse_async.sync.engine import run_dev; "
-    "sys.exit(run_dev({app!r}, debounce=0.3))"
+    "import sys; from deesse_async.cli.dev import run_dev; sys.exit(run_dev({app!r}, debounce=0.3))"
 )
 
 

@@ -22,13 +22,14 @@ from rich.table import Table
 from ..database import Database
 from ..dialects import DIALECTS
 from ..errors import ConfigError, DataLossError
-from ..sync.discover import find_database
 from ..sync.migrations import (
     apply_migrations,
     generate_migration,
     migrations_folder,
     stamp_migrations,
 )
+from ..sync.project import find_database
+from ..sync.prompt import RISK_STYLES
 from ..sync.render import create_ddl
 from .command import Command, add_app_argument, add_url_argument
 
@@ -43,10 +44,6 @@ def _database(app: str | None, url: str | None = None) -> Database:
     if not isinstance(db, Database):  # a BaseDatabase built by hand has no schema sync
         raise ConfigError(f"{app} is not a Database made by define_config(...)")
     return db
-
-
-RISK_STYLES = {"safe": "green", "unsafe": "yellow", "destructive": "bold red"}
-BACKENDS = ("postgresql", "sqlite", "mysql")
 
 
 def plan_table(plan: SyncPlan, title: str) -> Table:
@@ -110,14 +107,14 @@ def print_plan(plan: SyncPlan, console: Console, title: str, *, sql: bool = True
 def _configure_schema(parser: argparse.ArgumentParser) -> None:
     add_app_argument(parser)
     parser.add_argument(
-        "--dialect", choices=BACKENDS, help="SQL dialect (default: the app's database)"
+        "--dialect", choices=sorted(DIALECTS), help="SQL dialect (default: the app's database)"
     )
 
 
 def _run_schema(args: argparse.Namespace, console: Console) -> int:
     db = _database(args.app)
-    backend = args.dialect or db.url.backend
-    for statement in create_ddl(db.metadata, DIALECTS[backend].sa_dialect):
+    dialect = DIALECTS[args.dialect] if args.dialect else db.dialect
+    for statement in create_ddl(db.metadata, dialect.sa_dialect):
         console.print(f"{statement};\n", markup=False, highlight=False, soft_wrap=True)
     return 0
 
@@ -175,7 +172,7 @@ async def _push_safe(db: Database) -> tuple[SyncPlan, SyncPlan]:
     from ..sync.plan import push_schema
 
     try:
-        await db.connect()  # a sqlite://:memory: database lives while the pool is open
+        await db.connect()  # an in-memory database lives while the pool is open
         applied = await push_schema(db, safe_only=True)
         return applied, await db.plan()
     finally:

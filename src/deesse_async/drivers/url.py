@@ -18,6 +18,7 @@ import os
 import ssl
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
@@ -105,6 +106,20 @@ class DatabaseURL:
         if self.memory_name is not None:
             return "sqlite://:memory:"
         return self.url.render_as_string(hide_password=True)
+
+    @property
+    def identity(self) -> str:
+        """The database this URL points at, password hidden: equal databases, equal text.
+
+        A relative SQLite path is made absolute (against the current folder), so that the
+        app and the fresh interpreter its development engine starts compare equal.
+        """
+        if self.backend == "sqlite" and self.memory_name is None:
+            return f"sqlite:///{Path(self.sqlite_path).resolve()}"
+        text = self.display
+        if self.schema:
+            text += f"?schema={self.schema}"
+        return text
 
     @property
     def sqlite_path(self) -> str:

@@ -3,9 +3,12 @@
 It is a guest in the app's event loop (``db.lifespan(dev_sync=True)``) or runs alone
 (``deesse dev``). The shape of one round:
 
-    file events ─▶ Debouncer (``debounce`` s after the LAST change) ─▶ fresh interpreter
-    (sync/reload.py: import the edited collections, ``db.plan()``, apply when no data is lost)
-    ─▶ report; a destructive plan is held back: boxed warning, y/N on a terminal.
+    file events (sync/watch.py) ─▶ Debouncer (``debounce`` s after the LAST change) ─▶
+    fresh interpreter (sync/reload.py: import the edited collections, ``db.plan()``, apply
+    when no data is lost) ─▶ report (sync/prompt.py); a destructive plan is held back:
+    boxed warning, y/N on a terminal.
+
+``deesse dev`` runs it without a server (cli/dev.py).
 
 Rules it keeps: it never blocks the loop (file system and terminal work go through
 ``anyio.to_thread``), never crashes the app (every error is reported and it keeps
@@ -16,158 +19,59 @@ engine per database acts (sync/lock.py); the others stay quiet.
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 from rich.console import Console
 from rich.markup import escape
-from watchfiles import Change, DefaultFilter, awatch
 
-from .locate import (
-    AppLocation,
-    collection_folders,
-    database_identity,
-    import_root,
-    locate_app,
-    lock_key,
-    project_root,
-)
-from .lock import EngineLock
+from .._types import WatchPaths
+from .lock import DevEngineLock
+from .project import AppLocation, collection_folders, locate_app, lock_key, project_root
 from .prompt import (
     ask_yes_no,
+    change_line,
+    change_rows,
     console,
     held_back_panel,
     report_applied,
     report_error,
     say,
-    statement_line,
     stdin_is_tty,
 )
-from .reload import Reloader, ReloadResult, TableShape, load_database
+from .reload import Reloader, ReloadResult, TableShape, table_shapes
+from .watch import ChangeStream, Debouncer, watch_python_files
 
 if TYPE_CHECKING:
     from ..runtime.database import BaseDatabase as Database
 
 __all__ = [
-    "ChangeStream",
-    "Debouncer",
     "DevEngine",
-    "EngineConfig",
-    "PythonSourceFilter",
-    "run_dev",
+    "DevEngineConfig",
+    "dev_engine_config",
+    "memory_refusal",
     "running_tables",
     "stale_code",
-    "watch_python_files",
 ]
 
-ChangeStream = Callable[[anyio.Event], AsyncGenerator[set[str], None]]
-"""Given a stop event, yields sets of changed paths until the event is set."""
-
-WatchPaths = Sequence[str | PathLike[str]]
 _WATCH_RETRY = 5.0  # seconds between attempts when watching fails (folder deleted…)
 _PROGRESS_EVERY = 5.0  # seconds between "still planning" lines during a long round
-_MEMORY_OFF = (
-    "dev sync is off: sqlite://:memory: lives inside this process only, the engine's fresh "
-    "interpreters cannot see it; use a file (sqlite:///dev.db)"
-)
 _NO_APP_OFF = (
     "dev sync is off: no module global holds this Database, so a fresh interpreter cannot "
     "import it; set DEESSE_APP=module:attribute"
 )
 
 
-class PythonSourceFilter(DefaultFilter):
-    """Only ``.py`` files, minus editors' temp and swap files, caches and ``.deesse/``.
-
-    watchfiles' defaults already drop ``*.swp``, ``*~``, ``.#*`` (Emacs locks) and
-    ``__pycache__``; Vim's ``4913`` probe file is not ``.py``.
-
-    >>> keep = PythonSourceFilter()
-    >>> [keep(Change.modified, p) for p in ("/a/models.py", "/a/.models.py.swp", "/a/4913")]
-    [True, False, False]
-    """
-
-    ignore_dirs = (*DefaultFilter.ignore_dirs, ".deesse")
-
-    def __call__(self, change: Change, path: str) -> bool:
-        return path.endswith(".py") and super().__call__(change, path)
-
-
-def watch_python_files(paths: Sequence[Path], *, recursive: bool = True) -> ChangeStream:
-    """The real change stream: ``watchfiles.awatch`` on ``paths``, ``.py`` files only."""
-
-    async def changes(stop: anyio.Event) -> AsyncGenerator[set[str], None]:
-        # rust_timeout bounds how long a cancellation that did not set `stop` first (Ctrl+C
-        # in `deesse dev`) waits for the watching thread: half a second.
-        async for batch in awatch(
-            *paths,
-            watch_filter=PythonSourceFilter(),
-            stop_event=stop,
-            recursive=recursive,
-            rust_timeout=500,
-        ):
-            yield {path for _, path in batch}
-
-    return changes
-
-
-class Debouncer:
-    """Collects changed paths; ``next_batch()`` hands them over ``delay`` s after the last one.
-
-    A burst of saves (an editor writing several files, a formatter rewriting one) becomes
-    one batch, hence one sync. Create it in async code (it holds an ``anyio.Event``).
-    """
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self._pending: set[str] = set()
-        self._last = 0.0
-        self._wakeup = anyio.Event()
-
-    @property
-    def pending(self) -> frozenset[str]:
-        """Paths changed since the last batch was handed over."""
-        return frozenset(self._pending)
-
-    def add(self, paths: Iterable[str]) -> None:
-        """Record changes (restarts the quiet period)."""
-        self._pending.update(paths)
-        self._last = anyio.current_time()
-        wakeup, self._wakeup = self._wakeup, anyio.Event()
-        wakeup.set()
-
-    async def changed(self) -> None:
-        """Return at the next ``add()``."""
-        await self._wakeup.wait()
-
-    async def next_batch(self) -> frozenset[str]:
-        """Wait for changes, then for ``delay`` s without any, and return them."""
-        while True:
-            if not self._pending:
-                await self.changed()
-                continue
-            remaining = self._last + self.delay - anyio.current_time()
-            if remaining <= 0:
-                batch = frozenset(self._pending)
-                self._pending.clear()
-                return batch
-            with anyio.move_on_after(remaining):
-                await self.changed()
-
-
 @dataclass(frozen=True, slots=True)
-class EngineConfig:
+class DevEngineConfig:
     """Everything an engine needs; ``DevEngine.for_database`` derives it from a live db."""
 
     app_path: str  # module:attribute of the Database, imported by the fresh interpreters
-    database: str  # database_identity(): the reloaded app must point at the same database
+    database: str  # DatabaseURL.identity: the reloaded app must point at the same database
     lock_key: str
     watch: tuple[Path, ...]
     recursive: bool = True
@@ -192,7 +96,7 @@ class DevEngine:
 
     def __init__(
         self,
-        config: EngineConfig,
+        config: DevEngineConfig,
         *,
         out: Console | None = None,
         changes: ChangeStream | None = None,
@@ -223,14 +127,15 @@ class DevEngine:
         recursively); given folders are watched recursively.
         """
         out = out or console()
-        if db.url.memory_name is not None:
-            say(out, _MEMORY_OFF, style="yellow")
+        refusal = memory_refusal(db)
+        if refusal is not None:
+            say(out, f"dev sync is off: {refusal}", style="yellow")
             return None
         app = locate_app(db)
         if app is None:
             say(out, _NO_APP_OFF, style="yellow")
             return None
-        config = engine_config(db, app, watch=watch, debounce=debounce)
+        config = dev_engine_config(db, app, watch=watch, debounce=debounce)
         return cls(replace(config, running=running_tables(db)), out=out)
 
     def stop(self) -> None:
@@ -244,12 +149,12 @@ class DevEngine:
         self._stop = anyio.Event()
         if self._stopping:
             return
-        lock: EngineLock | None = None
+        lock: DevEngineLock | None = None
         try:
             root = self.config.project_root
             if root is None:
                 root = await anyio.to_thread.run_sync(project_root, self.config.watch)
-            lock = EngineLock(root / ".deesse", self.config.lock_key)
+            lock = DevEngineLock(root / ".deesse", self.config.lock_key)
             if not await anyio.to_thread.run_sync(lock.try_acquire):
                 await self._wait_for_lock(lock)
             self.leading = True
@@ -261,7 +166,7 @@ class DevEngine:
             if lock is not None:
                 lock.release()
 
-    async def _wait_for_lock(self, lock: EngineLock) -> None:
+    async def _wait_for_lock(self, lock: DevEngineLock) -> None:
         holder = await anyio.to_thread.run_sync(lock.holder)
         who = f"another engine (pid {holder})" if holder else "another engine"
         database = escape(self.config.database)
@@ -327,8 +232,8 @@ class DevEngine:
             await self._hold_back(result)
         else:
             say(self.out, "plan not applied:", style="yellow")
-            for change in result.statements:
-                self.out.print(statement_line(change))
+            for row in change_rows(result.plan):
+                self.out.print(change_line(row))
         return result
 
     async def _reload(self, accept: str | None = None) -> ReloadResult:
@@ -433,12 +338,26 @@ def stale_code(running: Mapping[str, frozenset[str]], now: Mapping[str, TableSha
 
 def running_tables(db: Database) -> dict[str, frozenset[str]]:
     """The tables and columns ``db``'s compiled collections use."""
-    return {name: frozenset(t.columns.keys()) for name, t in db.metadata.tables.items()}
+    return {name: shape.columns for name, shape in table_shapes(db.metadata).items()}
 
 
-def engine_config(
+def memory_refusal(db: Database) -> str | None:
+    """Why the engine cannot serve ``db`` (an in-memory database), or None when it can.
+
+    >>> # memory_refusal(define_config(provider="sqlite://:memory:", collections=[]))
+    """
+    if db.url.memory_name is None:
+        return None
+    return (
+        f"an in-memory {db.dialect.display_name} database ({db.url.display}) lives inside "
+        "this process only, the engine's fresh interpreters cannot see it; use a database "
+        "file or a server"
+    )
+
+
+def dev_engine_config(
     db: Database, app: AppLocation, *, watch: WatchPaths | None, debounce: float
-) -> EngineConfig:
+) -> DevEngineConfig:
     """The configuration for ``db`` found at ``app`` (see ``DevEngine.for_database``)."""
     if watch is None:
         folders = collection_folders(db) or _module_folder(app.path)
@@ -446,9 +365,9 @@ def engine_config(
     else:
         folders = [Path(p).resolve() for p in watch]
         recursive = True
-    return EngineConfig(
+    return DevEngineConfig(
         app_path=app.path,
-        database=database_identity(db.url),
+        database=db.url.identity,
         lock_key=lock_key(db.url),
         watch=tuple(folders),
         recursive=recursive,
@@ -489,42 +408,3 @@ def _describe(batch: frozenset[str]) -> str:
         return f"{names[0]} changed"
     shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
     return f"{len(names)} files changed ({shown})"
-
-
-def run_dev(
-    app_path: str,
-    *,
-    watch: WatchPaths | None = None,
-    debounce: float = 15.0,
-    out: Console | None = None,
-    interactive: bool | None = None,
-    url: str | None = None,
-) -> int:
-    """``deesse dev``: the engine without a server, until Ctrl+C. Returns the exit code.
-
-    The app is imported here once, to find its database and collection folders; every
-    later re-load happens in a fresh interpreter, as under a server. ``url`` (``--url``)
-    syncs the app's collections to that database instead of the app's provider.
-    """
-    out = out or console()
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as uvicorn does: the project is importable
-    try:
-        db = load_database(app_path, url=url)
-    except Exception as exc:
-        say(out, f"[bold red]cannot load {escape(app_path)}:[/bold red] {escape(repr(exc))}")
-        return 1
-    if db.url.memory_name is not None:
-        say(out, "[bold red]deesse dev needs a database file or server, not :memory:[/bold red]")
-        return 1
-    module_name = app_path.partition(":")[0]
-    app = AppLocation(app_path, import_root(module_name, sys.modules[module_name]))
-    config = replace(
-        engine_config(db, app, watch=watch, debounce=debounce), interactive=interactive, url=url
-    )
-    engine = DevEngine(config, out=out)
-    try:
-        anyio.run(engine.run)
-    except KeyboardInterrupt:
-        say(out, "stopped", style="dim")
-    return 0

@@ -1,4 +1,4 @@
-"""One engine per database: an advisory file lock under ``<project>/.deesse/``.
+"""One development engine (``DevEngine``) per database: a file lock in ``<project>/.deesse/``.
 
 Several uvicorn workers, or the app started twice, would otherwise each apply the same
 plan (and each ask the same question). ``flock`` locks belong to an open file
@@ -12,12 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["EngineLock"]
+__all__ = ["DevEngineLock"]
 
-_GITIGNORE = "# Written by deesse_async: engine locks, never committed.\n*\n"
+_GITIGNORE = "# Written by deesse_async: dev engine locks, never committed.\n*\n"
 
 
-class EngineLock:
+class DevEngineLock:
     """A non-blocking exclusive lock on ``<folder>/engine-<key>.lock``.
 
     Blocking file-system calls: run ``try_acquire``/``holder`` through
@@ -25,7 +25,7 @@ class EngineLock:
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / ".deesse"
-    >>> first, second = EngineLock(folder, "db1"), EngineLock(folder, "db1")
+    >>> first, second = DevEngineLock(folder, "db1"), DevEngineLock(folder, "db1")
     >>> first.try_acquire(), second.try_acquire()
     (True, False)
     >>> first.release(); second.try_acquire()

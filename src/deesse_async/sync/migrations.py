@@ -28,7 +28,7 @@ from ..errors import ConfigError, SchemaSyncError
 from ..runtime.database import BaseDatabase as Database
 from .apply import foreign_key_check
 from .diff import comparison_options, order_ops
-from .discover import project_settings
+from .project import project_settings
 from .registry import record_tables, table_filter
 from .renames import Rename, find_renames, metadata_with_old_names
 
@@ -301,7 +301,7 @@ def run_env() -> None:
     """The body of the generated ``migrations/env.py`` (online mode only)."""
     from alembic import context
 
-    from .discover import find_database
+    from .project import find_database
 
     db = context.config.attributes.get(DB_KEY) or find_database()
     if context.is_offline_mode():

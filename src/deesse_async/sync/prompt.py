@@ -8,11 +8,11 @@ serving while it waits for an answer.
 from __future__ import annotations
 
 import os
-import re
 import select
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import anyio
 from rich.console import Console, Group
@@ -21,25 +21,26 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .reload import PlannedChange, ReloadResult
+from .plan import PlanChange, Risk, SyncPlan
+from .reload import ReloadResult
 
 __all__ = [
+    "RISK_STYLES",
+    "ChangeRow",
     "ask_yes_no",
     "change_line",
+    "change_rows",
     "console",
     "discard_pending_input",
-    "grouped_rows",
     "held_back_panel",
     "in_background",
-    "one_line",
     "report_applied",
     "report_error",
     "say",
-    "statement_line",
     "stdin_is_tty",
 ]
 
-RISK_STYLES = {"safe": "green", "unsafe": "yellow", "destructive": "bold red"}
+RISK_STYLES: dict[Risk, str] = {"safe": "green", "unsafe": "yellow", "destructive": "bold red"}
 _POLL = 0.1  # how often the reading thread checks whether the question was withdrawn
 
 
@@ -54,39 +55,24 @@ def say(out: Console, message: str, *, style: str = "") -> None:
     out.print(f"[bold cyan]deesse[/bold cyan] · {body}")
 
 
-def statement_line(change: PlannedChange) -> Text:
-    """``  safe         ALTER TABLE … -- reason`` with the risk in its colour."""
+def change_line(row: ChangeRow) -> Text:
+    """``  destructive  drop column notes.title (3 values)  -- reason``, risk in its colour."""
     line = Text("  ")
-    line.append(f"{change.risk:<12}", style=RISK_STYLES.get(change.risk, ""))
-    line.append(one_line(change.sql))
-    if change.reason:
-        line.append(f"  -- {change.reason}", style="dim")
+    line.append(f"{row.risk:<12}", style=RISK_STYLES[row.risk])
+    line.append(row.summary)
+    if row.reason:
+        line.append(f"  -- {row.reason}", style="dim")
     return line
-
-
-def change_line(risk: str, what: str, reason: str) -> Text:
-    """``statement_line`` for one change of ``grouped_rows`` (a rebuild is one line)."""
-    line = Text("  ")
-    line.append(f"{risk:<12}", style=RISK_STYLES.get(risk, ""))
-    line.append(what)
-    if reason:
-        line.append(f"  -- {reason}", style="dim")
-    return line
-
-
-def one_line(sql: str) -> str:
-    """SQL on one line (``CREATE TABLE`` comes pretty-printed over several)."""
-    return " ".join(sql.split())
 
 
 def report_applied(out: Console, result: ReloadResult) -> None:
-    """The short report of an applied plan: a header, then one line per statement."""
-    count = len(result.statements)
+    """The short report of an applied plan: a header, then one line per change."""
+    count = len(result.plan.statements)
     noun = "statement" if count == 1 else "statements"
     say(out, f"applied {count} {noun} in {result.seconds:.1f}s", style="green")
-    for risk, what, reason, _ in grouped_rows(result.statements):
-        out.print(change_line(risk, what, reason))
-    for hint in result.hints:
+    for row in change_rows(result.plan):
+        out.print(change_line(row))
+    for hint in result.plan.hints:
         out.print(Text(f"  hint: {hint}", style="dim"))
 
 
@@ -96,56 +82,46 @@ def report_error(out: Console, result: ReloadResult) -> None:
     if result.detail:
         out.print(Text(result.detail, style="dim"))
     # The plan that was refused (the error says more); a SQLite rebuild is one line.
-    for risk, what, reason, _ in grouped_rows(result.statements):
-        out.print(change_line(risk, what, reason))
-    if result.statements:
+    for row in change_rows(result.plan):
+        out.print(change_line(row))
+    if result.plan.statements:
         say(out, "still watching (fix the data or the collections, then save)", style="dim")
     else:
         say(out, "nothing was applied; still watching (fix the file and save again)", style="dim")
 
 
-_RANK = {"safe": 0, "unsafe": 1, "destructive": 2}
-_REBUILD = re.compile(r'^CREATE TABLE [`"]?_alembic_tmp_(?P<table>[^\s`"(]+)', re.IGNORECASE)
+class ChangeRow(NamedTuple):
+    """One change of a plan as the engine shows it: one line, or one row of the box."""
+
+    risk: Risk
+    summary: str  # PlanChange.summary: "drop column notes.title (3 values)"
+    reason: str  # why the risk: the reason of the change's riskiest statement
+    rows: int | None  # the rows (or values) it loses
 
 
-def _rebuild_end(statements: Sequence[PlannedChange], start: int, table: str) -> int:
-    """Where the SQLite rebuild of ``table`` that starts at ``start`` ends (exclusive)."""
-    rename = re.compile(rf'^ALTER TABLE [`"]?_alembic_tmp_{re.escape(table)}[`"]? RENAME TO ')
-    for n in range(start + 1, len(statements)):
-        if rename.match(one_line(statements[n].sql)):
-            end = n + 1
-            # The table's indexes come back right after the rename: part of the rebuild.
-            on_table = re.compile(rf'^CREATE (UNIQUE )?INDEX \S+ ON [`"]?{re.escape(table)}\b')
-            while end < len(statements) and on_table.match(one_line(statements[end].sql)):
-                end += 1
-            return end
-    return start + 1
+_RANK: dict[Risk, int] = {"safe": 0, "unsafe": 1, "destructive": 2}
 
 
-def grouped_rows(statements: Sequence[PlannedChange]) -> list[tuple[str, str, str, str]]:
-    """(risk, what, reason, rows) per change: a SQLite table rebuild is one row.
+def change_rows(plan: SyncPlan) -> list[ChangeRow]:
+    """One row per change of ``plan`` (``plan.grouped()``): a SQLite table rebuild is one.
 
-    The rebuild's row takes the risk and reason of its worst statement: for one that loses
-    data, the reason names the column and how many values ("Loses 2 values of
-    tasks.color. ..."). The statements themselves: ``deesse plan --sql``.
+    The summary is the plan's own (sync/summary.py); the reason is that of the change's
+    riskiest statement, left out for a safe rebuild, whose reasons only describe its steps
+    (copy the table, rename it back). The statements themselves: ``deesse plan --sql``.
+
+    >>> from deesse_async.sync.plan import PlannedStatement
+    >>> change_rows(SyncPlan([PlannedStatement("DROP TABLE tags", "destructive", "gone")], [3]))
+    [ChangeRow(risk='destructive', summary='DROP TABLE tags', reason='gone', rows=3)]
     """
-    out: list[tuple[str, str, str, str]] = []
-    n = 0
-    while n < len(statements):
-        match = _REBUILD.match(statements[n].sql.lstrip())
-        end = _rebuild_end(statements, n, match["table"]) if match else n + 1
-        group = statements[n:end]
-        worst = max(group, key=lambda c: _RANK.get(c.risk, 0))
-        counts = [c.affected_rows for c in group if c.affected_rows is not None]
-        rows = str(max(counts)) if counts else ""
-        what, reason = one_line(worst.sql), worst.reason
-        if len(group) > 1:
-            what = f"rebuild {match['table'] if match else '?'} ({len(group)} statements)"
-            # A safe rebuild's reasons only describe its steps (copy table, rename back).
-            reason = "" if worst.risk == "safe" else reason
-        out.append((worst.risk, what, reason, rows))
-        n = end
-    return out
+    counts = plan.affected_rows + [None] * (len(plan.statements) - len(plan.affected_rows))
+    return [_row(plan, change, counts) for change in plan.grouped()]
+
+
+def _row(plan: SyncPlan, change: PlanChange, counts: list[int | None]) -> ChangeRow:
+    worst = max((plan.statements[n] for n in change.statements), key=lambda s: _RANK[s.risk])
+    lost = [n for n in (counts[i] for i in change.statements) if n is not None]
+    reason = worst.reason if len(change.statements) == 1 or change.risk != "safe" else ""
+    return ChangeRow(change.risk, change.summary, reason, max(lost) if lost else None)
 
 
 def held_back_panel(
@@ -154,20 +130,21 @@ def held_back_panel(
     """The boxed warning for a plan that loses data: change, risk, reason, rows.
 
     The reason of a destructive change names the data it loses; a SQLite table rebuild
-    (four or more statements) is shown as the one change it is.
+    (four or more statements) is shown as the one change it is (``change_rows``).
     """
     table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
     table.add_column("risk", no_wrap=True)
     table.add_column("change", overflow="fold")
     table.add_column("reason", overflow="fold")
     table.add_column("rows", justify="right", no_wrap=True)
-    for risk, what, reason, rows in grouped_rows(result.statements):
-        table.add_row(Text(risk, style=RISK_STYLES.get(risk, "")), what, reason, rows)
+    for row in change_rows(result.plan):
+        rows = "" if row.rows is None else str(row.rows)
+        table.add_row(Text(row.risk, style=RISK_STYLES[row.risk]), row.summary, row.reason, rows)
     parts: list[Text | Table] = [
         Text(f"The collections changed in a way that loses data in {database}:\n"),
         table,
     ]
-    parts.extend(Text(f"hint: {hint}", style="dim") for hint in result.hints)
+    parts.extend(Text(f"hint: {hint}", style="dim") for hint in result.plan.hints)
     if not interactive:
         how = f"\nNothing was applied. To apply it: {command}" if command else ""
         parts.append(Text(f"{how}\nOr change the collections back: the next save re-checks."))

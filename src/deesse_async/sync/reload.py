@@ -2,11 +2,12 @@
 
 A running app cannot re-import its collection modules safely: objects compiled from the
 old definitions (tables, pydantic models, prepared statements, route signatures) stay
-referenced everywhere. So the engine starts ``python -m deesse_async.sync.reload
-module:attribute``: a new process imports the edited files, compares them with the live
-database (``db.plan()``), applies the plan when it loses no data (``db.push()``) and
-prints one JSON line. A broken file only breaks that child; its traceback comes back on
-stderr and is summarised.
+referenced everywhere. So the development engine (``DevEngine``) starts ``python -m
+deesse_async.sync.reload module:attribute``: a new process imports the edited files,
+compares them with the live database (``db.plan()``), applies the plan when it loses no
+data (``db.push()``) and prints one JSON line holding ``SyncPlan.to_dict()`` (the same
+as ``deesse plan --json``). A broken file only breaks that child; its traceback comes
+back on stderr and is summarised.
 
 Both sides of that small protocol live here: ``main()`` runs in the child,
 ``Reloader`` in the engine.
@@ -25,44 +26,36 @@ import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
-from .locate import installed_prefixes
+from .plan import SyncPlan
+from .project import installed_prefixes
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from ..runtime.database import BaseDatabase as Database
 
 __all__ = [
-    "PlannedChange",
     "ReloadResult",
     "Reloader",
     "TableShape",
     "child_argv",
+    "fingerprint",
     "load_database",
     "main",
     "table_shapes",
 ]
 
-Risk = Literal["safe", "unsafe", "destructive"]
 RESULT_MARKER = "DEESSE-SYNC-RESULT "
 URL_ENV = "DEESSE_SYNC_URL"  # `deesse dev --url`: the database the child works on
 EXIT_OK, EXIT_REFUSED, EXIT_BROKEN = 0, 1, 2
 CHILD_TIMEOUT = 300.0  # seconds; planning a large database can take a while
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedChange:
-    """One statement of a plan as the engine shows it."""
-
-    sql: str
-    risk: Risk
-    reason: str
-    affected_rows: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +66,7 @@ class TableShape:
     required: frozenset[str] = frozenset()
 
 
-def table_shapes(metadata: Any) -> dict[str, TableShape]:
+def table_shapes(metadata: sa.MetaData) -> dict[str, TableShape]:
     """The shape of every table in a SQLAlchemy ``MetaData``."""
     return {
         table.name: TableShape(
@@ -90,13 +83,12 @@ def table_shapes(metadata: Any) -> dict[str, TableShape]:
 
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
-    """What one fresh interpreter found and did."""
+    """What one fresh interpreter found and did: the plan (``SyncPlan``) and its fate."""
 
-    statements: tuple[PlannedChange, ...] = ()
-    hints: tuple[str, ...] = ()
-    applied: bool = False  # the statements were applied
+    plan: SyncPlan = field(default_factory=SyncPlan)  # applied, or found and not applied
+    applied: bool = False  # the plan was applied
     changed: bool = False  # an accepted plan was no longer the current plan: nothing applied
-    database: str = ""  # database_identity() of the db the child opened
+    database: str = ""  # DatabaseURL.identity of the db the child opened
     error: str | None = None  # one-line summary: broken collection file, refused statement
     detail: str = ""  # the broken source line (and caret) from the child's traceback
     seconds: float = 0.0
@@ -106,22 +98,26 @@ class ReloadResult:
     @property
     def is_empty(self) -> bool:
         """Nothing to do: the database matches the collections."""
-        return not self.statements
+        return self.plan.is_empty
 
     @property
     def has_data_loss(self) -> bool:
         """Some statement is destructive."""
-        return any(s.risk == "destructive" for s in self.statements)
+        return self.plan.has_data_loss
 
     @property
     def fingerprint(self) -> str:
         """Identifies the plan: accepting it applies exactly these statements or nothing."""
-        return fingerprint(self.statements)
+        return fingerprint(self.plan)
 
 
-def fingerprint(statements: Sequence[PlannedChange]) -> str:
-    """A short hash of the statements' risk and SQL, in order."""
-    text = "\n".join(f"{s.risk}\t{s.sql}" for s in statements)
+def fingerprint(plan: SyncPlan) -> str:
+    """A short hash of the statements' risk and SQL, in order.
+
+    >>> fingerprint(SyncPlan()) == fingerprint(SyncPlan.from_dict(SyncPlan().to_dict()))
+    True
+    """
+    text = "\n".join(f"{s.risk}\t{s.sql}" for s in plan.statements)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -135,7 +131,7 @@ def child_argv(app_path: str, *, database: str = "") -> list[str]:
     a plan that loses no data, or an accepted destructive plan if it is still that plan.
     With ``database`` it acts only if the re-loaded app points at that database.
     """
-    argv = [sys.executable, "-m", "deesse_async.sync.reload", app_path, "--wait"]
+    argv = [sys.executable, "-m", "deesse_async.sync.reload", app_path]
     return [*argv, "--database", database] if database else argv
 
 
@@ -256,25 +252,16 @@ def _find_payload(stdout: str) -> dict[str, Any] | None:
 
 
 def _result(payload: Mapping[str, Any], *, seconds: float) -> ReloadResult:
-    statements = tuple(
-        PlannedChange(
-            sql=str(s["sql"]),
-            risk=s["risk"],
-            reason=str(s.get("reason") or ""),
-            affected_rows=s.get("affected_rows"),
-        )
-        for s in payload.get("statements", ())
-    )
     tables = payload.get("tables")
+    plan = payload.get("plan")
     return ReloadResult(
+        plan=SyncPlan() if plan is None else SyncPlan.from_dict(plan),
         tables=None
         if tables is None
         else {
             name: TableShape(frozenset(shape["columns"]), frozenset(shape["required"]))
             for name, shape in tables.items()
         },
-        statements=statements,
-        hints=tuple(str(h) for h in payload.get("hints", ())),
         applied=bool(payload.get("applied")),
         changed=bool(payload.get("changed")),
         database=str(payload.get("database", "")),
@@ -330,10 +317,16 @@ def _short(file: str) -> str:
 
 
 def load_database(app_path: str, *, url: str | None = None) -> Database:
-    """Import ``module:attribute`` and check that it is a ``Database`` (on ``url`` if given)."""
+    """Import ``module:attribute`` and check that it is a ``Database`` (on ``url`` if given).
+
+    Unlike ``find_database`` (the ``deesse`` commands) it lets the user's own error through:
+    its traceback, summarised by ``summarise_traceback``, points at the broken line.
+
+    >>> # db = load_database("app.main:db")
+    """
     from ..errors import ConfigError
     from ..runtime.database import BaseDatabase as Database
-    from .discover import with_url
+    from .project import with_url
 
     module_name, _, attribute = app_path.partition(":")
     if not module_name or not attribute:
@@ -346,38 +339,13 @@ def load_database(app_path: str, *, url: str | None = None) -> Database:
     return value if url is None else with_url(value, url)
 
 
-# The adapter to db.plan()/db.push() (sync/plan.py): the only code that knows SyncPlan,
-# and only its published JSON form, SyncPlan.to_dict() (the same as `deesse plan --json`).
-def _plan_data(plan: Any) -> dict[str, Any]:
-    data = plan.to_dict()
-    conflicts = [f"will fail: {c['problem']}; {c['fix']}" for c in data.get("conflicts", ())]
-    return {
-        "statements": list(data["statements"]),
-        "hints": list(data.get("hints", ())),
-        "conflicts": conflicts,
-    }
-
-
-async def _plan(db: Database) -> dict[str, Any]:
-    """The plan as JSON-ready data."""
-    from .plan import plan_schema
-
-    return _plan_data(await plan_schema(db))
-
-
-async def _push(db: Database, *, accept_data_loss: bool) -> dict[str, Any]:
-    """Apply; returns the plan that was applied (the same data as ``_plan``)."""
-    from .plan import push_schema
-
-    await db.connect()  # as Database.push: a sqlite://:memory: database lives with the pool
-    return _plan_data(await push_schema(db, accept_data_loss=accept_data_loss))
-
-
 async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[str, Any]:
+    """Plan, and apply what may be applied; the payload carries ``SyncPlan.to_dict()``
+    (its ``changes`` too: the engine shows one line per change, as ``deesse plan``)."""
     from ..errors import DeesseError
-    from .locate import database_identity
+    from .plan import plan_schema, push_schema
 
-    payload: dict[str, Any] = {"database": database_identity(db.url), "applied": False}
+    payload: dict[str, Any] = {"database": db.url.identity, "applied": False}
     if expected and payload["database"] != expected:
         # Say, DATABASE_URL read from a file the running app loaded differently: never
         # apply a plan to a database the running app does not use.
@@ -387,18 +355,17 @@ async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[
         return payload
     try:
         async with db:
-            plan = await _plan(db)
-            conflicts = plan.pop("conflicts")
-            payload.update(plan)
-            changes = [PlannedChange(**s) for s in plan["statements"]]
-            destructive = any(c.risk == "destructive" for c in changes)
-            if conflicts:  # push() would refuse it, whatever the answer: do not ask
-                payload["error"] = "DataConflictError: " + "\n".join(conflicts)
-            elif accept is not None and fingerprint(changes) != accept:
+            plan = await plan_schema(db)
+            payload["plan"] = plan.to_dict()
+            if plan.conflicts:  # push() would refuse it, whatever the answer: do not ask
+                conflicts = "\n".join(c.message for c in plan.conflicts)
+                payload["error"] = f"DataConflictError: {conflicts}"
+            elif accept is not None and fingerprint(plan) != accept:
                 payload["changed"] = True
-            elif changes and (accept is not None or not destructive):
+            elif not plan.is_empty and (accept is not None or not plan.has_data_loss):
                 # push() plans again in its own transaction: report what it applied.
-                payload.update(await _push(db, accept_data_loss=accept is not None))
+                applied = await push_schema(db, accept_data_loss=accept is not None)
+                payload["plan"] = applied.to_dict()
                 payload["applied"] = True
                 payload["tables"] = {
                     name: {"columns": sorted(shape.columns), "required": sorted(shape.required)}
@@ -417,24 +384,22 @@ def _warm_up() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Child entry point: ``python -m deesse_async.sync.reload module:attr [--accept FP]``.
+    """Child entry point: ``python -m deesse_async.sync.reload module:attr [--database ID]``.
 
-    With ``--wait`` the instruction (``{"accept": FP | null}``) comes as one JSON line on
-    stdin; the app is imported only then, so the files read are the latest.
+    The instruction (``{"accept": FP | null}``) comes as one JSON line on stdin; the app
+    is imported only then, so the files read are the latest.
+
+    >>> # echo '{"accept": null}' | python -m deesse_async.sync.reload app.main:db
     """
     parser = argparse.ArgumentParser(prog="python -m deesse_async.sync.reload")
     parser.add_argument("app", help="module:attribute of the Database")
-    parser.add_argument("--accept", metavar="FINGERPRINT", help="apply this destructive plan")
-    parser.add_argument("--database", help="act only on this database (database_identity)")
-    parser.add_argument("--wait", action="store_true", help="read the instruction from stdin")
+    parser.add_argument("--database", help="act only on this database (DatabaseURL.identity)")
     args = parser.parse_args(argv)
-    accept = args.accept
-    if args.wait:
-        _warm_up()
-        line = sys.stdin.readline()
-        if not line:  # the engine went away without a round for us
-            return EXIT_OK
-        accept = json.loads(line).get("accept")
+    _warm_up()
+    line = sys.stdin.readline()
+    if not line:  # the engine went away without a round for us
+        return EXIT_OK
+    accept = json.loads(line).get("accept")
     try:
         db = load_database(args.app, url=os.environ.get(URL_ENV))
     except Exception:
