@@ -272,7 +272,7 @@ async def test_auto_strategy_picks_by_shape(make_db: MakeDb) -> None:
 
 async def test_plans_are_cached_by_shape(make_db: MakeDb) -> None:
     db, _ = await blog(make_db)
-    engine = db._engine
+    engine = db._planner
     before = len(engine._cache)
     for name in ("ann", "bob", "cid", "nobody"):
         await db.query.users.find_many(where={"name": name}, with_={"posts": True})

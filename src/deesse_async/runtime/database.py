@@ -117,12 +117,12 @@ class BaseDatabase(_Collections):
         self._options = options
         self._pool: Pool | None = None
         codecs = codecs_for(url.backend)
-        self._engine = QueryPlanner(schema, self.dialect, codecs)
+        self._planner = QueryPlanner(schema, self.dialect, codecs)
         self._statements = {
-            slug: CollectionStatements(cc, self._engine) for slug, cc in schema.collections.items()
+            slug: CollectionStatements(cc, self._planner) for slug, cc in schema.collections.items()
         }
         self._apis = {slug: CollectionAPI(s, self) for slug, s in self._statements.items()}
-        self.query = QueryNamespace(self._engine, self)
+        self.query = QueryNamespace(self._planner, self)
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -199,7 +199,7 @@ class Transaction(_Collections):
         self._db = db
         self._conn = conn
         self._apis = {slug: CollectionAPI(s, self) for slug, s in db._statements.items()}
-        self.query = QueryNamespace(db._engine, self)
+        self.query = QueryNamespace(db._planner, self)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
