@@ -8,7 +8,8 @@ import ssl as ssl_module
 from collections.abc import Sequence
 from typing import Any, cast
 
-from .compile.schema import Schema, compile_schema
+from .compile.compiler import compile_schema
+from .compile.schema import Schema
 from .database import Database
 from .drivers.base import Connection, PoolOptions
 from .drivers.url import file_url, parse_url

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from .asgi import Lifespan, WatchPaths, lifespan
 from .runtime.database import BaseDatabase
-from .sync.plan import SyncPlan, plan_schema, push_schema
+from .sync.plan import SyncPlan
+from .sync.push import plan_schema, push_schema
 
 __all__ = ["Database"]
 

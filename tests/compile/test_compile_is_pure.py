@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deesse_async import Collection, ConfigError, define_config
-from deesse_async.compile.schema import Schema, compile_schema
+from deesse_async.compile.compiler import compile_schema
+from deesse_async.compile.schema import Schema
 from deesse_async.dialects import DIALECTS
 from tests.blog import BLOG, Posts
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from deesse_async.compile.schema import Schema, compile_schema
+from deesse_async.compile.compiler import compile_schema
+from deesse_async.compile.schema import Schema
 
 from .dataset import ORDERABLE, make_collections, offline_dataset
 from .reference import (

@@ -306,7 +306,7 @@ async def test_changed_select_choices_replace_the_check(version: Version) -> Non
 
 
 async def test_push_of_an_approved_plan_refuses_a_different_one(version: Version) -> None:
-    from deesse_async.sync.plan import push_schema
+    from deesse_async.sync.push import push_schema
 
     v1 = version([posts(body=field(type=text()))])
     await v1.push()

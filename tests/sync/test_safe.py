@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from deesse_async import collection, field, index, integer, required, text
-from deesse_async.sync.plan import PlannedStatement, SyncPlan, push_schema
+from deesse_async.sync.plan import PlannedStatement, SyncPlan
+from deesse_async.sync.push import push_schema
 from deesse_async.sync.safe import safe_part, statement_table
 from tests.sync.conftest import Version, fetch, snapshot
 

@@ -169,7 +169,7 @@ async def _push(db: Database, accept: bool) -> SyncPlan:
 
 async def _push_safe(db: Database) -> tuple[SyncPlan, SyncPlan]:
     """Apply the safe part; then the plan of what is left (planned again, not guessed)."""
-    from ..sync.plan import push_schema
+    from ..sync.push import push_schema
 
     try:
         await db.connect()  # an in-memory database lives while the pool is open

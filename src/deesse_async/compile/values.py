@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
+
 from .limits import (
     check_date,
     check_float,
@@ -24,7 +26,7 @@ from .limits import (
 )
 from .schema import Kind
 
-__all__ = ["coerce_value", "value_kind"]
+__all__ = ["coerce_value", "type_kind", "value_kind"]
 
 
 def _str(v: Any) -> str:
@@ -124,3 +126,22 @@ _KINDS_BY_TYPE: tuple[tuple[type | tuple[type, ...], Kind], ...] = (
     (uuid.UUID, "uuid"),
     ((dict, list, tuple), "json"),
 )
+
+
+# SQLAlchemy type of an extra's expression -> how its value is decoded (first match wins:
+# Double is a Float, BigInteger an Integer).
+_TYPE_KINDS: tuple[tuple[type[Any], Kind], ...] = (
+    (sa.Boolean, "bool"),
+    (sa.DateTime, "datetime"),
+    (sa.Date, "date"),
+    (sa.Float, "float"),
+    (sa.Integer, "int"),
+    (sa.Uuid, "uuid"),
+    (sa.JSON, "json"),
+    (sa.String, "str"),
+)
+
+
+def type_kind(type_: Any) -> Kind | None:
+    """The kind a SQLAlchemy type's values decode as (None: passed through as they come)."""
+    return next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None)

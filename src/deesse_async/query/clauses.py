@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ..compile.schema import CompiledCollection, Kind
+from ..compile.values import type_kind
 from ..errors import QueryError
 from .filters import FilterCompiler
 from .options import QueryNode
@@ -16,7 +17,7 @@ from .options import QueryNode
 if TYPE_CHECKING:
     from .context import PlanContext
 
-__all__ = ["extra_kinds", "order_expressions", "selected", "top_level", "type_kind"]
+__all__ = ["extra_kinds", "order_expressions", "selected", "top_level"]
 
 
 def order_expressions(node: QueryNode, table: sa.FromClause) -> list[Any]:
@@ -44,25 +45,6 @@ def selected(node: QueryNode, table: sa.FromClause) -> list[Any]:
             )
         out.append(expr.label(name))
     return out
-
-
-# SQLAlchemy type of an extra's expression -> how its value is decoded (first match wins:
-# Double is a Float, BigInteger an Integer).
-_TYPE_KINDS: tuple[tuple[type[Any], Kind], ...] = (
-    (sa.Boolean, "bool"),
-    (sa.DateTime, "datetime"),
-    (sa.Date, "date"),
-    (sa.Float, "float"),
-    (sa.Integer, "int"),
-    (sa.Uuid, "uuid"),
-    (sa.JSON, "json"),
-    (sa.String, "str"),
-)
-
-
-def type_kind(type_: Any) -> Kind | None:
-    """The kind a SQLAlchemy type's values decode as (None: passed through as they come)."""
-    return next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None)
 
 
 def extra_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:

@@ -13,11 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..compile.schema import RelationInfo, Schema
-from ..compile.values import coerce_value, value_kind
+from ..compile.values import coerce_value, type_kind, value_kind
 from ..dialects import CompiledSQL, Dialect, compile_sql
 from ..drivers.base import Codecs
 from ..errors import QueryError
-from .clauses import type_kind
 from .filters import FilterCompiler
 from .options import Filter, Slot, is_reserved, parse_where, show
 

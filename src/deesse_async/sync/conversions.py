@@ -28,13 +28,14 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import ops
 
 from ..dialects import dialect_for
 
-__all__ = ["Conversion", "Retype", "find_conversions", "find_retypes"]
+__all__ = ["Conversion", "Retype", "find_conversions", "find_retypes", "type_family"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +158,6 @@ class Retype:
 
 
 def _retype_kind(op: ops.AlterColumnOp) -> str | None:
-    from .diff import type_family  # diff.py imports this module
-
     if op.modify_type is None:
         return None
     new = type_family(op.modify_type)
@@ -206,3 +205,13 @@ def find_retypes(
             count = conn.exec_driver_sql(f"SELECT count(*) FROM {t} WHERE {where}").scalar()
             out.append(dataclasses.replace(retype, rows=int(count or 0)))
     return out
+
+
+def type_family(type_: Any) -> object:
+    """The kind of values a column type holds (number, str, datetime, ...), or None."""
+    if isinstance(type_, sa.Integer | sa.Float | sa.Numeric):
+        return "number"  # MySQL reflects DOUBLE as a Decimal type: still a number
+    try:
+        return type_.python_type
+    except NotImplementedError:
+        return None

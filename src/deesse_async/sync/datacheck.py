@@ -26,8 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.operations import ops
 
-from .conversions import Retype
-from .diff import type_family
+from .conversions import Retype, type_family
 from .plan import DataConflict
 
 __all__ = ["find_conflicts", "fitting_narrowings"]

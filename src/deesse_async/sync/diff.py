@@ -32,7 +32,7 @@ from ..compile.schema import Schema
 from ..dialects import Dialect, dialect_for
 from .canonical import canonical_ops, canonical_sub_ops, sorted_constraints
 from .checks import check_ops
-from .conversions import Conversion, Retype, find_conversions, find_retypes
+from .conversions import Conversion, Retype, find_conversions, find_retypes, type_family
 from .registry import TableFilter, table_filter
 from .renames import Rename, find_renames, metadata_with_old_names
 
@@ -42,7 +42,6 @@ __all__ = [
     "compare",
     "comparison_options",
     "order_ops",
-    "type_family",
 ]
 
 IGNORED_TABLES = frozenset({"alembic_version"})
@@ -81,16 +80,6 @@ def _compare_server_default(
     ):  # MySQL reflects DEFAULT 0.0 on a DOUBLE as '0'
         return numbers[0] != numbers[1]
     return None  # alembic's own comparison decides
-
-
-def type_family(type_: Any) -> object:
-    """The kind of values a column type holds (number, str, datetime, ...), or None."""
-    if isinstance(type_, sa.Integer | sa.Float | sa.Numeric):
-        return "number"  # MySQL reflects DOUBLE as a Decimal type: still a number
-    try:
-        return type_.python_type
-    except NotImplementedError:
-        return None
 
 
 def _unquoted(sql: str) -> str:

@@ -343,7 +343,7 @@ async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[
     """Plan, and apply what may be applied; the payload carries ``SyncPlan.to_dict()``
     (its ``changes`` too: the engine shows one line per change, as ``deesse plan``)."""
     from ..errors import DeesseError
-    from .plan import plan_schema, push_schema
+    from .push import plan_schema, push_schema
 
     payload: dict[str, Any] = {"database": db.url.identity, "applied": False}
     if expected and payload["database"] != expected:
