@@ -7,7 +7,6 @@ imported when a plan is built.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -29,7 +28,6 @@ __all__ = [
 ]
 
 PLAN_FORMAT = 1
-logger = logging.getLogger("deesse_async.sync")
 
 
 class PlannedStatement(NamedTuple):
