@@ -1,7 +1,7 @@
 """What every backend can store and give back unchanged, checked on writes and filters.
 
 One set of rules for the write models (``models.py``) and the filter values
-(``compile/values.py``), so that a value is accepted or refused the same way on
+(``compile/coercion.py``), so that a value is accepted or refused the same way on
 PostgreSQL, SQLite and MariaDB/MySQL, and never reaches a driver that would choke on it
 (``OverflowError``, ``UnicodeEncodeError``) or store something it cannot read back.
 Each check raises ``ValueError`` with a message meant for the caller.

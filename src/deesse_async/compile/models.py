@@ -30,6 +30,7 @@ from pydantic import ValidationError as PydanticValidationError
 from ..errors import ConfigError
 from ..schema.collection import Collection
 from ..schema.fields import Field, Integer, Number, Relation, Select, Text
+from .coercion import coerce_value
 from .limits import (
     INT64_MAX,
     INT64_MIN,
@@ -40,7 +41,6 @@ from .limits import (
     utc_datetime,
 )
 from .schema import ColumnInfo, Junction, Kind
-from .values import coerce_value
 
 __all__ = ["build_models"]
 
@@ -117,7 +117,7 @@ _TEXT = _checked(check_text)
 
 
 def _as(kind: Kind) -> Any:
-    # The filters' rule (compile/values.py) on writes too: the Python type or its ISO /
+    # The filters' rule (compile/coercion.py) on writes too: the Python type or its ISO /
     # canonical string, nothing pydantic's lax mode would also take (a Unix time, a
     # datetime for a date, bytes for a UUID).
     def check(value: Any) -> Any:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..compile.coercion import type_kind
 from ..compile.schema import CompiledCollection, Kind
-from ..compile.values import type_kind
 from ..errors import QueryError
 from .filters import FilterCompiler
 from .options import QueryNode

@@ -12,8 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..compile.coercion import coerce_value, type_kind, value_kind
 from ..compile.schema import RelationInfo, Schema
-from ..compile.values import coerce_value, type_kind, value_kind
 from ..dialects import CompiledSQL, Dialect, compile_sql
 from ..drivers.base import Codecs
 from ..errors import QueryError

@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..compile.coercion import coerce_value
 from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
-from ..compile.values import coerce_value
 from ..errors import QueryError, did_you_mean
 
 __all__ = [

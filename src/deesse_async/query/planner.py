@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol
 import sqlalchemy as sa
 
 from .._types import Row
+from ..compile.coercion import coerce_value, value_kind
 from ..compile.schema import Schema
-from ..compile.values import coerce_value, value_kind
 from ..dialects import Dialect
 from ..drivers.base import Codecs, Connection
 from ..errors import QueryError

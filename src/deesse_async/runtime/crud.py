@@ -14,8 +14,8 @@ from pydantic import BaseModel, TypeAdapter
 from .._types import Row
 from ..drivers.base import Connection
 from ..errors import ForeignKeyViolation, NotFound, ValidationError
+from .crud_statements import CollectionStatements
 from .integrity import explain_delete, explain_write
-from .statements import CollectionStatements
 
 __all__ = ["CollectionAPI", "Executor"]
 

@@ -21,7 +21,7 @@ from ..errors import ConnectionError, DeesseError, did_you_mean
 from ..query.api import QueryNamespace
 from ..query.planner import QueryPlanner
 from .crud import CollectionAPI
-from .statements import CollectionStatements
+from .crud_statements import CollectionStatements
 
 if TYPE_CHECKING:
     from typing import Self

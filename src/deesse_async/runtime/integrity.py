@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ..compile.schema import Junction
 from ..drivers.base import Connection
 from ..errors import DeesseError, ForeignKeyViolation
-from .statements import CollectionStatements
+from .crud_statements import CollectionStatements
 
 __all__ = ["explain_delete", "explain_write"]
 
