@@ -24,7 +24,6 @@ from .base import (
     Pool,
     PoolOptions,
     Translate,
-    as_deesse_error,
     commits_itself,
     database_error,
     integrity_error,
@@ -38,6 +37,7 @@ from .url import DatabaseURL
 __all__ = ["CODECS", "MysqlPool", "create_pool"]
 
 T = TypeVar("T")
+DRIVER = "asyncmy"
 
 
 def _encode_datetime(value: dt.datetime) -> dt.datetime:
@@ -173,7 +173,7 @@ class MysqlConnection(Connection):
         self._raw = raw
         self.broken = False
         self.codecs = CODECS
-        self.errors = DriverErrors(self, "asyncmy", translate, cancel_breaks=True)
+        self.errors = DriverErrors(self, DRIVER, translate, cancel_breaks=True)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         with self.errors:
@@ -231,24 +231,15 @@ class MysqlPool(Pool):
     ) -> None:
         self._raw = raw
         self._translate: Translate = partial(translate, constraints=constraints, url=url)
+        self._errors = DriverErrors(None, DRIVER, self._translate)
         self._url = url
         self._timeout = timeout
         self.codecs = CODECS
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
-        try:
-            # asyncmy bounds neither the wait for a free connection nor a new
-            # connection's handshake: pool_timeout bounds both, as asyncpg's does.
-            with anyio.fail_after(self._timeout):
-                raw = await self._raw.acquire()
-        except TimeoutError:
-            raise ConnectionError(
-                f"no MySQL/MariaDB connection to {self._url} within pool_timeout="
-                f"{self._timeout}s: every pooled connection is busy or the server does not answer"
-            ) from None
-        except Exception as exc:
-            raise as_deesse_error("asyncmy", exc, self._translate) from exc
+        with self._errors:
+            raw = await self._acquire()
         conn = MysqlConnection(raw, self._translate)
         try:
             yield conn
@@ -258,6 +249,18 @@ class MysqlPool(Pool):
             # Not a coroutine in asyncmy: it closes a connection still in a transaction
             # and wakes the next waiter; nothing here can be cancelled half-way.
             self._raw.release(raw)
+
+    async def _acquire(self) -> Any:
+        try:
+            # asyncmy bounds neither the wait for a free connection nor a new
+            # connection's handshake: pool_timeout bounds both, as asyncpg's does.
+            with anyio.fail_after(self._timeout):
+                return await self._raw.acquire()
+        except TimeoutError:
+            raise ConnectionError(
+                f"no MySQL/MariaDB connection to {self._url} within pool_timeout="
+                f"{self._timeout}s: every pooled connection is busy or the server does not answer"
+            ) from None
 
     async def close(self) -> None:
         self._raw.close()
@@ -275,14 +278,12 @@ async def create_pool(
             "MySQL/MariaDB needs asyncmy: pip install 'deesse-async[mysql]'"
         ) from None
     minsize = min(options.pool_min_size, options.pool_size)
-    try:
+    with DriverErrors(None, DRIVER, partial(translate, constraints=constraints, url=url.display)):
         args = await mysql_connect_args(url)
         # asyncmy bounds only the TCP connect by connect_timeout, not the server's
         # greeting: bound each connection the pool opens now ourselves.
         with anyio.fail_after(url.connect_timeout * max(1, minsize)):
             raw = await _create_pool(asyncmy, url, args, minsize, options.pool_size)
-    except Exception as exc:
-        raise (translate(exc, constraints, url.display) or exc) from exc
     return MysqlPool(raw, constraints, url.display, options.pool_timeout)
 
 

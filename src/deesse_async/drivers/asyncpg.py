@@ -26,7 +26,6 @@ from .base import (
     Pool,
     PoolOptions,
     Translate,
-    as_deesse_error,
     commits_itself,
     database_error,
     integrity_error,
@@ -39,6 +38,7 @@ from .url import DatabaseURL
 __all__ = ["CODECS", "AsyncpgPool", "create_pool"]
 
 T = TypeVar("T")
+DRIVER = "asyncpg"
 
 
 def _datetime(value: dt.datetime) -> dt.datetime:
@@ -152,7 +152,7 @@ class AsyncpgConnection(Connection):
         self.broken = False
         self.wrote = False  # a self-committing write succeeded on this borrow
         self.codecs = CODECS
-        self.errors = DriverErrors(self, "asyncpg", translate)
+        self.errors = DriverErrors(self, DRIVER, translate)
 
     async def _run(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
         if not commits_itself(sql, self._raw.is_in_transaction()):
@@ -197,15 +197,14 @@ class AsyncpgPool(Pool):
     def __init__(self, raw: Any, constraints: ConstraintNames, url: str, timeout: float) -> None:
         self._raw = raw
         self._translate: Translate = partial(translate, constraints=constraints, url=url)
+        self._errors = DriverErrors(None, DRIVER, self._translate)
         self._timeout = timeout
         self.codecs = CODECS
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
-        try:
+        with self._errors:
             raw = await self._raw.acquire(timeout=self._timeout)
-        except Exception as exc:
-            raise as_deesse_error("asyncpg", exc, self._translate) from exc
         conn = AsyncpgConnection(raw, self._translate)
         try:
             yield conn
@@ -249,7 +248,7 @@ async def create_pool(
     u = url.url
     schema = (url.schema or "").replace('"', '""')
     settings = {"search_path": f'"{schema}", public'} if schema else {}
-    try:
+    with DriverErrors(None, DRIVER, partial(translate, constraints=constraints, url=url.display)):
         raw = await asyncpg.create_pool(
             **postgres_connect_args(url),
             host=u.host or "localhost",
@@ -262,6 +261,4 @@ async def create_pool(
             statement_cache_size=options.statement_cache_size,
             server_settings=settings,
         )
-    except Exception as exc:
-        raise (translate(exc, constraints, url.display) or exc) from exc
     return AsyncpgPool(raw, constraints, url.display, options.pool_timeout)
