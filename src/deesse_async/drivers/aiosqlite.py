@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
+import sqlalchemy as sa
 
 from .._types import DriverRow
 from ..compile.limits import parse_stored_datetime
@@ -42,7 +43,14 @@ from .base import (
 from .tls import sqlite_target
 from .url import DatabaseURL
 
-__all__ = ["CODECS", "SqlitePool", "create_pool"]
+__all__ = [
+    "CODECS",
+    "SqlitePool",
+    "create_pool",
+    "schema_connect_args",
+    "schema_engine_url",
+    "translate",
+]
 
 T = TypeVar("T")
 DRIVER = "aiosqlite"
@@ -87,7 +95,8 @@ CODECS = Codecs(
     },
 )
 
-# Extended result codes, https://www.sqlite.org/rescode.html#constraint
+# Extended result codes -> IntegrityError subclass (docs/reliability.md lists the
+# tables; a test checks the two agree), https://www.sqlite.org/rescode.html#constraint
 _INTEGRITY = {
     "SQLITE_CONSTRAINT_UNIQUE": "unique",
     "SQLITE_CONSTRAINT_PRIMARYKEY": "unique",
@@ -322,3 +331,16 @@ async def create_pool(
     pool = SqlitePool(url, size, options.pool_timeout, constraints)
     await pool.open()
     return pool
+
+
+async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
+    """pysqlite ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    return {"uri": True} if url.memory_name or url.sqlite_uri else {}
+
+
+def schema_engine_url(url: DatabaseURL) -> sa.URL:
+    """The SQLAlchemy URL of a schema engine (a file URI keeps its query: mode=ro...)."""
+    if url.memory_name is None and url.sqlite_uri:
+        # pysqlite passes the query (mode=ro...) into the file: URI it opens.
+        return sa.make_url(f"sqlite+aiosqlite:///{sqlite_target(url)[0]}&uri=true")
+    return url.url

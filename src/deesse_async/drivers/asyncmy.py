@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
+import sqlalchemy as sa
 
 from .._types import DriverRow
 from ..errors import ConnectionError, DeesseError
@@ -34,7 +35,14 @@ from .base import (
 from .tls import mysql_connect_args
 from .url import DatabaseURL
 
-__all__ = ["CODECS", "MysqlPool", "create_pool"]
+__all__ = [
+    "CODECS",
+    "MysqlPool",
+    "create_pool",
+    "schema_connect_args",
+    "schema_engine_url",
+    "translate",
+]
 
 T = TypeVar("T")
 DRIVER = "asyncmy"
@@ -88,7 +96,9 @@ CODECS = Codecs(
     },
 )
 
-# Server error numbers: https://mariadb.com/kb/en/mariadb-error-code-reference/
+# The errno tables (docs/reliability.md, "Connection loss", lists them; a test checks
+# the two agree). Server error numbers:
+# https://mariadb.com/kb/en/mariadb-error-code-reference/
 _INTEGRITY = {
     1062: "unique",
     1451: "foreign_key",  # cannot delete or update a parent row
@@ -104,6 +114,8 @@ _INTEGRITY = {
 # denied; 1049: unknown database; 1053: server shutdown in progress; 1927: connection
 # killed (MariaDB); 2014: commands out of sync; 4031: disconnected for inactivity (MySQL 8).
 _CONNECTION = {1044, 1045, 1049, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2055, 4031}
+_NO_SUCH_TABLE = 1146  # "Table 'shop.notes' doesn't exist" -> "push the schema"
+_TLS_FAILED = (2003, 2026)  # with "SSL" in the message: the TLS handshake failed
 
 
 def _constraint(errno: int, message: str) -> str | None:
@@ -129,10 +141,10 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             return integrity_error(
                 _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
             )
-        if errno == 1146:  # "Table 'shop.notes' doesn't exist"
+        if errno == _NO_SUCH_TABLE:
             names = quoted_names(message)
             return missing_table(names[0].rpartition(".")[2] if names else message, url)
-        if errno in (2003, 2026) and "SSL" in message:  # the TLS handshake failed
+        if errno in _TLS_FAILED and "SSL" in message:
             return ConnectionError(
                 f"cannot connect to MySQL/MariaDB at {url} over TLS: {message}; check ssl_ca "
                 "and the host name the certificate is for"
@@ -307,3 +319,20 @@ async def _create_pool(
         ),
         **args,
     )
+
+
+_SCHEMA_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE"
+
+
+async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
+    """asyncmy ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    args = await mysql_connect_args(url)
+    # A type change into DATE/DATETIME turns 0 (a false boolean) into '0000-00-00', a
+    # date no reader can decode: with these modes MariaDB refuses the plan instead.
+    args["init_command"] = f"SET sql_mode = CONCAT(@@sql_mode, ',{_SCHEMA_SQL_MODE}')"
+    return args
+
+
+def schema_engine_url(url: DatabaseURL) -> sa.URL:
+    """The SQLAlchemy URL of a schema engine: the URL as given."""
+    return url.url

@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+
 from .._types import DriverRow
 from ..errors import ConfigError, ConnectionError, DeesseError
 from .base import (
@@ -35,7 +37,14 @@ from .base import (
 from .tls import postgres_connect_args
 from .url import DatabaseURL
 
-__all__ = ["CODECS", "AsyncpgPool", "create_pool"]
+__all__ = [
+    "CODECS",
+    "AsyncpgPool",
+    "create_pool",
+    "schema_connect_args",
+    "schema_engine_url",
+    "translate",
+]
 
 T = TypeVar("T")
 DRIVER = "asyncpg"
@@ -75,8 +84,14 @@ CODECS = Codecs(
     },
 )
 
-# SQLSTATE class 23 (integrity constraint violation), see the PostgreSQL errcodes appendix.
+# The SQLSTATE tables (docs/reliability.md, "Connection loss", lists them; a test
+# checks the two agree). See the PostgreSQL errcodes appendix.
+# Class 23 (integrity constraint violation) -> IntegrityError subclass:
 _INTEGRITY = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "23514": "check"}
+# Classes meaning the connection is gone or unusable -> ConnectionError: 08 connection
+# exception, 57P shutdown / terminated backend, 3D no such database, 28 authentication.
+_CONNECTION_CLASSES = ("08", "57P", "3D", "28")
+_UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
 
 
 def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
@@ -94,10 +109,10 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
                 column=getattr(exc, "column_name", None),
                 detail=getattr(exc, "detail", None) or "",
             )
-        if state == "42P01":  # undefined_table: 'relation "notes" does not exist'
+        if state == _UNDEFINED_TABLE:
             names = re.findall(r'"([^"]+)"', str(exc))
             return missing_table(names[0] if names else str(exc), url)
-        if state.startswith(("08", "57P", "3D", "28")):
+        if state.startswith(_CONNECTION_CLASSES):
             return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
         return database_error("PostgreSQL", state, str(exc))
     if isinstance(exc, asyncpg.exceptions.DataError):  # a value asyncpg cannot send
@@ -262,3 +277,20 @@ async def create_pool(
             server_settings=settings,
         )
     return AsyncpgPool(raw, constraints, url.display, options.pool_timeout)
+
+
+async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
+    """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    args = postgres_connect_args(url)
+    if url.schema:
+        schema = url.schema.replace('"', '""')
+        # Reflection with no schema lists every *visible* table: for schema sync only
+        # the ?schema= one may be visible, or public's tables would count as ours.
+        path = f'"{schema}"' if only_schema else f'"{schema}", public'
+        args["server_settings"] = {"search_path": path}
+    return args
+
+
+def schema_engine_url(url: DatabaseURL) -> sa.URL:
+    """The SQLAlchemy URL of a schema engine: the URL as given."""
+    return url.url
