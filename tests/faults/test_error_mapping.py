@@ -267,3 +267,16 @@ def test_every_sqlite_table_entry(name: str, kind: str) -> None:
     exc = _SqliteIntegrity("constraint failed: users.email")
     exc.sqlite_errorname = name
     assert type(sqlite_adapter.translate(exc, {}, URL)) is INTEGRITY_CLASSES[kind]
+
+
+def test_the_pool_level_boundary_translates_without_a_connection() -> None:
+    # Borrowing from the pool and opening it: no connection to mark, same translation.
+    boundary = DriverErrors(None, "d", lambda exc: ConnectionError("gone"))
+    with pytest.raises(ConnectionError) as caught, boundary:
+        raise OSError("refused")
+    assert isinstance(caught.value.__cause__, OSError)
+    unknown = DriverErrors(None, "d", lambda exc: None)
+    with pytest.raises(DatabaseError, match="d failed unexpectedly"), unknown:
+        raise RuntimeError("surprise")
+    with pytest.raises(ConfigError), unknown:  # already ours: passes as it is
+        raise ConfigError("bad option")
