@@ -11,7 +11,9 @@ exception ever reaches a caller.
 from __future__ import annotations
 
 import inspect
+import re
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import asyncmy.constants.CR as CR
@@ -23,7 +25,7 @@ from asyncmy import errors as my
 from deesse_async.drivers import aiosqlite as sqlite_adapter
 from deesse_async.drivers import asyncmy as mysql_adapter
 from deesse_async.drivers import asyncpg as pg_adapter
-from deesse_async.drivers.base import DriverErrors
+from deesse_async.drivers.base import INTEGRITY_CLASSES, DriverErrors
 from deesse_async.errors import (
     CheckViolation,
     ConfigError,
@@ -159,3 +161,122 @@ def test_the_boundary_marks_a_lost_connection_broken_and_lets_cancellation_throu
     assert conn.broken
     with pytest.raises(asyncio.CancelledError), boundary:
         raise asyncio.CancelledError
+
+
+# -- the tables against the documentation ------------------------------------------
+# docs/reliability.md ("Connection loss") lists every code the adapters' tables map; each
+# entry must map to what the page says, and an entry added to a table without being
+# documented (or documented without being in a table) fails here.
+
+RELIABILITY = Path(__file__).parents[2] / "docs" / "reliability.md"
+
+
+def _doc_row(driver: str) -> str:
+    """The 'becomes ConnectionError' row of ``driver`` in the connection-loss table."""
+    rows = [
+        line for line in RELIABILITY.read_text().splitlines() if line.startswith(f"| {driver} |")
+    ]
+    assert len(rows) == 1, driver
+    return rows[0]
+
+
+def _doc_integrity() -> str:
+    text = " ".join(RELIABILITY.read_text().split())
+    found = re.search(r"Integrity codes \((.*?)\) give their `IntegrityError`", text)
+    assert found, "docs/reliability.md lost its integrity-codes sentence"
+    return found.group(1)
+
+
+def test_the_documented_codes_are_the_tables() -> None:
+    assert set(re.findall(r"`([0-9A-Z]{2,3})`", _doc_row("asyncpg"))) == set(
+        pg_adapter._CONNECTION_CLASSES
+    )
+    assert {int(n) for n in re.findall(r"\b\d{4}\b", _doc_row("asyncmy"))} == (
+        mysql_adapter._CONNECTION
+    )
+    integrity = _doc_integrity()
+    postgres = re.search(r"PostgreSQL class `23`: ([\d/]+)", integrity)
+    mariadb = re.search(r"MariaDB ([\d/]+)", integrity)
+    assert postgres and mariadb, integrity
+    assert set(postgres.group(1).split("/")) == set(pg_adapter._INTEGRITY)
+    assert {int(n) for n in mariadb.group(1).split("/")} == set(mysql_adapter._INTEGRITY)
+    assert "SQLite `SQLITE_CONSTRAINT_*`" in integrity
+    assert all(name.startswith("SQLITE_CONSTRAINT_") for name in sqlite_adapter._INTEGRITY)
+
+
+def _id(value: object) -> str:
+    return value.__name__ if isinstance(value, type) else str(value)
+
+
+class _PostgresError(pg.PostgresError):
+    """A server error carrying any SQLSTATE (asyncpg's own classes cover only known ones)."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__("boom")
+        self.sqlstate = state
+
+
+def _postgres_codes() -> list[tuple[str, type[DeesseError]]]:
+    codes: list[tuple[str, type[DeesseError]]] = [
+        (state, INTEGRITY_CLASSES[kind]) for state, kind in pg_adapter._INTEGRITY.items()
+    ]
+    # Every class prefix, alone and as a full five-character SQLSTATE.
+    for prefix in pg_adapter._CONNECTION_CLASSES:
+        codes += [(prefix.ljust(5, "0"), ConnectionError), (prefix.ljust(5, "9"), ConnectionError)]
+    return [*codes, (pg_adapter._UNDEFINED_TABLE, DatabaseError)]
+
+
+@pytest.mark.parametrize(("state", "expected"), _postgres_codes(), ids=_id)
+def test_every_postgres_table_entry(state: str, expected: type[DeesseError]) -> None:
+    error = pg_adapter.translate(_PostgresError(state), {}, URL)
+    assert isinstance(error, expected), (state, error)
+    if expected is DatabaseError:  # an undefined table: the schema was never pushed
+        assert "push" in str(error)
+    if expected in INTEGRITY_CLASSES.values():
+        assert type(error) is expected
+
+
+def _mysql_codes() -> list[tuple[int, type[DeesseError]]]:
+    codes: list[tuple[int, type[DeesseError]]] = [
+        (errno, INTEGRITY_CLASSES[kind]) for errno, kind in mysql_adapter._INTEGRITY.items()
+    ]
+    codes += [(errno, ConnectionError) for errno in sorted(mysql_adapter._CONNECTION)]
+    codes += [(errno, ConnectionError) for errno in mysql_adapter._TLS_FAILED]
+    return [*codes, (mysql_adapter._NO_SUCH_TABLE, DatabaseError)]
+
+
+@pytest.mark.parametrize(("errno", "expected"), _mysql_codes(), ids=_id)
+def test_every_mysql_table_entry(errno: int, expected: type[DeesseError]) -> None:
+    message = "SSL connection error 'x'" if errno in mysql_adapter._TLS_FAILED else "boom 'k'"
+    error = mysql_adapter.translate(my.OperationalError(errno, message), {}, URL)
+    assert isinstance(error, expected), (errno, error)
+    if errno in mysql_adapter._TLS_FAILED:
+        assert "over TLS" in str(error)
+    if expected is DatabaseError:
+        assert "push" in str(error)
+    if expected in INTEGRITY_CLASSES.values():
+        assert type(error) is expected
+
+
+class _SqliteIntegrity(sqlite3.IntegrityError):
+    sqlite_errorname = ""
+
+
+@pytest.mark.parametrize(("name", "kind"), sorted(sqlite_adapter._INTEGRITY.items()))
+def test_every_sqlite_table_entry(name: str, kind: str) -> None:
+    exc = _SqliteIntegrity("constraint failed: users.email")
+    exc.sqlite_errorname = name
+    assert type(sqlite_adapter.translate(exc, {}, URL)) is INTEGRITY_CLASSES[kind]
+
+
+def test_the_pool_level_boundary_translates_without_a_connection() -> None:
+    # Borrowing from the pool and opening it: no connection to mark, same translation.
+    boundary = DriverErrors(None, "d", lambda exc: ConnectionError("gone"))
+    with pytest.raises(ConnectionError) as caught, boundary:
+        raise OSError("refused")
+    assert isinstance(caught.value.__cause__, OSError)
+    unknown = DriverErrors(None, "d", lambda exc: None)
+    with pytest.raises(DatabaseError, match="d failed unexpectedly"), unknown:
+        raise RuntimeError("surprise")
+    with pytest.raises(ConfigError), unknown:  # already ours: passes as it is
+        raise ConfigError("bad option")

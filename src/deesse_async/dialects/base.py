@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .sync_rules import CheckSpelling, TypeRules
 
@@ -142,6 +143,15 @@ class Dialect:
         return {}
 
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+    # Run on each connection ``admin_connection`` opens, before the caller's statements
+    admin_connection_sql: ClassVar[tuple[str, ...]] = ()
+
+    def schema_connection_setup(self, engine: AsyncEngine, *, write: bool) -> None:
+        """Prepare the connections and transactions of a schema-sync engine.
+
+        Called once per engine (``runtime/admin.py``); ``write`` says it will change the
+        schema. The default leaves SQLAlchemy's own behaviour.
+        """
 
     # -- column types (compile/tables.py) --------------------------------------------
     # Keyword arguments every ``sa.Table`` gets (charset, collation ...), prefixed with the

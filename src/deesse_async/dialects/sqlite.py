@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .base import ColumnType, Dialect, sa_dialect
 from .sync_rules import TypeRules
@@ -71,6 +73,29 @@ class SQLiteDialect(Dialect):
     foreign_key_check_sql = "PRAGMA foreign_key_check"
 
     # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+    admin_connection_sql = ("PRAGMA foreign_keys = ON",)
+
+    def schema_connection_setup(self, engine: AsyncEngine, *, write: bool) -> None:
+        """A real transaction around schema sync, with foreign keys off while it runs.
+
+        pysqlite would otherwise commit before every DDL statement, so a failed plan
+        could not be rolled back. SQLite's table-rebuild procedure needs foreign keys
+        off (a DROP TABLE would otherwise delete or cascade into referencing rows); the
+        sync checks ``PRAGMA foreign_key_check`` before committing. A write takes the
+        write lock up front (``begin_sql``).
+        """
+        begin_sql = self.begin_sql if write else "BEGIN"
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _autocommit_off(dbapi_connection: Any, record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we send BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys = OFF")  # only effective outside a transaction
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(begin_sql)
 
     # -- column types (compile/tables.py) --------------------------------------------
     def column_variants(self) -> dict[ColumnType, sa.types.TypeEngine[Any]]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from ..dialects import Backend
-from ..errors import DeesseError
 from .base import Codecs, Connection, ConstraintNames, ExecResult, Pool, PoolOptions
 from .url import DatabaseURL
 
@@ -16,9 +16,9 @@ __all__ = [
     "ExecResult",
     "Pool",
     "PoolOptions",
+    "adapter",
     "codecs_for",
     "create_pool",
-    "translate",
 ]
 
 _MODULES: dict[Backend, str] = {
@@ -28,22 +28,22 @@ _MODULES: dict[Backend, str] = {
 }
 
 
+def adapter(backend: Backend) -> ModuleType:
+    """The adapter module serving ``backend`` (imported on first use).
+
+    Each one defines ``CODECS``, ``create_pool``, ``translate`` (its error tables) and,
+    for schema engines, ``schema_connect_args`` and ``schema_engine_url``.
+    """
+    return importlib.import_module(_MODULES[backend])
+
+
 def codecs_for(backend: Backend) -> Codecs:
     """The value codecs of a backend's driver."""
-    codecs: Codecs = importlib.import_module(_MODULES[backend]).CODECS
+    codecs: Codecs = adapter(backend).CODECS
     return codecs
 
 
 async def create_pool(url: DatabaseURL, options: PoolOptions, constraints: ConstraintNames) -> Pool:
     """Open the driver pool for ``url`` (raises ``ConnectionError`` if unreachable)."""
-    pool: Pool = await importlib.import_module(_MODULES[url.backend]).create_pool(
-        url, options, constraints
-    )
+    pool: Pool = await adapter(url.backend).create_pool(url, options, constraints)
     return pool
-
-
-def translate(url: DatabaseURL, exc: BaseException) -> DeesseError | None:
-    """A driver exception met outside a pool (schema engines) as a ``DeesseError``."""
-    module = importlib.import_module(_MODULES[url.backend])
-    error: DeesseError | None = module.translate(exc, {}, url.display)
-    return error

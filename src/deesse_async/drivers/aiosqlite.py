@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
+import sqlalchemy as sa
 
 from .._types import DriverRow
 from ..compile.limits import parse_stored_datetime
@@ -42,9 +43,17 @@ from .base import (
 from .tls import sqlite_target
 from .url import DatabaseURL
 
-__all__ = ["CODECS", "SqlitePool", "create_pool"]
+__all__ = [
+    "CODECS",
+    "SqlitePool",
+    "create_pool",
+    "schema_connect_args",
+    "schema_engine_url",
+    "translate",
+]
 
 T = TypeVar("T")
+DRIVER = "aiosqlite"
 
 
 def _encode_datetime(value: dt.datetime) -> str:
@@ -86,7 +95,8 @@ CODECS = Codecs(
     },
 )
 
-# Extended result codes, https://www.sqlite.org/rescode.html#constraint
+# Extended result codes -> IntegrityError subclass (docs/reliability.md lists the
+# tables; a test checks the two agree), https://www.sqlite.org/rescode.html#constraint
 _INTEGRITY = {
     "SQLITE_CONSTRAINT_UNIQUE": "unique",
     "SQLITE_CONSTRAINT_PRIMARYKEY": "unique",
@@ -146,7 +156,7 @@ class SqliteConnection(Connection):
         self._raw = raw
         self.broken = False
         self.codecs = CODECS
-        self.errors = DriverErrors(self, "aiosqlite", translate, unknown_breaks=False)
+        self.errors = DriverErrors(self, DRIVER, translate, unknown_breaks=False)
 
     async def _settle(self, sql: str, operation: Awaitable[T]) -> T:
         if commits_itself(sql, self._raw.in_transaction):
@@ -198,25 +208,35 @@ class SqlitePool(Pool):
         self._url = url
         self._size = size
         self._timeout = timeout
-        self._constraints = constraints
         self._translate: Translate = partial(translate, constraints=constraints, url=url.display)
+        self._errors = DriverErrors(None, DRIVER, self._translate, unknown_breaks=False)
         self._idle: asyncio.LifoQueue[Any] = asyncio.LifoQueue()
         self._all: list[Any] = []
         self._opening = 0
         self.codecs = CODECS
 
     async def _open(self) -> Any:
+        with self._errors:
+            raw = await self._connect()
+            await self._setup(raw)
+        self._all.append(raw)
+        return raw
+
+    async def _connect(self) -> Any:
         import aiosqlite
 
         target, is_uri = sqlite_target(self._url)
         raw = aiosqlite.connect(target, uri=is_uri, isolation_level=None)
         try:
             await raw
-        except Exception as exc:
+        except Exception:
             # aiosqlite stops its thread by posting a result to this loop: wait for it,
             # or it would post to a closed loop later.
             await anyio.to_thread.run_sync(raw._thread.join, 5.0)
-            raise (translate(exc, self._constraints, self._url.display) or exc) from exc
+            raise
+        return raw
+
+    async def _setup(self, raw: Any) -> None:
         try:
             for pragma in self._pragmas():
                 # Fetch to the end: a PRAGMA left mid-result keeps a statement active, and
@@ -224,17 +244,12 @@ class SqlitePool(Pool):
                 await raw.execute_fetchall(pragma)
         except Exception as exc:
             await raw.close()
-            raise self._open_error(exc) from exc
-        self._all.append(raw)
-        return raw
-
-    def _open_error(self, exc: Exception) -> Exception:
-        if not self._url.read_only and _cannot_open(exc):
-            return ConnectionError(
-                f"cannot open SQLite database {self._url.display} for writing ({exc}); if it "
-                "is on a read-only medium or directory, open it read-only with ?mode=ro"
-            )
-        return translate(exc, self._constraints, self._url.display) or exc
+            if not self._url.read_only and _cannot_open(exc):
+                raise ConnectionError(
+                    f"cannot open SQLite database {self._url.display} for writing ({exc}); if "
+                    "it is on a read-only medium or directory, open it read-only with ?mode=ro"
+                ) from exc
+            raise
 
     def _pragmas(self) -> list[str]:
         pragmas = [
@@ -316,3 +331,16 @@ async def create_pool(
     pool = SqlitePool(url, size, options.pool_timeout, constraints)
     await pool.open()
     return pool
+
+
+async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
+    """pysqlite ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    return {"uri": True} if url.memory_name or url.sqlite_uri else {}
+
+
+def schema_engine_url(url: DatabaseURL) -> sa.URL:
+    """The SQLAlchemy URL of a schema engine (a file URI keeps its query: mode=ro...)."""
+    if url.memory_name is None and url.sqlite_uri:
+        # pysqlite passes the query (mode=ro...) into the file: URI it opens.
+        return sa.make_url(f"sqlite+aiosqlite:///{sqlite_target(url)[0]}&uri=true")
+    return url.url

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
+import sqlalchemy as sa
 
 from .._types import DriverRow
 from ..errors import ConnectionError, DeesseError
@@ -24,7 +25,6 @@ from .base import (
     Pool,
     PoolOptions,
     Translate,
-    as_deesse_error,
     commits_itself,
     database_error,
     integrity_error,
@@ -35,9 +35,17 @@ from .base import (
 from .tls import mysql_connect_args
 from .url import DatabaseURL
 
-__all__ = ["CODECS", "MysqlPool", "create_pool"]
+__all__ = [
+    "CODECS",
+    "MysqlPool",
+    "create_pool",
+    "schema_connect_args",
+    "schema_engine_url",
+    "translate",
+]
 
 T = TypeVar("T")
+DRIVER = "asyncmy"
 
 
 def _encode_datetime(value: dt.datetime) -> dt.datetime:
@@ -88,7 +96,9 @@ CODECS = Codecs(
     },
 )
 
-# Server error numbers: https://mariadb.com/kb/en/mariadb-error-code-reference/
+# The errno tables (docs/reliability.md, "Connection loss", lists them; a test checks
+# the two agree). Server error numbers:
+# https://mariadb.com/kb/en/mariadb-error-code-reference/
 _INTEGRITY = {
     1062: "unique",
     1451: "foreign_key",  # cannot delete or update a parent row
@@ -104,6 +114,8 @@ _INTEGRITY = {
 # denied; 1049: unknown database; 1053: server shutdown in progress; 1927: connection
 # killed (MariaDB); 2014: commands out of sync; 4031: disconnected for inactivity (MySQL 8).
 _CONNECTION = {1044, 1045, 1049, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2055, 4031}
+_NO_SUCH_TABLE = 1146  # "Table 'shop.notes' doesn't exist" -> "push the schema"
+_TLS_FAILED = (2003, 2026)  # with "SSL" in the message: the TLS handshake failed
 
 
 def _constraint(errno: int, message: str) -> str | None:
@@ -129,10 +141,10 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             return integrity_error(
                 _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
             )
-        if errno == 1146:  # "Table 'shop.notes' doesn't exist"
+        if errno == _NO_SUCH_TABLE:
             names = quoted_names(message)
             return missing_table(names[0].rpartition(".")[2] if names else message, url)
-        if errno in (2003, 2026) and "SSL" in message:  # the TLS handshake failed
+        if errno in _TLS_FAILED and "SSL" in message:
             return ConnectionError(
                 f"cannot connect to MySQL/MariaDB at {url} over TLS: {message}; check ssl_ca "
                 "and the host name the certificate is for"
@@ -173,7 +185,7 @@ class MysqlConnection(Connection):
         self._raw = raw
         self.broken = False
         self.codecs = CODECS
-        self.errors = DriverErrors(self, "asyncmy", translate, cancel_breaks=True)
+        self.errors = DriverErrors(self, DRIVER, translate, cancel_breaks=True)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         with self.errors:
@@ -231,24 +243,15 @@ class MysqlPool(Pool):
     ) -> None:
         self._raw = raw
         self._translate: Translate = partial(translate, constraints=constraints, url=url)
+        self._errors = DriverErrors(None, DRIVER, self._translate)
         self._url = url
         self._timeout = timeout
         self.codecs = CODECS
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
-        try:
-            # asyncmy bounds neither the wait for a free connection nor a new
-            # connection's handshake: pool_timeout bounds both, as asyncpg's does.
-            with anyio.fail_after(self._timeout):
-                raw = await self._raw.acquire()
-        except TimeoutError:
-            raise ConnectionError(
-                f"no MySQL/MariaDB connection to {self._url} within pool_timeout="
-                f"{self._timeout}s: every pooled connection is busy or the server does not answer"
-            ) from None
-        except Exception as exc:
-            raise as_deesse_error("asyncmy", exc, self._translate) from exc
+        with self._errors:
+            raw = await self._acquire()
         conn = MysqlConnection(raw, self._translate)
         try:
             yield conn
@@ -258,6 +261,18 @@ class MysqlPool(Pool):
             # Not a coroutine in asyncmy: it closes a connection still in a transaction
             # and wakes the next waiter; nothing here can be cancelled half-way.
             self._raw.release(raw)
+
+    async def _acquire(self) -> Any:
+        try:
+            # asyncmy bounds neither the wait for a free connection nor a new
+            # connection's handshake: pool_timeout bounds both, as asyncpg's does.
+            with anyio.fail_after(self._timeout):
+                return await self._raw.acquire()
+        except TimeoutError:
+            raise ConnectionError(
+                f"no MySQL/MariaDB connection to {self._url} within pool_timeout="
+                f"{self._timeout}s: every pooled connection is busy or the server does not answer"
+            ) from None
 
     async def close(self) -> None:
         self._raw.close()
@@ -275,14 +290,12 @@ async def create_pool(
             "MySQL/MariaDB needs asyncmy: pip install 'deesse-async[mysql]'"
         ) from None
     minsize = min(options.pool_min_size, options.pool_size)
-    try:
+    with DriverErrors(None, DRIVER, partial(translate, constraints=constraints, url=url.display)):
         args = await mysql_connect_args(url)
         # asyncmy bounds only the TCP connect by connect_timeout, not the server's
         # greeting: bound each connection the pool opens now ourselves.
         with anyio.fail_after(url.connect_timeout * max(1, minsize)):
             raw = await _create_pool(asyncmy, url, args, minsize, options.pool_size)
-    except Exception as exc:
-        raise (translate(exc, constraints, url.display) or exc) from exc
     return MysqlPool(raw, constraints, url.display, options.pool_timeout)
 
 
@@ -306,3 +319,20 @@ async def _create_pool(
         ),
         **args,
     )
+
+
+_SCHEMA_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE"
+
+
+async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
+    """asyncmy ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    args = await mysql_connect_args(url)
+    # A type change into DATE/DATETIME turns 0 (a false boolean) into '0000-00-00', a
+    # date no reader can decode: with these modes MariaDB refuses the plan instead.
+    args["init_command"] = f"SET sql_mode = CONCAT(@@sql_mode, ',{_SCHEMA_SQL_MODE}')"
+    return args
+
+
+def schema_engine_url(url: DatabaseURL) -> sa.URL:
+    """The SQLAlchemy URL of a schema engine: the URL as given."""
+    return url.url

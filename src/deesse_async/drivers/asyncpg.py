@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+
 from .._types import DriverRow
 from ..errors import ConfigError, ConnectionError, DeesseError
 from .base import (
@@ -26,7 +28,6 @@ from .base import (
     Pool,
     PoolOptions,
     Translate,
-    as_deesse_error,
     commits_itself,
     database_error,
     integrity_error,
@@ -36,9 +37,17 @@ from .base import (
 from .tls import postgres_connect_args
 from .url import DatabaseURL
 
-__all__ = ["CODECS", "AsyncpgPool", "create_pool"]
+__all__ = [
+    "CODECS",
+    "AsyncpgPool",
+    "create_pool",
+    "schema_connect_args",
+    "schema_engine_url",
+    "translate",
+]
 
 T = TypeVar("T")
+DRIVER = "asyncpg"
 
 
 def _datetime(value: dt.datetime) -> dt.datetime:
@@ -75,8 +84,14 @@ CODECS = Codecs(
     },
 )
 
-# SQLSTATE class 23 (integrity constraint violation), see the PostgreSQL errcodes appendix.
+# The SQLSTATE tables (docs/reliability.md, "Connection loss", lists them; a test
+# checks the two agree). See the PostgreSQL errcodes appendix.
+# Class 23 (integrity constraint violation) -> IntegrityError subclass:
 _INTEGRITY = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "23514": "check"}
+# Classes meaning the connection is gone or unusable -> ConnectionError: 08 connection
+# exception, 57P shutdown / terminated backend, 3D no such database, 28 authentication.
+_CONNECTION_CLASSES = ("08", "57P", "3D", "28")
+_UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
 
 
 def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
@@ -94,10 +109,10 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
                 column=getattr(exc, "column_name", None),
                 detail=getattr(exc, "detail", None) or "",
             )
-        if state == "42P01":  # undefined_table: 'relation "notes" does not exist'
+        if state == _UNDEFINED_TABLE:
             names = re.findall(r'"([^"]+)"', str(exc))
             return missing_table(names[0] if names else str(exc), url)
-        if state.startswith(("08", "57P", "3D", "28")):
+        if state.startswith(_CONNECTION_CLASSES):
             return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
         return database_error("PostgreSQL", state, str(exc))
     if isinstance(exc, asyncpg.exceptions.DataError):  # a value asyncpg cannot send
@@ -152,7 +167,7 @@ class AsyncpgConnection(Connection):
         self.broken = False
         self.wrote = False  # a self-committing write succeeded on this borrow
         self.codecs = CODECS
-        self.errors = DriverErrors(self, "asyncpg", translate)
+        self.errors = DriverErrors(self, DRIVER, translate)
 
     async def _run(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
         if not commits_itself(sql, self._raw.is_in_transaction()):
@@ -197,15 +212,14 @@ class AsyncpgPool(Pool):
     def __init__(self, raw: Any, constraints: ConstraintNames, url: str, timeout: float) -> None:
         self._raw = raw
         self._translate: Translate = partial(translate, constraints=constraints, url=url)
+        self._errors = DriverErrors(None, DRIVER, self._translate)
         self._timeout = timeout
         self.codecs = CODECS
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
-        try:
+        with self._errors:
             raw = await self._raw.acquire(timeout=self._timeout)
-        except Exception as exc:
-            raise as_deesse_error("asyncpg", exc, self._translate) from exc
         conn = AsyncpgConnection(raw, self._translate)
         try:
             yield conn
@@ -249,7 +263,7 @@ async def create_pool(
     u = url.url
     schema = (url.schema or "").replace('"', '""')
     settings = {"search_path": f'"{schema}", public'} if schema else {}
-    try:
+    with DriverErrors(None, DRIVER, partial(translate, constraints=constraints, url=url.display)):
         raw = await asyncpg.create_pool(
             **postgres_connect_args(url),
             host=u.host or "localhost",
@@ -262,6 +276,21 @@ async def create_pool(
             statement_cache_size=options.statement_cache_size,
             server_settings=settings,
         )
-    except Exception as exc:
-        raise (translate(exc, constraints, url.display) or exc) from exc
     return AsyncpgPool(raw, constraints, url.display, options.pool_timeout)
+
+
+async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
+    """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    args = postgres_connect_args(url)
+    if url.schema:
+        schema = url.schema.replace('"', '""')
+        # Reflection with no schema lists every *visible* table: for schema sync only
+        # the ?schema= one may be visible, or public's tables would count as ours.
+        path = f'"{schema}"' if only_schema else f'"{schema}", public'
+        args["server_settings"] = {"search_path": path}
+    return args
+
+
+def schema_engine_url(url: DatabaseURL) -> sa.URL:
+    """The SQLAlchemy URL of a schema engine: the URL as given."""
+    return url.url

@@ -2,7 +2,9 @@
 
 Each adapter (asyncpg, aiosqlite, asyncmy) implements ``Connection`` and ``Pool``,
 converts values with its ``Codecs`` and translates its exceptions into the
-``deesse_async`` error tree in exactly one place (its ``translate`` function).
+``deesse_async`` error tree in exactly one place: its ``translate`` function (the
+SQLSTATE / errno tables), applied by one ``DriverErrors`` boundary around every driver
+call (statements, borrowing from the pool, opening it).
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ __all__ = [
     "Pool",
     "PoolOptions",
     "Translate",
-    "as_deesse_error",
     "commits_itself",
     "integrity_error",
     "shielded",
@@ -144,18 +145,20 @@ Translate = Callable[[BaseException], DeesseError | None]
 class DriverErrors:
     """An adapter's one error boundary: ``with conn.errors: await raw.fetch(...)``.
 
-    Every exception the driver raises leaves as a ``DeesseError`` (the adapter's
-    ``translate`` decides which); one it does not know becomes a ``DatabaseError``. A
-    lost connection, or an error nobody knows the effect of, marks the connection
-    ``broken`` so the pool discards it instead of lending it out again. Reusable and
-    allocation-free: statements are the hot path.
+    In the manner of httpcore's ``map_exceptions``: every exception the driver raises
+    leaves as a ``DeesseError`` (the adapter's ``translate`` decides which); one it does
+    not know becomes a ``DatabaseError``. With a ``conn`` (statements), a lost
+    connection, or an error nobody knows the effect of, marks it ``broken`` so the pool
+    discards it instead of lending it out again; without one (borrowing from the pool,
+    opening it) there is nothing to mark. Reusable and allocation-free: statements are
+    the hot path.
     """
 
     __slots__ = ("_cancel_breaks", "_conn", "_driver", "_translate", "_unknown_breaks")
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Connection | None,
         driver: str,
         translate: Translate,
         *,
@@ -183,27 +186,24 @@ class DriverErrors:
     ) -> None:
         if exc is None or isinstance(exc, DeesseError):
             return
+        conn = self._conn
         if not isinstance(exc, Exception):  # cancellation: never wrapped
-            if self._cancel_breaks and isinstance(exc, asyncio.CancelledError):
-                self._conn.broken = True
+            if conn is not None and self._cancel_breaks and isinstance(exc, asyncio.CancelledError):
+                conn.broken = True
             return
         error = self._translate(exc)
         if error is None:
             error = unexpected_error(self._driver, exc)
-            self._conn.broken = self._conn.broken or self._unknown_breaks
-        elif isinstance(error, ConnectionError):
-            self._conn.broken = True
+            if conn is not None:
+                conn.broken = conn.broken or self._unknown_breaks
+        elif conn is not None and isinstance(error, ConnectionError):
+            conn.broken = True
         raise error from exc
 
 
 def unexpected_error(driver: str, exc: BaseException) -> DatabaseError:
     """The ``DatabaseError`` for a driver exception no translation table knows."""
     return DatabaseError(f"{driver} failed unexpectedly ({type(exc).__name__}: {exc})")
-
-
-def as_deesse_error(driver: str, exc: Exception, translate: Translate) -> DeesseError:
-    """``exc`` as raised to callers: translated, or wrapped when unknown (pool-level calls)."""
-    return translate(exc) or unexpected_error(driver, exc)
 
 
 class Connection(ABC):

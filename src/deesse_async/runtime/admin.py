@@ -14,13 +14,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ..drivers.tls import mysql_connect_args, postgres_connect_args, sqlite_target
-from ..errors import ConfigError, ConnectionError
+from ..dialects import DIALECTS
+from ..drivers.engines import schema_connect_args, schema_connect_errors, schema_engine_url
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..drivers.url import DatabaseURL
@@ -28,77 +27,26 @@ if TYPE_CHECKING:
 __all__ = ["admin_connection", "schema_connection"]
 
 
-_SCHEMA_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE"
-
-
-async def _connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
-    """What the driver's ``connect()`` gets: the same TLS and timeout as the pool's."""
-    if url.backend == "postgresql":
-        args = postgres_connect_args(url)
-        if url.schema:
-            schema = url.schema.replace('"', '""')
-            # Reflection with no schema lists every *visible* table: for schema sync only
-            # the ?schema= one may be visible, or public's tables would count as ours.
-            path = f'"{schema}"' if only_schema else f'"{schema}", public'
-            args["server_settings"] = {"search_path": path}
-        return args
-    if url.backend == "mysql":
-        args = await mysql_connect_args(url)
-        # A type change into DATE/DATETIME turns 0 (a false boolean) into '0000-00-00', a
-        # date no reader can decode: with these modes MariaDB refuses the plan instead.
-        args["init_command"] = f"SET sql_mode = CONCAT(@@sql_mode, ',{_SCHEMA_SQL_MODE}')"
-        return args
-    return {"uri": True} if url.memory_name or url.sqlite_uri else {}
-
-
-def _engine_url(url: DatabaseURL) -> sa.URL:
-    if url.backend == "sqlite" and url.memory_name is None and url.sqlite_uri:
-        # pysqlite passes the query (mode=ro...) into the file: URI it opens.
-        return sa.make_url(f"sqlite+aiosqlite:///{sqlite_target(url)[0]}&uri=true")
-    return url.url
-
-
 async def _connect(url: DatabaseURL, opening: Any) -> Any:
     """Await ``opening`` (an engine connect), bounded by ``connect_timeout``."""
-    try:
+    with schema_connect_errors(url):
         # asyncmy does not bound the wait for the server's greeting itself.
         with anyio.fail_after(url.connect_timeout):
             return await opening
-    except TimeoutError:
-        raise ConnectionError(
-            f"cannot reach {url.display} for schema work: no answer within "
-            f"connect_timeout={url.connect_timeout}s"
-        ) from None
-    except (OSError, sa.exc.DBAPIError) as exc:
-        raise _connect_error(url, exc) from None
-
-
-def _connect_error(url: DatabaseURL, exc: BaseException) -> Exception:
-    from ..drivers import translate
-
-    # SQLAlchemy wraps the driver's exception (twice for asyncpg: its dialect adapts it
-    # first); the adapters' tables know the driver's own.
-    original: BaseException = getattr(exc, "orig", None) or exc
-    while original.__cause__ is not None and type(original).__module__.startswith("sqlalchemy"):
-        original = original.__cause__
-    translated = translate(url, original)
-    if isinstance(translated, ConnectionError | ConfigError):
-        return translated
-    return ConnectionError(f"cannot reach {url.display} for schema work: {exc}")
 
 
 @asynccontextmanager
 async def admin_connection(url: DatabaseURL) -> AsyncIterator[AsyncConnection]:
     """A SQLAlchemy ``AsyncConnection`` inside a transaction, for schema work."""
     engine = create_async_engine(
-        _engine_url(url), poolclass=NullPool, connect_args=await _connect_args(url)
+        schema_engine_url(url), poolclass=NullPool, connect_args=await schema_connect_args(url)
     )
     try:
         conn_cm = engine.begin()
         conn = await _connect(url, conn_cm.__aenter__())
         try:
-            if url.backend == "sqlite":
-                await conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+            for sql in DIALECTS[url.backend].admin_connection_sql:
+                await conn.exec_driver_sql(sql)
             yield conn
         except BaseException as exc:
             await conn_cm.__aexit__(type(exc), exc, exc.__traceback__)
@@ -122,38 +70,21 @@ async def _schema_engine(url: DatabaseURL, write: bool) -> AsyncEngine:
     key = (f"{address} {settings}", write)
     engine = _SCHEMA_ENGINES.pop(key, None)
     if engine is None:
-        args = await _connect_args(url, only_schema=True)
-        engine = create_async_engine(_engine_url(url), poolclass=NullPool, connect_args=args)
-        if url.backend == "sqlite":
-            _sqlite_transactions(engine, "BEGIN IMMEDIATE" if write else "BEGIN")
+        args = await schema_connect_args(url, only_schema=True)
+        engine = create_async_engine(schema_engine_url(url), poolclass=NullPool, connect_args=args)
+        DIALECTS[url.backend].schema_connection_setup(engine, write=write)
     _SCHEMA_ENGINES[key] = engine
     while len(_SCHEMA_ENGINES) > _MAX_SCHEMA_ENGINES:
         _SCHEMA_ENGINES.popitem(last=False)
     return engine
 
 
-def _sqlite_transactions(engine: AsyncEngine, begin_sql: str) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _autocommit_off(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we send BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = OFF")  # only effective outside a transaction
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql(begin_sql)
-
-
 @asynccontextmanager
 async def schema_connection(url: DatabaseURL, *, write: bool) -> AsyncIterator[AsyncConnection]:
     """A connection inside a transaction for schema sync; leaving without commit rolls back.
 
-    On SQLite the transaction is a real one: pysqlite would otherwise commit before
-    every DDL statement, so a failed plan could not be rolled back. Foreign keys are
-    off while it runs, as SQLite's table-rebuild procedure requires (a DROP TABLE would
-    otherwise delete or cascade into referencing rows); check ``PRAGMA
-    foreign_key_check`` before committing. ``write`` takes SQLite's write lock up front.
+    The dialect prepares the engine (``Dialect.schema_connection_setup``: on SQLite a
+    real transaction with foreign keys off, and ``write`` takes the write lock up front).
     """
     if write and url.read_only:
         raise ConfigError(

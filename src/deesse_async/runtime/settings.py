@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ssl as ssl_module
 
+from ..dialects import DIALECTS
 from ..drivers.base import PoolOptions
 from ..drivers.url import DatabaseURL, TLSSettings
 from ..errors import ConfigError
@@ -23,7 +24,8 @@ def connection_settings(
                 f"define_config(ssl=...) takes an ssl.SSLContext, got {type(context).__name__}"
             )
         if tls is None:
-            raise ConfigError("define_config(ssl=...): SQLite has no TLS; drop ssl=")
+            name = DIALECTS[url.backend].display_name
+            raise ConfigError(f"define_config(ssl=...): {name} has no TLS; drop ssl=")
         explicit = "sslmode" in url.options or "ssl_mode" in url.options
         if (explicit and not tls.required) or tls.ca or tls.cert or tls.key:
             raise ConfigError(
