@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from deesse_async import Collection, Database, define_config
-from deesse_async.runtime.admin import schema_connection
+from deesse_async.runtime.schema_connections import schema_connection
 
 Version = Callable[[Sequence[Collection]], Database]
 

@@ -16,7 +16,7 @@ import anyio
 import sqlalchemy as sa
 
 from deesse_async.drivers.url import parse_url
-from deesse_async.runtime.admin import admin_connection
+from deesse_async.runtime.schema_connections import admin_connection
 from deesse_async.sync.engine import DevEngineConfig
 from deesse_async.sync.project import lock_key
 

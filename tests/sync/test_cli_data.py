@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from deesse_async import define_config
-from deesse_async.runtime.admin import schema_connection
+from deesse_async.runtime.schema_connections import schema_connection
 from tests.sync.conftest import snapshot
 from tests.sync.test_cli_sync import WriteApp, deesse, project, write_app
 

@@ -108,7 +108,7 @@ async def test_plan_push_and_accept_data_loss(
 
 
 async def insert_post(db: Database) -> None:
-    from deesse_async.runtime.admin import schema_connection
+    from deesse_async.runtime.schema_connections import schema_connection
 
     async with schema_connection(db.url, write=True) as conn:
         await conn.exec_driver_sql(
@@ -240,7 +240,7 @@ async def test_migrations_leave_a_foreign_table_alone_and_drop_a_removed_collect
 
 
 async def _execute(db: Database, sql: str) -> None:
-    from deesse_async.runtime.admin import schema_connection
+    from deesse_async.runtime.schema_connections import schema_connection
 
     async with schema_connection(db.url, write=True) as conn:
         await conn.exec_driver_sql(sql)

@@ -29,7 +29,7 @@ from deesse_async import (
     text,
     unique,
 )
-from deesse_async.runtime.admin import schema_connection
+from deesse_async.runtime.schema_connections import schema_connection
 from tests.sync.conftest import Version, fetch, snapshot
 
 pytestmark = pytest.mark.anyio

@@ -218,7 +218,7 @@ async def test_one_engine_acts_per_database_the_other_stays_quiet(
 async def _raw(url: str, *statements: str) -> list[tuple[object, ...]]:
     """Run SQL on ``url`` outside the library's collections; the last statement's rows."""
     from deesse_async.drivers.url import parse_url
-    from deesse_async.runtime.admin import admin_connection
+    from deesse_async.runtime.schema_connections import admin_connection
 
     rows: list[tuple[object, ...]] = []
     async with admin_connection(parse_url(url)) as conn:

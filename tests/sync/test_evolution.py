@@ -36,7 +36,7 @@ from deesse_async import (
     SchemaSyncError,
     define_config,
 )
-from deesse_async.runtime.admin import schema_connection
+from deesse_async.runtime.schema_connections import schema_connection
 from tests.sync.evolution import Edit, Editor, Names, forget_renames, value
 from tests.sync.planworker import PlanWorkers
 from tests.sync.specs import Spec, collections

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from deesse_async import Collection, Field, SchemaSyncError, collection, field, select, text
-from deesse_async.runtime.admin import schema_connection
+from deesse_async.runtime.schema_connections import schema_connection
 from tests.sync.conftest import Version, fetch, snapshot
 
 pytestmark = [pytest.mark.anyio]

@@ -22,7 +22,7 @@ from deesse_async import (
     required,
     text,
 )
-from deesse_async.runtime.admin import schema_connection
+from deesse_async.runtime.schema_connections import schema_connection
 from deesse_async.sync.registry import REGISTRY_TABLE
 from tests.sync.conftest import Version, fetch, snapshot
 

@@ -142,15 +142,15 @@ class Dialect:
         ``new_type`` from another type family (text -> integer): none by default."""
         return {}
 
-    # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+    # -- connections (runtime/schema_connections.py, drivers/): schema-connection setup ----------
     # Run on each connection ``admin_connection`` opens, before the caller's statements
     admin_connection_sql: ClassVar[tuple[str, ...]] = ()
 
     def schema_connection_setup(self, engine: AsyncEngine, *, write: bool) -> None:
         """Prepare the connections and transactions of a schema-sync engine.
 
-        Called once per engine (``runtime/admin.py``); ``write`` says it will change the
-        schema. The default leaves SQLAlchemy's own behaviour.
+        Called once per engine (``runtime/schema_connections.py``); ``write`` says it will
+        change the schema. The default leaves SQLAlchemy's own behaviour.
         """
 
     # -- column types (compile/tables.py) --------------------------------------------

@@ -113,7 +113,7 @@ class MySQLDialect(Dialect):
     # MySQL/MariaDB quote and lower-case a CHECK's text.
     check_spelling = "normalised"
 
-    # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+    # -- connections (runtime/schema_connections.py, drivers/): schema-connection setup ----------
 
     # -- column types (compile/tables.py) --------------------------------------------
     # Binary collation: '=', LIKE and UNIQUE compare exactly, as on PostgreSQL and SQLite

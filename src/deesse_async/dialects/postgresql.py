@@ -98,7 +98,7 @@ class PostgreSQLDialect(Dialect):
         plan (rolled back), naming the value."""
         return {"postgresql_using": f"{column}::{new_type}"}
 
-    # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+    # -- connections (runtime/schema_connections.py, drivers/): schema-connection setup ----------
 
     # -- column types (compile/tables.py) --------------------------------------------
     def column_variants(self) -> dict[ColumnType, sa.types.TypeEngine[Any]]:

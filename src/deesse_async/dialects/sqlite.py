@@ -72,7 +72,7 @@ class SQLiteDialect(Dialect):
     # Batch mode rebuilds tables with foreign key checks off.
     foreign_key_check_sql = "PRAGMA foreign_key_check"
 
-    # -- connections (runtime/admin.py, drivers/): schema-connection setup ----------
+    # -- connections (runtime/schema_connections.py, drivers/): schema-connection setup ----------
     admin_connection_sql = ("PRAGMA foreign_keys = ON",)
 
     def schema_connection_setup(self, engine: AsyncEngine, *, write: bool) -> None:

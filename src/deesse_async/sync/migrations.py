@@ -290,7 +290,7 @@ def _configure_and_run(conn: sa.Connection, context: Any, db: Database) -> None:
 
 
 async def _run_online(context: Any, db: Database) -> None:
-    from ..runtime.admin import schema_connection
+    from ..runtime.schema_connections import schema_connection
 
     async with schema_connection(db.url, write=True) as conn:
         await conn.run_sync(_configure_and_run, context, db)

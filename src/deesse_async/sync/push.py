@@ -66,7 +66,7 @@ async def plan_schema(db: Database) -> SyncPlan:
     """Compare ``db``'s collections with its database; nothing is changed."""
     from alembic.util import CommandError
 
-    from ..runtime.admin import schema_connection
+    from ..runtime.schema_connections import schema_connection
     from .plan_builder import build_plan
     from .registry import table_filter
 
@@ -97,7 +97,7 @@ async def push_schema(
     """
     from alembic.util import CommandError
 
-    from ..runtime.admin import schema_connection
+    from ..runtime.schema_connections import schema_connection
     from .apply import apply_plan
     from .plan_builder import build_plan
     from .registry import record_tables, table_filter

@@ -378,7 +378,11 @@ async def _sync(db: Database, accept: str | None, expected: str | None) -> dict[
 
 def _warm_up() -> None:
     # What every round needs, imported before the files are final (see Reloader).
-    for name in ("sqlalchemy.ext.asyncio", "deesse_async.runtime.admin", "alembic.autogenerate"):
+    for name in (
+        "sqlalchemy.ext.asyncio",
+        "deesse_async.runtime.schema_connections",
+        "alembic.autogenerate",
+    ):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 
