@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .sync_rules import CheckSpelling, TypeRules
+
+if TYPE_CHECKING:  # importing it loads sqlalchemy.orm (~0.1 s at import deesse_async)
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["Backend", "ColumnType", "CompiledSQL", "Dialect", "compile_sql", "sa_dialect"]
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect as SADialect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .base import ColumnType, Dialect, sa_dialect
 from .sync_rules import TypeRules
+
+if TYPE_CHECKING:  # importing it loads sqlalchemy.orm (~0.1 s at import deesse_async)
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["SQLiteDialect"]
 
