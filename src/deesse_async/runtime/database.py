@@ -83,6 +83,18 @@ async def _roll_back(conn: Connection, error: BaseException) -> None:
         error.add_note(f"deesse_async: the rollback failed as well ({failed})")
 
 
+async def _roll_back_to(conn: Connection, savepoint: str, error: BaseException) -> None:
+    """Undo a savepoint's work after ``error``, never replacing ``error`` with its own."""
+    if conn.broken:
+        return  # the whole transaction goes with the connection
+    try:
+        await shielded(conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}"))
+        await shielded(conn.execute(f"RELEASE SAVEPOINT {savepoint}"))
+    except DeesseError as failed:
+        conn.broken = True
+        error.add_note(f"deesse_async: rolling back to the savepoint failed as well ({failed})")
+
+
 class _Collections:
     """``obj.<slug>`` access shared by ``BaseDatabase`` and ``Transaction``."""
 
@@ -184,29 +196,74 @@ class BaseDatabase(_Collections):
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Run several operations atomically; an exception rolls all of them back.
 
+        ``tx.transaction()`` inside it is a savepoint: its failure rolls back only its
+        own work.
+
         >>> # async with db.transaction() as tx:
         >>> #     user = await tx.users.create({...})
         >>> #     await tx.posts.create({"author_id": user["id"], ...})
         """
         async with self.atomic() as conn:
-            yield Transaction(self, conn)
+            tx = Transaction(self, conn)
+            try:
+                yield tx
+            finally:
+                tx._ended = True
 
 
 class Transaction(_Collections):
     """The view of a database inside ``async with db.transaction() as tx``."""
 
-    def __init__(self, db: BaseDatabase, conn: Connection) -> None:
+    def __init__(self, db: BaseDatabase, conn: Connection, depth: int = 0) -> None:
         self._db = db
         self._conn = conn
+        self._depth = depth
+        self._ended = False
         self._apis = {slug: CollectionAPI(s, self) for slug, s in db._statements.items()}
         self.query = QueryNamespace(db._planner, self)
+
+    def _connection(self) -> Connection:
+        if self._ended:
+            raise ConnectionError(
+                "this transaction has ended (its `async with` block is over): use the "
+                "database, or open a new transaction"
+            )
+        return self._conn
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
         """The transaction's own connection (internal)."""
-        yield self._conn
+        yield self._connection()
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Connection]:
         """Already atomic: the enclosing transaction (internal)."""
-        yield self._conn
+        yield self._connection()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A savepoint inside this transaction: an exception (or a cancellation) in the
+        block rolls back the block's work only, then propagates; the enclosing
+        transaction goes on and decides for everything.
+
+        >>> # async with db.transaction() as tx:
+        >>> #     await tx.tags.create({"name": "a"})
+        >>> #     try:
+        >>> #         async with tx.transaction() as attempt:
+        >>> #             await attempt.tags.create({"name": "a"})  # UniqueViolation
+        >>> #     except UniqueViolation:
+        >>> #         ...  # tx is still usable, "a" is still there
+        """
+        conn = self._connection()
+        name = f"deesse_sp_{self._depth + 1}"
+        await conn.execute(f"SAVEPOINT {name}")
+        inner = Transaction(self._db, conn, self._depth + 1)
+        try:
+            yield inner
+            await anyio.lowlevel.checkpoint()  # a cancellation of the block's end lands here
+        except BaseException as exc:
+            inner._ended = True
+            await _roll_back_to(conn, name, exc)
+            raise
+        inner._ended = True
+        await shielded(conn.execute(f"RELEASE SAVEPOINT {name}"))
