@@ -10,7 +10,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from deesse_async import Database, UniqueViolation
+from deesse_async import Database, ForeignKeyViolation, UniqueViolation
 from tests.blog import BLOG
 from tests.conftest import MakeDb
 
@@ -114,3 +114,29 @@ async def test_a_savepoint_can_only_open_inside_its_transaction(make_db: MakeDb)
     with pytest.raises(Exception, match="transaction has ended"):
         async with tx.transaction():
             pass
+
+
+async def test_a_failed_multi_statement_write_inside_a_transaction_leaves_nothing(
+    make_db: MakeDb,
+) -> None:
+    # create() with many-to-many links is several statements (the row, then its links).
+    # When a link fails inside a transaction the caller may catch the error and commit:
+    # the half-written post must not be committed with it.
+    db = await make_db(BLOG)
+    author = await db.users.create({"name": "Ada", "email": "ada@example.com"})
+    tag = await db.tags.create({"name": "real"})
+    async with db.transaction() as tx:
+        with pytest.raises(ForeignKeyViolation):
+            await tx.posts.create(
+                {"title": "half", "author_id": author["id"], "tags": [tag["id"], 999_999]}
+            )
+        await tx.posts.create({"title": "whole", "author_id": author["id"], "tags": [tag["id"]]})
+        with pytest.raises(ForeignKeyViolation):
+            await tx.posts.create_many(
+                [
+                    {"title": "first of many", "author_id": author["id"]},
+                    {"title": "second of many", "author_id": 999_999},
+                ]
+            )
+    posts = await db.query.posts.find_many(with_={"tags": True})
+    assert [(p["title"], [t["name"] for t in p["tags"]]) for p in posts] == [("whole", ["real"])]

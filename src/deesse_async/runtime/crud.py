@@ -26,8 +26,12 @@ class Executor(Protocol):
     def acquire(self) -> AbstractAsyncContextManager[Connection]:
         """A connection for statements that need no transaction."""
 
-    def atomic(self) -> AbstractAsyncContextManager[Connection]:
-        """A connection inside a transaction (the open one inside ``db.transaction()``)."""
+    def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Connection]:
+        """A connection inside a transaction (the open one inside ``db.transaction()``).
+
+        ``several_writes``: the operation writes more than once, so inside an open
+        transaction it runs in a savepoint (all of it or none of it stays).
+        """
 
 
 _ID_ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -170,9 +174,6 @@ class CollectionAPI:
             row = self._row(raw, await self._links(conn, row["id"]))
         return row
 
-    def _needs_transaction(self, values: Mapping[str, Any]) -> bool:
-        return not self._s.dialect.insert_returning or any(values.get(j) for j in self._junctions)
-
     async def create(self, data: Mapping[str, Any] | BaseModel) -> Row:
         """Validate ``data`` and insert one row; returns the stored row.
 
@@ -180,8 +181,12 @@ class CollectionAPI:
         """
         values = self._validate(self._s.cc.create_model, data, "create")
         now = dt.datetime.now(dt.UTC)
-        manage = self._ex.atomic if self._needs_transaction(values) else self._ex.acquire
-        async with manage() as conn:
+        links = any(values.get(j) for j in self._junctions)
+        if links or not self._s.dialect.insert_returning:
+            manage = self._ex.atomic(several_writes=links)
+        else:
+            manage = self._ex.acquire()
+        async with manage as conn:
             return await self._insert(conn, values, now)
 
     async def create_many(self, items: Sequence[Mapping[str, Any] | BaseModel]) -> list[Row]:
@@ -203,7 +208,7 @@ class CollectionAPI:
         if not validated:
             return []
         now = dt.datetime.now(dt.UTC)
-        async with self._ex.atomic() as conn:
+        async with self._ex.atomic(several_writes=True) as conn:
             return [await self._insert(conn, values, now) for values in validated]
 
     # -- read -------------------------------------------------------------------------
@@ -236,7 +241,7 @@ class CollectionAPI:
         links = {k: values.pop(k) or [] for k in list(values) if k in self._junctions}
         if self._s.cc.collection.timestamps:
             values["updated_at"] = dt.datetime.now(dt.UTC)
-        async with self._ex.atomic() as conn:
+        async with self._ex.atomic(several_writes=bool(links)) as conn:
             try:
                 raw = await self._update_row(conn, id, values)
                 if raw is None:

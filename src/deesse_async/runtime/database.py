@@ -187,7 +187,7 @@ class BaseDatabase(_Collections):
         return self._require_pool().acquire()
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[Connection]:
+    async def atomic(self, several_writes: bool = False) -> AsyncIterator[Connection]:
         """A pooled connection inside a transaction (internal; CRUD uses it)."""
         async with _in_transaction(self._require_pool()) as conn:
             yield conn
@@ -236,9 +236,15 @@ class Transaction(_Collections):
         yield self._connection()
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[Connection]:
-        """Already atomic: the enclosing transaction (internal)."""
-        yield self._connection()
+    async def atomic(self, several_writes: bool = False) -> AsyncIterator[Connection]:
+        """The enclosing transaction (internal); an operation that writes several times
+        runs in a savepoint, so that when it fails half-way (and the caller catches the
+        error and commits) none of it is committed."""
+        if not several_writes:
+            yield self._connection()
+            return
+        async with self.transaction():
+            yield self._conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
