@@ -6,12 +6,12 @@ import dataclasses
 import math
 import ssl as ssl_module
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from .compile.compiler import compile_schema
 from .compile.schema import Schema
 from .database import Database
-from .drivers.base import Connection, PoolOptions
+from .drivers.base import PoolOptions
 from .drivers.url import file_url, parse_url
 from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
@@ -81,8 +81,9 @@ def api_names(db: Database) -> frozenset[str]:
     >>> sorted(api_names(define_config("sqlite://:memory:")) & {"atomic", "push", "users"})
     ['atomic', 'push']
     """
-    tx = Transaction(db, cast(Connection, None))  # no I/O: only its attributes are read
-    names = {n for obj in (db, tx) for n in dir(obj)}
+    # The instance (its attributes set in __init__: query, schema, url...) and the
+    # Transaction class (a transaction's own attributes mirror the database's).
+    names = set(dir(db)) | set(dir(Transaction))
     names |= {
         n for cls in (*type(db).__mro__, Transaction) for n in vars(cls).get("__annotations__", {})
     }
