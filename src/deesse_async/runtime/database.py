@@ -83,6 +83,21 @@ async def _roll_back(conn: Connection, error: BaseException) -> None:
         error.add_note(f"deesse_async: the rollback failed as well ({failed})")
 
 
+@asynccontextmanager
+async def _savepoint(conn: Connection, depth: int) -> AsyncIterator[Connection]:
+    """``conn`` inside ``SAVEPOINT``: released at the end, rolled back to on an error or
+    a cancellation (which then propagates)."""
+    name = f"deesse_sp_{depth}"
+    await conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield conn
+        await anyio.lowlevel.checkpoint()  # a cancellation of the block's end lands here
+    except BaseException as exc:
+        await _roll_back_to(conn, name, exc)
+        raise
+    await shielded(conn.execute(f"RELEASE SAVEPOINT {name}"))
+
+
 async def _roll_back_to(conn: Connection, savepoint: str, error: BaseException) -> None:
     """Undo a savepoint's work after ``error``, never replacing ``error`` with its own."""
     if conn.broken:
@@ -243,8 +258,8 @@ class Transaction(_Collections):
         if not several_writes:
             yield self._connection()
             return
-        async with self.transaction():
-            yield self._conn
+        async with _savepoint(self._connection(), self._depth + 1) as conn:
+            yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -260,16 +275,9 @@ class Transaction(_Collections):
         >>> #     except UniqueViolation:
         >>> #         ...  # tx is still usable, "a" is still there
         """
-        conn = self._connection()
-        name = f"deesse_sp_{self._depth + 1}"
-        await conn.execute(f"SAVEPOINT {name}")
-        inner = Transaction(self._db, conn, self._depth + 1)
-        try:
-            yield inner
-            await anyio.lowlevel.checkpoint()  # a cancellation of the block's end lands here
-        except BaseException as exc:
-            inner._ended = True
-            await _roll_back_to(conn, name, exc)
-            raise
-        inner._ended = True
-        await shielded(conn.execute(f"RELEASE SAVEPOINT {name}"))
+        async with _savepoint(self._connection(), self._depth + 1) as conn:
+            inner = Transaction(self._db, conn, self._depth + 1)
+            try:
+                yield inner
+            finally:
+                inner._ended = True
