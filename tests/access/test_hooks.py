@@ -131,7 +131,7 @@ async def test_before_change_on_update_gets_the_partial_data(make_db: MakeDb) ->
     db = await make_db(world(items={"before_change": [before], "after_change": [after]}))
     row = await db.trusted().items.create({"name": "x", "qty": 1, "list_id": None})
     log.clear()
-    assert await db.items.update(row["id"], {"qty": "5"}) == item(row["id"], "x", 5)
+    assert await db.items.update(row["id"], {"qty": 5}) == item(row["id"], "x", 5)
     assert log == [("before", {"qty": 5}), ("after", item(row["id"], "x", 5))]
 
 
@@ -583,12 +583,12 @@ async def test_ctx_db_works_in_the_operation_transaction(make_db: MakeDb) -> Non
     await db.items.update(good["id"], {"qty": 2})
     assert await audit(db) == ["create good 1", "update good 2"]
 
-    bad = await db.trusted().items.create({"name": "x"})
+    x = await db.trusted().items.create({"name": "x"})
     async with db.transaction() as tx:
         kept = await tx.items.create({"name": "kept"})
         with pytest.raises(Boom):
             await tx.items.create({"name": "bad"})
-        await tx.items.delete(bad["id"])
+        await tx.items.delete(x["id"])
     assert await audit(db) == [
         "create good 1",
         "update good 2",
