@@ -82,7 +82,8 @@ def placeholder(name: str) -> Placeholder:
 # SQLAlchemy names anonymous binds "param_1", "id_2": a placeholder of that form would
 # clash with one, in some statements only.
 _ANONYMOUS = re.compile(r"_\d+$")
-_INTERNAL = re.compile(r"^(__|(r\d+_)?dv_\d+$)")
+# dv_N: a caller's value; rN_dv_N: a predefined relation filter's; aN_dv_N: an access rule's.
+_INTERNAL = re.compile(r"^(__|([ra]\d+_)?dv_\d+$)")
 
 
 def is_reserved(name: str) -> bool:
