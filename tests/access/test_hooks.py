@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from anyio.lowlevel import checkpoint
 
+import deesse_async
 from deesse_async import (
     AccessDenied,
     Collection,
     Database,
-    HookRecursionError,
     ValidationError,
     collection,
     field,
@@ -505,52 +505,52 @@ async def test_after_read_runs_after_field_read_rules(make_db: MakeDb) -> None:
 
 async def test_ctx_tells_who_what_and_where(make_db: MakeDb) -> None:
     seen: list[tuple[Any, ...]] = []
+    shaped: list[tuple[Any, ...]] = []
 
     def record(hook: str) -> Callable[..., None]:
         def hook_fn(ctx: Any, arg: Any) -> None:
-            # after_read also runs on the rows writes return: its operation is not checked
-            operation = "-" if hook == "after_read" else ctx.operation
-            seen.append((hook, ctx.user, ctx.trusted, operation, ctx.collection))
+            seen.append((hook, ctx.user, ctx.trusted, ctx.operation, ctx.collection))
 
         return hook_fn
 
-    names = [
-        "before_change",
-        "after_change",
-        "before_read",
-        "after_read",
-        "before_delete",
-        "after_delete",
-    ]
-    db = await make_db(world(items={name: [record(name)] for name in names}))
+    def record_after_read(ctx: Any, row: Any) -> None:
+        # after_read also runs on the rows writes return; where it runs among the write's
+        # hooks and which operation it reports there is not specified, so kept apart
+        shaped.append((ctx.user, ctx.trusted, ctx.collection, row["id"]))
+
+    names = ["before_change", "after_change", "before_read", "before_delete", "after_delete"]
+    hooks = {name: [record(name)] for name in names}
+    db = await make_db(world(items={**hooks, "after_read": [record_after_read]}))
 
     row = await db.with_user(USER).items.create({"name": "a"})
+    id = row["id"]
     assert seen == [
         ("before_change", USER, False, "create", "items"),
         ("after_change", USER, False, "create", "items"),
-        ("after_read", USER, False, "-", "items"),
     ]
+    assert shaped == [(USER, False, "items", id)]
     seen.clear()
-    await db.items.update(row["id"], {"qty": 1})
+    shaped.clear()
+    await db.items.update(id, {"qty": 1})
     assert seen == [
         ("before_change", None, False, "update", "items"),
         ("after_change", None, False, "update", "items"),
-        ("after_read", None, False, "-", "items"),
     ]
+    assert shaped == [(None, False, "items", id)]
     seen.clear()
+    shaped.clear()
     await db.trusted().query.items.find_many()
-    assert seen == [
-        ("before_read", None, True, "read", "items"),
-        ("after_read", None, True, "-", "items"),
-    ]
+    assert seen == [("before_read", None, True, "read", "items")]
+    assert shaped == [(None, True, "items", id)]
     seen.clear()
+    shaped.clear()
     async with db.with_user(USER).transaction() as tx:
-        await tx.items.delete(row["id"])
+        await tx.items.delete(id)
     assert seen == [
         ("before_delete", USER, False, "delete", "items"),
         ("after_delete", USER, False, "delete", "items"),
-        ("after_read", USER, False, "-", "items"),
     ]
+    assert shaped == [(USER, False, "items", id)]
 
 
 async def test_ctx_db_works_in_the_operation_transaction(make_db: MakeDb) -> None:
@@ -608,21 +608,47 @@ async def test_ctx_db_keeps_the_user_and_the_trust(make_db: MakeDb) -> None:
     def record(ctx: Any, data: dict[str, Any]) -> None:
         audited.append((ctx.user, ctx.trusted))
 
+    def audit_create(ctx: Any) -> Any:
+        # a signed-in user may write any audit row, an anonymous one only a "guest" row
+        return True if ctx.user is not None else {"event": {"like": "% guest"}}
+
     db = await make_db(
         world(
             items={"after_change": [write_audit]},
-            audit={"before_change": [record]},
-            audit_access={"create": lambda ctx: ctx.user is not None},
+            audit={"after_change": [record]},
+            audit_access={"create": audit_create},
         )
     )
-    # anonymous: the audit row is refused, so the whole create is
+    # anonymous (plain db): ctx.db is anonymous too, so its audit row must be a guest one
     with pytest.raises(AccessDenied):
         await db.items.create({"name": "anon"})
+    await db.items.create({"name": "guest"})
     await db.with_user(USER).items.create({"name": "ann's"})
-    await db.trusted().items.create({"name": "trusted"})
+    await db.trusted().items.create({"name": "trusted"})  # no rule runs for ctx.db either
     assert audited == [(None, False), (USER, False), (None, True)]
-    assert await audit(db) == ["create ann's", "create trusted"]
-    assert [r["name"] for r in await items(db)] == ["ann's", "trusted"]
+    assert await audit(db) == ["create guest", "create ann's", "create trusted"]
+    assert [r["name"] for r in await items(db)] == ["guest", "ann's", "trusted"]
+
+
+async def test_before_change_runs_before_the_create_rule(make_db: MakeDb) -> None:
+    # access-spec.md: create = field-write check -> validate -> before_change -> create rule
+    # -> INSERT. A denied create still ran its before_change hooks (in its rolled-back
+    # transaction).
+    log: list[str] = []
+
+    def before(ctx: Any, data: dict[str, Any]) -> None:
+        log.append(f"before_change {data['event']}")
+
+    def rule(ctx: Any) -> bool:
+        log.append("create rule")
+        return ctx.user is not None
+
+    db = await make_db(world(audit={"before_change": [before]}, audit_access={"create": rule}))
+    with pytest.raises(AccessDenied):
+        await db.audit.create({"event": "anon"})
+    await db.with_user(USER).audit.create({"event": "ann"})
+    assert log == ["before_change anon", "create rule", "before_change ann", "create rule"]
+    assert await audit(db) == ["ann"]
 
 
 # -- on_commit ------------------------------------------------------------------------
@@ -778,13 +804,13 @@ async def test_unbounded_hook_recursion_is_a_hook_recursion_error(make_db: MakeD
         await ctx.db.items.create({"name": "again"})
 
     db = await make_db(world(items={"after_change": [spawn]}))
-    with pytest.raises(HookRecursionError):
+    with pytest.raises(deesse_async.HookRecursionError):
         await db.items.create({"name": "first"})
     assert await items(db) == []
 
     async with db.transaction() as tx:
         await tx.audit.create({"event": "before"})
-        with pytest.raises(HookRecursionError):
+        with pytest.raises(deesse_async.HookRecursionError):
             await tx.items.create({"name": "first"})
         await tx.audit.create({"event": "after"})
     assert await items(db) == []

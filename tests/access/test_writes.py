@@ -369,18 +369,24 @@ async def test_rows_the_caller_may_not_read_come_back_as_their_id_only(make_db: 
     assert created == {"id": created["id"]}
     many = await db.with_user(ALICE).inbox.create_many([{"body": "a"}, {"body": "b"}])
     assert many == [{"id": many[0]["id"]}, {"id": many[1]["id"]}]
-    assert await db.inbox.update(created["id"], {"body": "changed"}) == {"id": created["id"]}
     assert await db.trusted().query.inbox.find_many(order_by={"id": "asc"}) == [
-        {"id": created["id"], "body": "changed"},
+        {"id": created["id"], "body": "hello"},
         {"id": many[0]["id"], "body": "a"},
         {"id": many[1]["id"], "body": "b"},
     ]
-    assert await db.inbox.delete(created["id"]) == {"id": created["id"]}
+    # inbox has no update/delete rule, but a row the caller may not read is absent to
+    # them: update -> NotFound, delete -> None, and nothing changes
+    with pytest.raises(NotFound):
+        await db.inbox.update(created["id"], {"body": "changed"})
+    assert await db.inbox.delete(created["id"]) is None
     assert await db.with_user(ADMIN).inbox.delete(many[0]["id"]) == {
         "id": many[0]["id"],
         "body": "a",
     }
-    assert await db.trusted().query.inbox.find_many() == [{"id": many[1]["id"], "body": "b"}]
+    assert await db.trusted().query.inbox.find_many(order_by={"id": "asc"}) == [
+        {"id": created["id"], "body": "hello"},
+        {"id": many[1]["id"], "body": "b"},
+    ]
 
 
 # -- trusted --------------------------------------------------------------------------
