@@ -18,6 +18,7 @@ import deesse_async
 from deesse_async import (
     AccessDenied,
     Collection,
+    ConfigError,
     Database,
     ValidationError,
     collection,
@@ -815,3 +816,13 @@ async def test_unbounded_hook_recursion_is_a_hook_recursion_error(make_db: MakeD
         await tx.audit.create({"event": "after"})
     assert await items(db) == []
     assert await audit(db) == ["before", "after"]
+
+
+def test_unknown_hook_names_and_non_callables_are_config_errors() -> None:
+    def hook(ctx: Any, data: Any) -> None:
+        pass
+
+    with pytest.raises(ConfigError, match="before_change"):  # did you mean
+        collection(slug="bad", fields={"x": field(type=text())}, hooks={"before_chnage": [hook]})
+    with pytest.raises(ConfigError, match="after_read"):
+        collection(slug="bad", fields={"x": field(type=text())}, hooks={"after_read": ["hook"]})

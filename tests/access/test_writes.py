@@ -481,3 +481,39 @@ async def test_with_user_views_do_not_leak_into_each_other(make_db: MakeDb) -> N
     with pytest.raises(AccessDenied):
         await db.docs.create({"title": "plain db is anonymous", "owner": 1})
     assert await stored(db) == [doc(a["id"], "a", 1), doc(b["id"], "b", 2)]
+
+
+async def test_a_hook_may_set_a_field_the_caller_may_not_write(make_db: MakeDb) -> None:
+    # field write rules judge the caller's data, before the hooks run
+    def approve(ctx: Any, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "approved": data.get("body") == "fine"}
+
+    Posts = collection(
+        slug="posts",
+        timestamps=False,
+        fields={
+            "body": field(type=text()),
+            "approved": field(type=boolean(), access={"create": lambda ctx: False}),
+        },
+        hooks={"before_change": [approve]},
+    )
+    db = await make_db([Posts])
+    with pytest.raises(AccessDenied, match="approved"):
+        await db.posts.create({"body": "fine", "approved": True})
+    row = await db.posts.create({"body": "fine"})
+    assert row == {"id": row["id"], "body": "fine", "approved": True}
+    other = await db.posts.update(row["id"], {"body": "changed"})
+    assert other == {"id": row["id"], "body": "changed", "approved": False}
+    assert await db.trusted().query.posts.find_many() == [other]
+
+
+def test_unknown_access_keys_and_non_callable_rules_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="reed"):
+        collection(slug="bad", fields={"x": field(type=text())}, access={"reed": is_admin})
+    with pytest.raises(ConfigError, match="read"):
+        collection(slug="bad", fields={"x": field(type=text())}, access={"read": True})
+    # field rules: read/create/update only, callables only (checked by collection(...))
+    with pytest.raises(ConfigError, match="delete"):
+        collection(slug="bad", fields={"x": field(type=text(), access={"delete": is_admin})})
+    with pytest.raises(ConfigError, match="read"):
+        collection(slug="bad", fields={"x": field(type=text(), access={"read": "admins"})})
