@@ -30,8 +30,10 @@ from .access import (
     ReadRules,
     call,
     check_depth,
+    gone_keys,
     has_read_rules,
-    hidden_keys,
+    is_padded,
+    strip_padding,
 )
 from .batched import plan_batched
 from .context import PlanContext
@@ -148,12 +150,8 @@ class QueryPlanner:
 
         rules = await access.resolve(self.codecs, ctx_for)
         params.update(rules.params)
-        hidden = dict(zip(access.ruled, (h for _, h in rules.shape), strict=True)).get(slug)
-        return (
-            access.merge(node, rules).where,
-            params,
-            hidden_keys(self.schema[slug], hidden or frozenset()),
-        )
+        hidden = dict(zip(access.ruled, (h for _, h in rules.shape), strict=True))
+        return access.merge(node, rules).where, params, gone_keys(self.schema, slug, hidden)
 
     def compile_filter(self, slug: str, table: sa.FromClause, f: Filter) -> sa.ColumnElement[bool]:
         """A parsed filter as a boolean expression over ``table``."""
@@ -437,8 +435,10 @@ async def execute(
         params.update(rules.params)
     async with executor.acquire() as conn:
         rows = await run_plan(plan, conn, params)
+    node = plan_node(q, rules)
+    if rules is not None and is_padded(node):
+        strip_padding(node, rows)
     if q.planner.has_read_hooks:
-        node = plan_node(q, rules)
         rows = await after_read(q.planner.schema, node, rows, actor, executor, pending)
     await executor._settle(pending)
     if q.node.single:
