@@ -631,10 +631,11 @@ async def test_ctx_db_keeps_the_user_and_the_trust(make_db: MakeDb) -> None:
     assert [r["name"] for r in await items(db)] == ["guest", "ann's", "trusted"]
 
 
-async def test_before_change_runs_before_the_create_rule(make_db: MakeDb) -> None:
-    # access-spec.md: create = field-write check -> validate -> before_change -> create rule
-    # -> INSERT. A denied create still ran its before_change hooks (in its rolled-back
-    # transaction).
+async def test_a_create_rule_returning_false_denies_before_any_hook_runs(
+    make_db: MakeDb,
+) -> None:
+    # docs/access.md: the collection rule runs first, so a denied create runs no hook (a
+    # where-dict rule is checked against the inserted row, after before_change).
     log: list[str] = []
 
     def before(ctx: Any, data: dict[str, Any]) -> None:
@@ -648,7 +649,7 @@ async def test_before_change_runs_before_the_create_rule(make_db: MakeDb) -> Non
     with pytest.raises(AccessDenied):
         await db.audit.create({"event": "anon"})
     await db.with_user(USER).audit.create({"event": "ann"})
-    assert log == ["before_change anon", "create rule", "before_change ann", "create rule"]
+    assert log == ["create rule", "create rule", "before_change ann"]
     assert await audit(db) == ["ann"]
 
 
