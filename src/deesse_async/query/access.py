@@ -338,13 +338,14 @@ class ReadRules:
 # every call has a new shape every time: past this many, plans come from the planner's
 # LRU cache instead.
 _KEEP = 64
+_NONE: frozenset[str] = frozenset()
 T = TypeVar("T")
 
 
 class ReadAccess:
     """What a query tree needs from the read rules, worked out once per query."""
 
-    __slots__ = ("_merged", "_plans", "ruled", "schema", "uses")
+    __slots__ = ("_fields", "_merged", "_plans", "ruled", "schema", "uses")
 
     def __init__(self, schema: Schema, node: QueryNode) -> None:
         self.schema = schema
@@ -362,23 +363,29 @@ class ReadAccess:
         # Collections whose reads run a rule, in a stable order (their rule's prefix).
         self.ruled = tuple(dict.fromkeys(s for s in slugs if has_read_rules(schema[s])))
         self.uses = tuple(dict.fromkeys(u for u in uses if u[0] in self.ruled))
+        # Per ruled collection: does any field have a read rule (else nothing to hide)?
+        self._fields = tuple(bool(_ruled_fields(schema[s], "read")) for s in self.ruled)
         self._merged: dict[tuple[Any, ...], QueryNode] = {}
-        self._plans: dict[tuple[Any, ...], Any] = {}
+        self._plans: dict[tuple[Any, ...], tuple[Any, QueryNode, bool]] = {}
 
     async def resolve(self, codecs: Any, ctx_for: Callable[[str], AccessContext]) -> ReadRules:
         """Run the read rules of every ruled collection for one execution."""
         shape = []
         params: dict[str, Any] = {}
         encode = codecs.encode
+        hiding = False
         for i, slug in enumerate(self.ruled):
             ctx = ctx_for(slug)
             f, values = await rule_filter(self.schema, slug, "read", ctx, f"a{i}_")
             if values is not None:
                 for key, (value, kind) in values.items.items():
                     params[key] = encode(kind, value) if kind else value
-            shape.append((f, await hidden_fields(self.schema[slug], ctx)))
+            hidden = await hidden_fields(self.schema[slug], ctx) if self._fields[i] else _NONE
+            hiding = hiding or bool(hidden)
+            shape.append((f, hidden))
         rules = ReadRules(tuple(shape), params)
-        self._check_uses(rules)
+        if hiding and self.uses:
+            self._check_uses(rules)
         return rules
 
     def _check_uses(self, rules: ReadRules) -> None:
@@ -397,13 +404,15 @@ class ReadAccess:
         node: QueryNode,
         rules: ReadRules,
         strategy: str,
-    ) -> T:
-        """``plan_for(merged tree, strategy)``, kept per rule shape: a prepared query bound
-        to many users compiles once per shape, and finds it here without hashing the tree."""
+    ) -> tuple[T, QueryNode, bool]:
+        """``plan_for(merged tree, strategy)``, the merged tree and whether a level of it is
+        padded; kept per rule shape: a prepared query bound to many users compiles once
+        per shape, and finds it here without hashing the tree."""
         key = (rules.shape, strategy)
-        found: T | None = self._plans.get(key)
+        found = self._plans.get(key)
         if found is None:
-            found = plan_for(self.merge(node, rules), strategy)
+            merged = self.merge(node, rules)
+            found = (plan_for(merged, strategy), merged, is_padded(merged))
             if len(self._plans) < _KEEP:
                 self._plans[key] = found
         return found
