@@ -52,6 +52,7 @@ __all__ = [
     "hidden_fields",
     "hidden_keys",
     "is_padded",
+    "reshape",
     "rule_filter",
     "run_callbacks",
     "strip_padding",
@@ -157,12 +158,36 @@ class AccessContext:
         )
 
 
-async def call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call a rule, hook or callback that may be sync or async."""
-    out = fn(*args)
-    if inspect.isawaitable(out):
-        out = await out
+async def call(fn: Callable[..., Any], *args: Any, what: tuple[str, str] = ("", "")) -> Any:
+    """Call a rule, hook or callback that may be sync or async; what it raises carries a
+    note naming it (``what``: its kind, e.g. "read rule", and the collection)."""
+    try:
+        out = fn(*args)
+        if inspect.isawaitable(out):
+            out = await out
+    except Exception as exc:
+        if what[0]:
+            name = getattr(fn, "__qualname__", repr(fn))
+            exc.add_note(f"deesse_async: raised by the {what[0]} of {what[1]!r} ({name})")
+        raise
     return out
+
+
+async def reshape(
+    hooks: tuple[Callable[..., Any], ...], ctx: AccessContext, row: dict[str, Any]
+) -> dict[str, Any]:
+    """Run ``after_read`` hooks on one row: a returned dict replaces it, ``None`` keeps it."""
+    for hook in hooks:
+        out = await call(hook, ctx, row, what=("after_read hook", ctx.collection))
+        if out is not None:
+            if not isinstance(out, dict):
+                raise ConfigError(
+                    f"the after_read hook {getattr(hook, '__qualname__', hook)!r} of "
+                    f"{ctx.collection!r} returned {type(out).__name__}; return the row (a "
+                    "dict) or None"
+                )
+            row = out
+    return row
 
 
 async def run_callbacks(callbacks: list[Callable[[], Any]]) -> None:
@@ -192,7 +217,7 @@ async def rule_filter(
     rule = schema[slug].collection.access.get(operation)
     if rule is None:
         return None, None
-    result = await call(rule, ctx)
+    result = await call(rule, ctx, what=(f"{operation} rule", slug))
     if result is True:
         return None, None
     if result is False:
@@ -220,7 +245,7 @@ async def field_allowed(
     rule = access.get(operation) if access else None
     if rule is None:
         return True
-    result = await call(rule, ctx)
+    result = await call(rule, ctx, what=(f"{operation} rule of field {name!r}", cc.slug))
     if not isinstance(result, bool):
         raise ConfigError(
             f"field rule {cc.slug}.{name}.{operation} returned {type(result).__name__}; a "

@@ -32,6 +32,7 @@ from .access import (
     check_depth,
     gone_keys,
     has_read_rules,
+    reshape,
     strip_padding,
 )
 from .batched import plan_batched
@@ -435,7 +436,7 @@ async def execute(
     hooks = q.planner.schema[q.node.slug].collection.hooks
     for hook in hooks.get("before_read", ()):
         ctx = AccessContext(actor, "read", q.node.slug, executor, pending.append)
-        await call(hook, ctx, q.options)
+        await call(hook, ctx, q.options, what=("before_read hook", q.node.slug))
     rules = await _resolve(q, executor, pending)
     (plan, required), node, padded = _ruled_plan(q, rules, strategy, prepared)
     params = q.planner.params(q.values, given, required)
@@ -477,14 +478,7 @@ async def after_read(
     if not hooks:
         return rows
     ctx = AccessContext(actor, "read", node.slug, executor, pending.append)
-    out = []
-    for row in rows:
-        for hook in hooks:
-            replaced = await call(hook, ctx, row)
-            if replaced is not None:
-                row = replaced
-        out.append(row)
-    return out
+    return [await reshape(hooks, ctx, row) for row in rows]
 
 
 def _reads_hooked(schema: Schema, node: QueryNode) -> bool:

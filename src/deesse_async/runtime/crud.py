@@ -13,7 +13,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from .._types import Row
 from ..drivers.base import Connection
-from ..errors import AccessDenied, ForeignKeyViolation, NotFound, ValidationError
+from ..errors import AccessDenied, ConfigError, ForeignKeyViolation, NotFound, ValidationError
 from ..query.access import (
     AccessContext,
     Actor,
@@ -21,6 +21,7 @@ from ..query.access import (
     call,
     check_depth,
     field_allowed,
+    reshape,
     rule_filter,
 )
 from ..query.options import Const
@@ -417,7 +418,8 @@ class _Operation:
     async def hooks(self, name: str, *args: Any) -> list[Any]:
         """Run the collection's ``name`` hooks in order; their results."""
         return [
-            await call(hook, self.ctx, *args) for hook in self.cc.collection.hooks.get(name, ())
+            await call(hook, self.ctx, *args, what=(f"{name} hook", self.slug))
+            for hook in self.cc.collection.hooks.get(name, ())
         ]
 
     async def read_filter(self, where: Any) -> tuple[Any, dict[str, Any], frozenset[str]]:
@@ -454,18 +456,20 @@ class _Operation:
     async def change(self, model: Any, values: dict[str, Any]) -> dict[str, Any]:
         """``before_change`` hooks: a returned dict replaces the data, validated again."""
         for hook in self.cc.collection.hooks.get("before_change", ()):
-            out = await call(hook, self.ctx, values)
+            out = await call(hook, self.ctx, values, what=("before_change hook", self.slug))
+            if out is not None and not isinstance(out, dict):
+                raise ConfigError(
+                    f"the before_change hook {getattr(hook, '__qualname__', hook)!r} of "
+                    f"{self.slug!r} returned {type(out).__name__}; return the data (a dict) "
+                    "or None"
+                )
             if out is not None:
                 values = self.api._validate(model, out, self.ctx.operation)
         return values
 
     async def shape(self, row: Row) -> Row:
         """``after_read`` hooks on a row the caller gets."""
-        for hook in self.cc.collection.hooks.get("after_read", ()):
-            out = await call(hook, self.ctx, row)
-            if out is not None:
-                row = out
-        return row
+        return await reshape(self.cc.collection.hooks.get("after_read", ()), self.ctx, row)
 
     async def returned(self, conn: Connection, row: Row) -> Row:
         """A written row as the caller may see it: only its id when the read rule hides
