@@ -47,11 +47,14 @@ __all__ = [
     "call",
     "check_depth",
     "field_allowed",
+    "gone_keys",
     "has_read_rules",
     "hidden_fields",
     "hidden_keys",
+    "is_padded",
     "rule_filter",
     "run_callbacks",
+    "strip_padding",
 ]
 
 Operation = Literal["create", "read", "update", "delete"]
@@ -254,6 +257,46 @@ def hidden_keys(cc: CompiledCollection, hidden: frozenset[str]) -> frozenset[str
     return frozenset(hidden | columns | relations)
 
 
+def gone_keys(schema: Schema, slug: str, hidden: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """What hidden fields take away from ``slug``'s rows and relations: its own hidden
+    fields (``hidden_keys``), and the relations back over a hidden field of another
+    collection (``users.reports`` over a hidden ``users.manager``: listing the reports
+    would tell the hidden value)."""
+    cc = schema[slug]
+    out = set(hidden_keys(cc, hidden.get(slug, frozenset())))
+    for name, rel in cc.relations.items():
+        target_hidden = hidden.get(rel.target)
+        if not target_hidden or rel.source != slug:
+            continue
+        target = schema[rel.target]
+        if rel.through is None:
+            fields = {
+                c.field for n, c in target.columns.items() if n in rel.target_columns and c.field
+            }
+        else:
+            fields = {f for f, j in target.junctions.items() if j.table is rel.through.table}
+        if fields & target_hidden:
+            out.add(name)
+    return frozenset(out)
+
+
+def strip_padding(node: QueryNode, rows: list[Any]) -> None:
+    """Take the ``id`` selected only for valid SQL out of padded levels' rows."""
+    for name, child in node.relations:
+        for row in rows:
+            value = row.get(name)
+            if value is not None:
+                strip_padding(child, [value] if child.single else value)
+    if node.padded:
+        for row in rows:
+            row.pop("id", None)
+
+
+def is_padded(node: QueryNode) -> bool:
+    """Whether any level of ``node`` is padded."""
+    return node.padded or any(is_padded(child) for _, child in node.relations)
+
+
 # -- read rules merged into a query tree -------------------------------------------------
 
 
@@ -295,13 +338,14 @@ class ReadRules:
 # every call has a new shape every time: past this many, plans come from the planner's
 # LRU cache instead.
 _KEEP = 64
+_NONE: frozenset[str] = frozenset()
 T = TypeVar("T")
 
 
 class ReadAccess:
     """What a query tree needs from the read rules, worked out once per query."""
 
-    __slots__ = ("_merged", "_plans", "ruled", "schema", "uses")
+    __slots__ = ("_fields", "_merged", "_plans", "ruled", "schema", "uses")
 
     def __init__(self, schema: Schema, node: QueryNode) -> None:
         self.schema = schema
@@ -319,29 +363,35 @@ class ReadAccess:
         # Collections whose reads run a rule, in a stable order (their rule's prefix).
         self.ruled = tuple(dict.fromkeys(s for s in slugs if has_read_rules(schema[s])))
         self.uses = tuple(dict.fromkeys(u for u in uses if u[0] in self.ruled))
+        # Per ruled collection: does any field have a read rule (else nothing to hide)?
+        self._fields = tuple(bool(_ruled_fields(schema[s], "read")) for s in self.ruled)
         self._merged: dict[tuple[Any, ...], QueryNode] = {}
-        self._plans: dict[tuple[Any, ...], Any] = {}
+        self._plans: dict[tuple[Any, ...], tuple[Any, QueryNode, bool]] = {}
 
     async def resolve(self, codecs: Any, ctx_for: Callable[[str], AccessContext]) -> ReadRules:
         """Run the read rules of every ruled collection for one execution."""
         shape = []
         params: dict[str, Any] = {}
         encode = codecs.encode
+        hiding = False
         for i, slug in enumerate(self.ruled):
             ctx = ctx_for(slug)
             f, values = await rule_filter(self.schema, slug, "read", ctx, f"a{i}_")
             if values is not None:
                 for key, (value, kind) in values.items.items():
                     params[key] = encode(kind, value) if kind else value
-            shape.append((f, await hidden_fields(self.schema[slug], ctx)))
+            hidden = await hidden_fields(self.schema[slug], ctx) if self._fields[i] else _NONE
+            hiding = hiding or bool(hidden)
+            shape.append((f, hidden))
         rules = ReadRules(tuple(shape), params)
-        self._check_uses(rules)
+        if hiding and self.uses:
+            self._check_uses(rules)
         return rules
 
     def _check_uses(self, rules: ReadRules) -> None:
         hidden = dict(zip(self.ruled, (h for _, h in rules.shape), strict=True))
         for slug, name, where in self.uses:
-            if name in hidden_keys(self.schema[slug], hidden[slug]):
+            if name in gone_keys(self.schema, slug, hidden):
                 raise QueryError(
                     f"uses {name!r} of {slug!r}, which this caller may not read (a field "
                     "access rule hides it); filter and order only by fields the caller can see",
@@ -354,13 +404,15 @@ class ReadAccess:
         node: QueryNode,
         rules: ReadRules,
         strategy: str,
-    ) -> T:
-        """``plan_for(merged tree, strategy)``, kept per rule shape: a prepared query bound
-        to many users compiles once per shape, and finds it here without hashing the tree."""
+    ) -> tuple[T, QueryNode, bool]:
+        """``plan_for(merged tree, strategy)``, the merged tree and whether a level of it is
+        padded; kept per rule shape: a prepared query bound to many users compiles once
+        per shape, and finds it here without hashing the tree."""
         key = (rules.shape, strategy)
-        found: T | None = self._plans.get(key)
+        found = self._plans.get(key)
         if found is None:
-            found = plan_for(self.merge(node, rules), strategy)
+            merged = self.merge(node, rules)
+            found = (plan_for(merged, strategy), merged, is_padded(merged))
             if len(self._plans) < _KEEP:
                 self._plans[key] = found
         return found
@@ -388,16 +440,20 @@ class _Merger:
         return None if found is None else found[0]
 
     def node(self, node: QueryNode) -> QueryNode:
-        hidden = self.rules.get(node.slug, (None, frozenset[str]()))[1]
-        gone = hidden_keys(self.schema[node.slug], hidden)
+        hidden = {slug: h for slug, (_, h) in self.rules.items()}
+        gone = gone_keys(self.schema, node.slug, hidden)
         where = _and(self.where(node.where, node.slug), self.rule(node.slug))
+        columns = tuple(c for c in node.columns if c not in gone)
+        relations = tuple(
+            (name, self.node(child)) for name, child in node.relations if name not in gone
+        )
+        padded = not columns and not relations and not node.extras
         return dataclasses.replace(
             node,
-            columns=tuple(c for c in node.columns if c not in gone),
+            columns=("id",) if padded else columns,
             where=where,
-            relations=tuple(
-                (name, self.node(child)) for name, child in node.relations if name not in gone
-            ),
+            relations=relations,
+            padded=padded,
         )
 
     def where(self, f: Filter | None, slug: str) -> Filter | None:

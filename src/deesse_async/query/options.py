@@ -222,6 +222,9 @@ class QueryNode:
     relations: tuple[tuple[str, QueryNode], ...] = ()
     relation: RelationInfo | None = None  # how this level hangs off its parent
     single: bool = False  # find_first or a one relation: one row or None
+    # Field rules hid everything asked for: "id" is selected only so that the SQL is
+    # valid, and taken out of the rows (access.py).
+    padded: bool = False
 
 
 @dataclass(slots=True)

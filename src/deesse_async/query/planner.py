@@ -30,8 +30,9 @@ from .access import (
     ReadRules,
     call,
     check_depth,
+    gone_keys,
     has_read_rules,
-    hidden_keys,
+    strip_padding,
 )
 from .batched import plan_batched
 from .context import PlanContext
@@ -148,12 +149,8 @@ class QueryPlanner:
 
         rules = await access.resolve(self.codecs, ctx_for)
         params.update(rules.params)
-        hidden = dict(zip(access.ruled, (h for _, h in rules.shape), strict=True)).get(slug)
-        return (
-            access.merge(node, rules).where,
-            params,
-            hidden_keys(self.schema[slug], hidden or frozenset()),
-        )
+        hidden = dict(zip(access.ruled, (h for _, h in rules.shape), strict=True))
+        return access.merge(node, rules).where, params, gone_keys(self.schema, slug, hidden)
 
     def compile_filter(self, slug: str, table: sa.FromClause, f: Filter) -> sa.ColumnElement[bool]:
         """A parsed filter as a boolean expression over ``table``."""
@@ -326,6 +323,14 @@ class Query:
                 f"this query holds placeholders ({names}): call .prepare() and execute it"
             )
         strategy = self.planner.choose(self.node, self.values, self.strategy)
+        if self.access is None and not self.planner.has_read_hooks:
+            plan, required = self.planner.plan(self.node, strategy)
+            params = self.planner.params(self.values, None, required)
+            async with self.executor.acquire() as conn:
+                rows = await run_plan(plan, conn, params)
+            if self.node.single:
+                return rows[0] if rows else None
+            return rows
         return await execute(self, self.executor, strategy, None, None)
 
     def prepare(self, name: str | None = None) -> PreparedQuery:
@@ -395,12 +400,13 @@ class PreparedQuery:
 
 def _ruled_plan(
     q: Query, rules: ReadRules | None, strategy: str, prepared: PreparedQuery | None
-) -> tuple[Plan, frozenset[str]]:
-    """The plan for one rule shape: the prepared plan when no rule restricts anything."""
+) -> tuple[tuple[Plan, frozenset[str]], QueryNode, bool]:
+    """The plan for one rule shape (the prepared plan when no rule restricts anything),
+    the tree it runs, and whether a level of it is padded."""
     if rules is None or q.access is None:
         if prepared is not None:
-            return prepared.plan, prepared.placeholders
-        return q.planner.plan(q.node, strategy)
+            return (prepared.plan, prepared.placeholders), q.node, False
+        return q.planner.plan(q.node, strategy), q.node, False
     return q.access.plan(q.planner.plan, q.node, rules, strategy)
 
 
@@ -431,26 +437,20 @@ async def execute(
         ctx = AccessContext(actor, "read", q.node.slug, executor, pending.append)
         await call(hook, ctx, q.options)
     rules = await _resolve(q, executor, pending)
-    plan, required = _ruled_plan(q, rules, strategy, prepared)
+    (plan, required), node, padded = _ruled_plan(q, rules, strategy, prepared)
     params = q.planner.params(q.values, given, required)
     if rules is not None:
         params.update(rules.params)
     async with executor.acquire() as conn:
         rows = await run_plan(plan, conn, params)
+    if padded:
+        strip_padding(node, rows)
     if q.planner.has_read_hooks:
-        node = plan_node(q, rules)
         rows = await after_read(q.planner.schema, node, rows, actor, executor, pending)
     await executor._settle(pending)
     if q.node.single:
         return rows[0] if rows else None
     return rows
-
-
-def plan_node(q: Query, rules: ReadRules | None) -> QueryNode:
-    """The tree the plan ran (hidden fields dropped)."""
-    if rules is None or q.access is None:
-        return q.node
-    return q.access.merge(q.node, rules)
 
 
 async def after_read(
@@ -506,7 +506,7 @@ def _sql_now(q: Query, executor: Executor, strategy: str) -> str:
             "an access rule of this query awaits: to_sql() cannot run it; call to_sql() on "
             "db.trusted().query... to see the SQL without rules"
         )
-    return _ruled_plan(q, rules, strategy, None)[0].sql()
+    return _ruled_plan(q, rules, strategy, None)[0][0].sql()
 
 
 def build_query(
