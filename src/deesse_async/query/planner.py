@@ -439,7 +439,10 @@ async def execute(
         await call(hook, ctx, q.options, what=("before_read hook", q.node.slug))
     rules = await _resolve(q, executor, pending)
     (plan, required), node, padded = _ruled_plan(q, rules, strategy, prepared)
-    params = q.planner.params(q.values, given, required)
+    # The caller's values are checked against the query's own placeholders: a rule may
+    # fold one away (``id = :id AND false`` compiles to ``0 = 1``), never add one.
+    expected = required if prepared is None else prepared.placeholders
+    params = q.planner.params(q.values, given, expected)
     if rules is not None:
         params.update(rules.params)
     async with executor.acquire() as conn:
