@@ -61,3 +61,42 @@ async def test_one_prepared_query_serves_three_rule_shapes(make_db: MakeDb, stra
     for user in ({"id": 3}, {"id": 4}, None, {"admin": True, "id": 5}):
         await page.with_user(user).execute(n=1)
     assert len(access._plans) == 3
+
+
+def shaped_rule(ctx: Any) -> Any:
+    """Where-dicts of one skeleton with other values, and of other skeletons."""
+    return ctx.user["where"]
+
+
+Shaped = collection(
+    slug="shaped",
+    timestamps=False,
+    fields={"name": field(type=text()), "owner": field(type=integer())},
+    access={"read": shaped_rule},
+)
+
+
+async def test_rule_values_are_bound_anew_for_each_execution(make_db: MakeDb) -> None:
+    from deesse_async import ConfigError
+
+    db = await make_db([Shaped])
+    for name, owner in (("a", 1), ("b", 2), (None, 3)):
+        await db.trusted().shaped.create({"name": name, "owner": owner})
+    page = db.query.shaped.find_many(columns={"owner": True}, order_by={"id": "asc"}).prepare()
+
+    async def owners(where: Any) -> list[int]:
+        return [r["owner"] for r in await page.with_user({"where": where}).execute()]
+
+    assert await owners({"owner": 1}) == [1]
+    assert await owners({"owner": 2}) == [2]
+    assert await owners({"owner": {"in": [1, 3]}}) == [1, 3]
+    assert await owners({"owner": {"in": [2]}}) == [2]
+    assert await owners({"name": {"is_null": True}}) == [3]
+    assert await owners({"name": {"is_null": False}}) == [1, 2]
+    assert await owners({"name": None}) == [3]
+    assert await owners({"OR": [{"owner": 3}, {"name": "a"}]}) == [1, 3]
+    assert await owners({"OR": [{"owner": 2}, {"name": "zz"}]}) == [2]
+    assert await owners({"owner": {"in": [None, 2]}}) == [2]
+    with pytest.raises(ConfigError, match=r"access rule shaped\.read\.owner: value 'x'"):
+        await owners({"owner": "x"})
+    assert await owners({"owner": 1}) == [1]  # the same skeleton after the failure
