@@ -15,6 +15,7 @@ from .errors import DataConflictError as DataConflictError
 from .errors import DataLossError as DataLossError
 from .errors import DeesseError as DeesseError
 from .errors import ForeignKeyViolation as ForeignKeyViolation
+from .errors import HookRecursionError as HookRecursionError
 from .errors import IntegrityError as IntegrityError
 from .errors import NotFound as NotFound
 from .errors import NotNullViolation as NotNullViolation
@@ -22,6 +23,7 @@ from .errors import QueryError as QueryError
 from .errors import SchemaSyncError as SchemaSyncError
 from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
+from .query.access import AccessContext as AccessContext
 from .query.api import CollectionQuery as CollectionQuery
 from .query.api import QueryNamespace as QueryNamespace
 from .query.options import Placeholder as Placeholder
@@ -29,6 +31,7 @@ from .query.options import placeholder as placeholder
 from .query.planner import PreparedQuery as PreparedQuery
 from .query.planner import Query as Query
 from .runtime.crud import CollectionAPI as CollectionAPI
+from .runtime.database import DatabaseView as DatabaseView
 from .runtime.database import Transaction as Transaction
 from .schema import Collection as Collection
 from .schema import Field as Field
@@ -76,6 +79,7 @@ from .sync.plan import SyncPlan as SyncPlan
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessContext",
     "AccessDenied",
     "Boolean",
     "CheckViolation",
@@ -89,12 +93,14 @@ __all__ = [
     "DataLossError",
     "Database",
     "DatabaseError",
+    "DatabaseView",
     "Date",
     "DeesseError",
     "Email",
     "Field",
     "FieldType",
     "ForeignKeyViolation",
+    "HookRecursionError",
     "Integer",
     "IntegrityError",
     "Json",

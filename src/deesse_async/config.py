@@ -15,7 +15,7 @@ from .drivers.base import PoolOptions
 from .drivers.url import file_url, parse_url
 from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
-from .runtime.database import Transaction
+from .runtime.database import DatabaseView, Transaction
 from .runtime.settings import connection_settings
 from .schema.collection import Collection, publish_artifacts
 from .schema.relations import Relations
@@ -83,11 +83,14 @@ def api_names(db: Database) -> frozenset[str]:
     """
     # The instance (its attributes set in __init__: query, schema, url...) and the
     # Transaction class (a transaction's own attributes mirror the database's).
-    names = set(dir(db)) | set(dir(Transaction))
+    names = set(dir(db)) | set(dir(Transaction)) | set(dir(DatabaseView))
     names |= {
-        n for cls in (*type(db).__mro__, Transaction) for n in vars(cls).get("__annotations__", {})
+        n
+        for cls in (*type(db).__mro__, Transaction, DatabaseView)
+        for n in vars(cls).get("__annotations__", {})
     }
-    return frozenset(n for n in names if not n.startswith("_"))
+    # Private names count too (db._pool, tx._state): a slug may start with one "_".
+    return frozenset(n for n in names if not n.startswith("__"))
 
 
 def _check_slugs_shadow_nothing(db: Database) -> None:

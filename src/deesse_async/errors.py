@@ -6,6 +6,7 @@ DeesseError
  ├── ValidationError        data given to create/update does not fit the collection
  ├── NotFound               update() of a row that does not exist
  ├── AccessDenied           an access rule refused a write
+ ├── HookRecursionError     hooks started operations through ctx.db nested too deep
  ├── DataLossError          a schema plan would lose data and was not accepted
  ├── ConnectionError        the database cannot be reached (URL shown, password hidden)
  └── DatabaseError          any other error the database reported
@@ -36,6 +37,7 @@ __all__ = [
     "DatabaseError",
     "DeesseError",
     "ForeignKeyViolation",
+    "HookRecursionError",
     "IntegrityError",
     "NotFound",
     "NotNullViolation",
@@ -96,6 +98,10 @@ class NotFound(DeesseError):
 
 class AccessDenied(DeesseError):
     """An access rule refused the operation."""
+
+
+class HookRecursionError(DeesseError):
+    """Hooks started operations (through ``ctx.db``) nested past the depth limit."""
 
 
 class DataLossError(DeesseError):

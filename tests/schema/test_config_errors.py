@@ -117,9 +117,32 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         r"id_type must be 'integer' or 'uuid'",
     ),
     (
-        "access not implemented",
-        lambda: collection(slug="t", fields={}, access={"read": lambda ctx: True}),
-        r"access rules and hooks are not implemented",
+        "unknown access operation",
+        lambda: collection(slug="t", fields={}, access={"raed": lambda ctx: True}),
+        r"collection 't': unknown access operation 'raed'; did you mean 'read'\?",
+    ),
+    (
+        "access rule not callable",
+        lambda: collection(slug="t", fields={}, access={"read": True}),
+        r"access\['read'\] must be a callable\(ctx\) returning True, False or a where-dict",
+    ),
+    (
+        "unknown hook",
+        lambda: collection(slug="t", fields={}, hooks={"after_create": [print]}),
+        r"unknown hook 'after_create'.*hooks: before_change, after_change",
+    ),
+    (
+        "hook not callable",
+        lambda: collection(slug="t", fields={}, hooks={"after_read": ["x"]}),
+        r"hooks\['after_read'\] must be a list of callables",
+    ),
+    (
+        "field access delete",
+        lambda: collection(
+            slug="t",
+            fields={"a": field(type=text(), access={"delete": lambda ctx: False})},
+        ),
+        r"field 'a': unknown access operation 'delete'.*operations: read, create, update",
     ),
     (
         "bad references",

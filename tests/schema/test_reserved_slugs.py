@@ -49,5 +49,14 @@ def test_define_config_checks_even_a_collection_built_without_collection() -> No
 def test_the_early_check_in_collection_covers_the_whole_api() -> None:
     """collection() refuses at the user's line what define_config would refuse later."""
     db = define_config("sqlite://:memory:")
-    assert api_names(db) <= RESERVED_SLUGS, sorted(api_names(db) - RESERVED_SLUGS)
+    # Private names ("_pool", "_actor", ...) are refused by define_config only.
+    public = {n for n in api_names(db) if not n.startswith("_")}
+    assert public <= RESERVED_SLUGS, sorted(public - RESERVED_SLUGS)
     assert {"acquire", "atomic", "collection", "transaction", "query"} <= api_names(db)
+
+
+def test_a_slug_naming_a_private_attribute_is_refused() -> None:
+    """db._actor is the view's actor: a collection may not take its name."""
+    private = collection(slug="_actor", fields={"n": field(type=text())})
+    with pytest.raises(ConfigError, match="collection slug '_actor' is reserved"):
+        define_config("sqlite://:memory:", [private])

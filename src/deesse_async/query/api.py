@@ -91,13 +91,16 @@ class QueryNamespace:
     """``db.query``: one ``CollectionQuery`` per collection slug."""
 
     def __init__(self, planner: QueryPlanner, executor: Executor) -> None:
-        self._by_slug = {
-            slug: CollectionQuery(planner, executor, slug) for slug in planner.schema.collections
-        }
+        # Mangled (_QueryNamespace__...): no collection slug can take these names.
+        self.__planner = planner
+        self.__executor = executor
 
     def __getattr__(self, name: str) -> CollectionQuery:
-        by_slug: dict[str, CollectionQuery] | None = self.__dict__.get("_by_slug")
-        if by_slug is not None and name in by_slug:
-            return by_slug[name]
-        hint = did_you_mean(name, list(by_slug or ()))
+        planner: QueryPlanner | None = self.__dict__.get("_QueryNamespace__planner")
+        slugs = planner.schema.collections if planner is not None else {}
+        if planner is not None and name in slugs:
+            query = CollectionQuery(planner, self.__executor, name)
+            self.__dict__[name] = query  # built on first use, then a plain attribute
+            return query
+        hint = did_you_mean(name, list(slugs))
         raise AttributeError(f"db.query has no collection {name!r}{hint}")

@@ -82,7 +82,8 @@ def placeholder(name: str) -> Placeholder:
 # SQLAlchemy names anonymous binds "param_1", "id_2": a placeholder of that form would
 # clash with one, in some statements only.
 _ANONYMOUS = re.compile(r"_\d+$")
-_INTERNAL = re.compile(r"^(__|(r\d+_)?dv_\d+$)")
+# dv_N: a caller's value; rN_dv_N: a predefined relation filter's; aN_dv_N: an access rule's.
+_INTERNAL = re.compile(r"^(__|([ra]\d+_)?dv_\d+$)")
 
 
 def is_reserved(name: str) -> bool:
@@ -221,6 +222,9 @@ class QueryNode:
     relations: tuple[tuple[str, QueryNode], ...] = ()
     relation: RelationInfo | None = None  # how this level hangs off its parent
     single: bool = False  # find_first or a one relation: one row or None
+    # Field rules hid everything asked for: "id" is selected only so that the SQL is
+    # valid, and taken out of the rows (access.py).
+    padded: bool = False
 
 
 @dataclass(slots=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
@@ -23,12 +23,25 @@ from ..compile.schema import Schema
 from ..dialects import Dialect
 from ..drivers.base import Codecs, Connection
 from ..errors import QueryError
+from .access import (
+    AccessContext,
+    Actor,
+    ReadAccess,
+    ReadRules,
+    call,
+    check_depth,
+    gone_keys,
+    has_read_rules,
+    reshape,
+    strip_padding,
+)
 from .batched import plan_batched
 from .context import PlanContext
 from .lateral import plan_lateral
 from .options import (
     And,
     Cmp,
+    Filter,
     QueryNode,
     Values,
     check_count,
@@ -55,7 +68,18 @@ class Plan(Protocol):
 
 
 class Executor(Protocol):
+    """Where queries run: a view of the database (``db``, ``db.with_user(u)``, a
+    transaction) with the actor its rules see."""
+
+    _actor: Actor
+
     def acquire(self) -> Any: ...
+
+    async def _settle(self, callbacks: list[Callable[[], Any]]) -> None:
+        """``ctx.on_commit`` callbacks of a finished read: run now, or at commit."""
+
+    def _as_actor(self, actor: Actor) -> Executor:
+        """The same database or transaction seen by another actor."""
 
 
 class QueryPlanner:
@@ -71,6 +95,14 @@ class QueryPlanner:
         self.context = PlanContext(schema, dialect, codecs)
         self._cache: OrderedDict[tuple[QueryNode, str], tuple[Plan, frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()
+        # Whether any collection declares read rules or read hooks: if none, queries
+        # skip the access machinery entirely.
+        self.has_rules = any(has_read_rules(cc) for cc in schema.collections.values())
+        self.has_read_hooks = any(
+            name in cc.collection.hooks
+            for cc in schema.collections.values()
+            for name in ("before_read", "after_read")
+        )
 
     def where_clause(
         self, slug: str, table: sa.FromClause, where: Any
@@ -86,6 +118,44 @@ class QueryPlanner:
         expr = self.context.compiler().compile(f, self.schema[slug], table)
         encode = self.codecs.encode
         return expr, {k: encode(kind, v) if kind else v for k, (v, kind) in values.items.items()}
+
+    async def read_filter(
+        self,
+        slug: str,
+        where: Any,
+        executor: Executor,
+        pending: list[Callable[[], Any]],
+    ) -> tuple[Filter | None, dict[str, Any], frozenset[str]]:
+        """The caller's where-dict (or None) merged with the read rules ``executor``'s
+        actor sees, its encoded values, and the row keys field rules hide (CRUD reads,
+        ``count``, and the rows writes return)."""
+        f: Filter | None = None
+        params: dict[str, Any] = {}
+        if where is not None:
+            f, values = parse_where(self.schema, slug, where)
+            if values.placeholders:
+                raise QueryError("placeholders are only accepted in prepared find_many/find_first")
+            encode = self.codecs.encode
+            params = {k: encode(kind, v) if kind else v for k, (v, kind) in values.items.items()}
+        actor = executor._actor
+        if actor.trusted or not self.has_rules:
+            return f, params, frozenset()
+        node = QueryNode(slug, ("id",), where=f)
+        access = ReadAccess(self.schema, node)
+        if not access.ruled:
+            return f, params, frozenset()
+
+        def ctx_for(target: str) -> AccessContext:
+            return AccessContext(actor, "read", target, executor, pending.append)
+
+        rules = await access.resolve(self.codecs, ctx_for)
+        params.update(rules.params)
+        hidden = dict(zip(access.ruled, (h for _, h in rules.shape), strict=True))
+        return access.merge(node, rules).where, params, gone_keys(self.schema, slug, hidden)
+
+    def compile_filter(self, slug: str, table: sa.FromClause, f: Filter) -> sa.ColumnElement[bool]:
+        """A parsed filter as a boolean expression over ``table``."""
+        return self.context.compiler().compile(f, self.schema[slug], table)
 
     def plan(self, node: QueryNode, strategy: str) -> tuple[Plan, frozenset[str]]:
         """The compiled plan of a query shape and the placeholder names it needs (cached,
@@ -236,6 +306,8 @@ class Query:
     node: QueryNode
     values: Values
     strategy: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # as given (before_read)
+    access: ReadAccess | None = None  # the tree reads a collection with rules
 
     def _plan(self) -> tuple[Plan, frozenset[str]]:
         return self.planner.plan(
@@ -251,13 +323,16 @@ class Query:
             raise QueryError(
                 f"this query holds placeholders ({names}): call .prepare() and execute it"
             )
-        plan, required = self._plan()
-        params = self.planner.params(self.values, None, required)
-        async with self.executor.acquire() as conn:
-            rows = await run_plan(plan, conn, params)
-        if self.node.single:
-            return rows[0] if rows else None
-        return rows
+        strategy = self.planner.choose(self.node, self.values, self.strategy)
+        if self.access is None and not self.planner.has_read_hooks:
+            plan, required = self.planner.plan(self.node, strategy)
+            params = self.planner.params(self.values, None, required)
+            async with self.executor.acquire() as conn:
+                rows = await run_plan(plan, conn, params)
+            if self.node.single:
+                return rows[0] if rows else None
+            return rows
+        return await execute(self, self.executor, strategy, None, None)
 
     def prepare(self, name: str | None = None) -> PreparedQuery:
         """Plan and compile once; the result is safe to share across tasks."""
@@ -265,18 +340,26 @@ class Query:
         return PreparedQuery(name, self, plan, required)
 
     def to_sql(self) -> str:
-        """The SQL this query runs (several statements for the batched strategy)."""
-        return self._plan()[0].sql()
+        """The SQL this query runs (several statements for the batched strategy), with
+        the access rules of its view merged in when they can run without awaiting."""
+        strategy = self.planner.choose(self.node, self.values, self.strategy)
+        return _sql_now(self, self.executor, strategy)
 
 
 @dataclass(eq=False)
 class PreparedQuery:
-    """A planned, compiled query; ``await q.execute({...})`` runs it with values."""
+    """A planned, compiled query; ``await q.execute({...})`` runs it with values.
+
+    It runs with the view it was prepared on; ``with_user(user)`` and ``trusted()``
+    return the same prepared query bound to another caller (no new compilation: one
+    compiled plan per access rule shape is kept).
+    """
 
     name: str | None
     query: Query
     plan: Plan
     placeholders: frozenset[str]
+    executor: Executor | None = None  # None: the query's own view
 
     @property
     def strategy(self) -> str:
@@ -284,19 +367,140 @@ class PreparedQuery:
         return self.plan.strategy
 
     def to_sql(self) -> str:
-        """The SQL this prepared query runs."""
-        return self.plan.sql()
+        """The SQL this prepared query runs (access rules merged in, as ``Query.to_sql``)."""
+        return _sql_now(self.query, self.executor or self.query.executor, self.plan.strategy)
+
+    def with_user(self, user: Any) -> PreparedQuery:
+        """This prepared query run as ``user`` (its access rules see ``ctx.user = user``).
+
+        >>> # row = await by_id.with_user(request.user).execute(id=7)
+        """
+        executor = self.executor or self.query.executor
+        return replace(self, executor=executor._as_actor(Actor(user=user)))
+
+    def trusted(self) -> PreparedQuery:
+        """This prepared query run with no access rules (as ``db.trusted()``)."""
+        executor = self.executor or self.query.executor
+        return replace(self, executor=executor._as_actor(Actor(trusted=True)))
 
     async def execute(self, values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
         """Run with placeholder values (a dict or keyword arguments)."""
         given = {**(values or {}), **kwargs}
         q = self.query
-        params = q.planner.params(q.values, given, self.placeholders)
-        async with q.executor.acquire() as conn:
-            rows = await run_plan(self.plan, conn, params)
-        if q.node.single:
-            return rows[0] if rows else None
+        executor = self.executor or q.executor
+        if q.access is None and not q.planner.has_read_hooks:
+            # The hot path: no rule, no hook anywhere in this query.
+            params = q.planner.params(q.values, given, self.placeholders)
+            async with executor.acquire() as conn:
+                rows = await run_plan(self.plan, conn, params)
+            if q.node.single:
+                return rows[0] if rows else None
+            return rows
+        return await execute(q, executor, self.plan.strategy, given, self)
+
+
+def _ruled_plan(
+    q: Query, rules: ReadRules | None, strategy: str, prepared: PreparedQuery | None
+) -> tuple[tuple[Plan, frozenset[str]], QueryNode, bool]:
+    """The plan for one rule shape (the prepared plan when no rule restricts anything),
+    the tree it runs, and whether a level of it is padded."""
+    if rules is None or q.access is None:
+        if prepared is not None:
+            return (prepared.plan, prepared.placeholders), q.node, False
+        return q.planner.plan(q.node, strategy), q.node, False
+    return q.access.plan(q.planner.plan, q.node, rules, strategy)
+
+
+async def _resolve(q: Query, executor: Executor, pending: list[Any]) -> ReadRules | None:
+    actor = executor._actor
+    if q.access is None or actor.trusted:
+        return None
+
+    def ctx_for(slug: str) -> AccessContext:
+        return AccessContext(actor, "read", slug, executor, pending.append)
+
+    return await q.access.resolve(q.planner.codecs, ctx_for)
+
+
+async def execute(
+    q: Query,
+    executor: Executor,
+    strategy: str,
+    given: Mapping[str, Any] | None,
+    prepared: PreparedQuery | None,
+) -> Any:
+    """Run a query as ``executor``'s actor: read rules merged, read hooks run."""
+    actor = executor._actor
+    check_depth(actor, "read", q.node.slug)
+    pending: list[Callable[[], Any]] = []
+    hooks = q.planner.schema[q.node.slug].collection.hooks
+    for hook in hooks.get("before_read", ()):
+        ctx = AccessContext(actor, "read", q.node.slug, executor, pending.append)
+        await call(hook, ctx, q.options, what=("before_read hook", q.node.slug))
+    rules = await _resolve(q, executor, pending)
+    (plan, required), node, padded = _ruled_plan(q, rules, strategy, prepared)
+    params = q.planner.params(q.values, given, required)
+    if rules is not None:
+        params.update(rules.params)
+    async with executor.acquire() as conn:
+        rows = await run_plan(plan, conn, params)
+    if padded:
+        strip_padding(node, rows)
+    if q.planner.has_read_hooks:
+        rows = await after_read(q.planner.schema, node, rows, actor, executor, pending)
+    await executor._settle(pending)
+    if q.node.single:
+        return rows[0] if rows else None
+    return rows
+
+
+async def after_read(
+    schema: Schema,
+    node: QueryNode,
+    rows: list[Row],
+    actor: Actor,
+    executor: Executor,
+    pending: list[Callable[[], Any]],
+) -> list[Row]:
+    """Apply ``after_read`` hooks to every row of their collection, nested rows first."""
+    for name, child in node.relations:
+        if not _reads_hooked(schema, child):
+            continue
+        for row in rows:
+            value = row.get(name)
+            if value is None:
+                continue
+            if child.single:
+                row[name] = (await after_read(schema, child, [value], actor, executor, pending))[0]
+            else:
+                row[name] = await after_read(schema, child, value, actor, executor, pending)
+    hooks = schema[node.slug].collection.hooks.get("after_read", ())
+    if not hooks:
         return rows
+    ctx = AccessContext(actor, "read", node.slug, executor, pending.append)
+    return [await reshape(hooks, ctx, row) for row in rows]
+
+
+def _reads_hooked(schema: Schema, node: QueryNode) -> bool:
+    if "after_read" in schema[node.slug].collection.hooks:
+        return True
+    return any(_reads_hooked(schema, child) for _, child in node.relations)
+
+
+def _sql_now(q: Query, executor: Executor, strategy: str) -> str:
+    """The SQL of ``q`` as ``executor``'s actor runs it; the rules must not await."""
+    coro = _resolve(q, executor, [])
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        rules: ReadRules | None = done.value
+    else:
+        coro.close()
+        raise QueryError(
+            "an access rule of this query awaits: to_sql() cannot run it; call to_sql() on "
+            "db.trusted().query... to see the SQL without rules"
+        )
+    return _ruled_plan(q, rules, strategy, None)[0][0].sql()
 
 
 def build_query(
@@ -315,4 +519,7 @@ def build_query(
             path="strategy",
         )
     node, values = parse_query(planner.schema, slug, options, single=single)
-    return Query(planner, executor, node, values, strategy)
+    access = ReadAccess(planner.schema, node) if planner.has_rules else None
+    if access is not None and not access.ruled:
+        access = None
+    return Query(planner, executor, node, values, strategy, options, access)

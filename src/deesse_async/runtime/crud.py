@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -13,25 +13,55 @@ from pydantic import BaseModel, TypeAdapter
 
 from .._types import Row
 from ..drivers.base import Connection
-from ..errors import ForeignKeyViolation, NotFound, ValidationError
+from ..errors import AccessDenied, ConfigError, ForeignKeyViolation, NotFound, ValidationError
+from ..query.access import (
+    AccessContext,
+    Actor,
+    Operation,
+    call,
+    check_depth,
+    field_allowed,
+    reshape,
+    rule_filter,
+)
+from ..query.options import Const
 from .crud_statements import CollectionStatements
 from .integrity import explain_delete, explain_write
 
 __all__ = ["CollectionAPI", "Executor"]
 
 
+class TransactionView(Protocol):
+    """The transaction an operation runs in (``Transaction`` in database.py)."""
+
+    _actor: Actor
+
+    def _connection(self) -> Connection: ...
+
+    def _as_actor(self, actor: Actor) -> Any: ...
+
+    async def _settle(self, callbacks: list[Callable[[], Any]]) -> None: ...
+
+
 class Executor(Protocol):
-    """Where CRUD runs: the pool (``db``) or one connection (``tx``)."""
+    """Where CRUD runs: a view of the database (``db``, ``db.with_user(u)``,
+    ``db.trusted()``) or of a transaction (``tx``), with the actor its rules see."""
+
+    _actor: Actor
 
     def acquire(self) -> AbstractAsyncContextManager[Connection]:
         """A connection for statements that need no transaction."""
 
-    def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Connection]:
-        """A connection inside a transaction (the open one inside ``db.transaction()``).
+    def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Any]:
+        """A transaction (``TransactionView``; the open one inside ``db.transaction()``).
 
         ``several_writes``: the operation writes more than once, so inside an open
         transaction it runs in a savepoint (all of it or none of it stays).
         """
+
+    def _as_actor(self, actor: Actor) -> Any: ...
+
+    async def _settle(self, callbacks: list[Callable[[], Any]]) -> None: ...
 
 
 _ID_ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -50,12 +80,13 @@ def _errors(exc: pydantic.ValidationError, prefix: tuple[Any, ...]) -> list[dict
 class CollectionAPI:
     """CRUD for one collection. Get it as ``db.<slug>`` or ``tx.<slug>``."""
 
-    __slots__ = ("_ex", "_junctions", "_s", "slug")
+    __slots__ = ("_ex", "_guard", "_junctions", "_s", "slug")
 
     def __init__(self, statements: CollectionStatements, executor: Executor) -> None:
         self._s = statements
         self._ex = executor
         self._junctions = statements.cc.junctions
+        self._guard = statements.guard
         self.slug = statements.cc.slug
 
     # -- validation -------------------------------------------------------------------
@@ -177,17 +208,28 @@ class CollectionAPI:
     async def create(self, data: Mapping[str, Any] | BaseModel) -> Row:
         """Validate ``data`` and insert one row; returns the stored row.
 
+        Access rules and hooks of the collection apply (docs/access.md): a denied
+        create raises ``AccessDenied`` with nothing written.
+
         >>> # post = await db.posts.create({"title": "Hello", "author_id": 1})
         """
+        actor = self._ex._actor
+        if self._guard.plain("create", actor):
+            values = self._validate(self._s.cc.create_model, data, "create")
+            now = dt.datetime.now(dt.UTC)
+            links = any(values.get(j) for j in self._junctions)
+            if links or not self._s.dialect.insert_returning:
+                async with self._ex.atomic(several_writes=links) as tx:
+                    return await self._insert(tx._connection(), values, now)
+            async with self._ex.acquire() as conn:
+                return await self._insert(conn, values, now)
+        check_depth(actor, "create", self.slug)
+        given = _given_keys(data)
         values = self._validate(self._s.cc.create_model, data, "create")
-        now = dt.datetime.now(dt.UTC)
-        links = any(values.get(j) for j in self._junctions)
-        if links or not self._s.dialect.insert_returning:
-            manage = self._ex.atomic(several_writes=links)
-        else:
-            manage = self._ex.acquire()
-        async with manage as conn:
-            return await self._insert(conn, values, now)
+        async with self._ex.atomic(several_writes=True) as tx:
+            op = _Operation(self, tx, actor, "create")
+            row = await op.create(values, given)
+        return row
 
     async def create_many(self, items: Sequence[Mapping[str, Any] | BaseModel]) -> list[Row]:
         """Validate every item, then insert all in one transaction (all or nothing)."""
@@ -207,50 +249,101 @@ class CollectionAPI:
             raise ValidationError(self.slug, "create_many", errors)
         if not validated:
             return []
-        now = dt.datetime.now(dt.UTC)
-        async with self._ex.atomic(several_writes=True) as conn:
-            return [await self._insert(conn, values, now) for values in validated]
+        actor = self._ex._actor
+        if self._guard.plain("create", actor):
+            now = dt.datetime.now(dt.UTC)
+            async with self._ex.atomic(several_writes=True) as tx:
+                conn = tx._connection()
+                return [await self._insert(conn, values, now) for values in validated]
+        check_depth(actor, "create", self.slug)
+        async with self._ex.atomic(several_writes=True) as tx:
+            op = _Operation(self, tx, actor, "create")
+            return [
+                await op.create(values, _given_keys(item))
+                for values, item in zip(validated, items, strict=True)
+            ]
 
     # -- read -------------------------------------------------------------------------
 
     async def read(self, id: Any) -> Row | None:
-        """The row with primary key ``id``, or ``None``."""
+        """The row with primary key ``id``, or ``None`` (also when the caller may not
+        read it)."""
         id = self._check_id(id, "read")
+        actor = self._ex._actor
+        if self._guard.plain("read", actor):
+            async with self._ex.acquire() as conn:
+                raw = await self._fetch_one(conn, id)
+                if raw is None:
+                    return None
+                return self._row(raw, await self._links(conn, id) if self._junctions else None)
+        check_depth(actor, "read", self.slug)
+        op = _Operation(self, self._ex, actor, "read")
+        await op.hooks("before_read", {"where": {"id": id}})
+        f, params, hidden = await op.read_filter(None)
         async with self._ex.acquire() as conn:
-            raw = await self._fetch_one(conn, id)
+            if f is None:
+                raw = await self._fetch_one(conn, id)
+            else:
+                stmt = self._s.filtered("select", f)
+                rows = await conn.fetch(stmt.sql, stmt.params({**params, **self._pk(id)}))
+                raw = rows[0] if rows else None
             if raw is None:
-                return None
-            return self._row(raw, await self._links(conn, id) if self._junctions else None)
+                row = None
+            else:
+                row = self._row(raw, await self._links(conn, id) if self._junctions else None)
+        if row is not None:
+            row = await op.shape(_without(row, hidden))
+        await self._ex._settle(op.pending)
+        return row
 
     async def count(self, where: Mapping[str, Any] | None = None) -> int:
-        """Number of rows matching ``where`` (a where-dict as in ``find_many``)."""
-        expr, params = None, dict[str, Any]()
-        if where is not None:
-            expr, params = self._s.where(where)
-        stmt = self._s.count(expr)
+        """Number of rows matching ``where`` (a where-dict as in ``find_many``) that the
+        caller may read."""
+        actor = self._ex._actor
+        op = _Operation(self, self._ex, actor, "read")
+        if not self._guard.plain("read", actor):
+            check_depth(actor, "read", self.slug)
+            await op.hooks("before_read", {"where": where})
+        f, params, _ = await op.read_filter(where)
+        stmt = self._s.filtered("count", f)
         async with self._ex.acquire() as conn:
             rows = await conn.fetch(stmt.sql, stmt.params(params))
+        await self._ex._settle(op.pending)
         return int(rows[0][0])
 
     # -- update / delete ---------------------------------------------------------------
 
     async def update(self, id: Any, data: Mapping[str, Any] | BaseModel) -> Row:
-        """Validate ``data`` (partial) and update the row; ``NotFound`` if it is absent."""
+        """Validate ``data`` (partial) and update the row; ``NotFound`` if it is absent
+        (or the caller may not read it), ``AccessDenied`` if the update rule refuses it."""
         id = self._check_id(id, "update")
+        actor = self._ex._actor
+        if not self._guard.plain("update", actor):
+            check_depth(actor, "update", self.slug)
+            given = _given_keys(data)
+            values = self._validate(self._s.cc.update_model, data, "update")
+            async with self._ex.atomic(several_writes=True) as tx:
+                row = await _Operation(self, tx, actor, "update").update(id, values, given)
+            return row
         values = self._validate(self._s.cc.update_model, data, "update")
         links = {k: values.pop(k) or [] for k in list(values) if k in self._junctions}
+        async with self._ex.atomic(several_writes=bool(links)) as tx:
+            return await self._update(tx._connection(), id, values, links)
+
+    async def _update(
+        self, conn: Connection, id: Any, values: dict[str, Any], links: dict[str, Any]
+    ) -> Row:
         if self._s.cc.collection.timestamps:
             values["updated_at"] = dt.datetime.now(dt.UTC)
-        async with self._ex.atomic(several_writes=bool(links)) as conn:
-            try:
-                raw = await self._update_row(conn, id, values)
-                if raw is None:
-                    raise NotFound(self.slug, id)
-                if links:
-                    await self._set_links(conn, id, links)
-            except ForeignKeyViolation as exc:
-                raise await self._explain_fk(conn, {**values, **links}, exc) from None
-            return self._row(raw, await self._links(conn, id) if self._junctions else None)
+        try:
+            raw = await self._update_row(conn, id, values)
+            if raw is None:
+                raise NotFound(self.slug, id)
+            if links:
+                await self._set_links(conn, id, links)
+        except ForeignKeyViolation as exc:
+            raise await self._explain_fk(conn, {**values, **links}, exc) from None
+        return self._row(raw, await self._links(conn, id) if self._junctions else None)
 
     async def _update_row(self, conn: Connection, id: Any, values: dict[str, Any]) -> Any:
         if not values:
@@ -266,16 +359,187 @@ class CollectionAPI:
         return await self._fetch_one(conn, id)
 
     async def delete(self, id: Any) -> Row | None:
-        """Delete the row; returns it as it was, or ``None`` if it did not exist."""
+        """Delete the row; returns it as it was, or ``None`` if it did not exist (or the
+        caller may not read it); ``AccessDenied`` if the delete rule refuses it."""
         id = self._check_id(id, "delete")
-        async with self._ex.atomic() as conn:
+        actor = self._ex._actor
+        if not self._guard.plain("delete", actor):
+            check_depth(actor, "delete", self.slug)
+            async with self._ex.atomic(several_writes=True) as tx:
+                row = await _Operation(self, tx, actor, "delete").delete(id)
+            return row
+        async with self._ex.atomic() as tx:
+            conn = tx._connection()
             raw = await self._fetch_one(conn, id)
             if raw is None:
                 return None
             row = self._row(raw, await self._links(conn, id) if self._junctions else None)
-            stmt = self._s.delete_by_id
-            try:
-                await conn.execute(stmt.sql, stmt.params(self._pk(id)))
-            except ForeignKeyViolation as exc:
-                raise await explain_delete(self._s, conn, id, exc) from None
+            await self._delete_row(conn, id)
             return row
+
+    async def _delete_row(self, conn: Connection, id: Any) -> None:
+        stmt = self._s.delete_by_id
+        try:
+            await conn.execute(stmt.sql, stmt.params(self._pk(id)))
+        except ForeignKeyViolation as exc:
+            raise await explain_delete(self._s, conn, id, exc) from None
+
+    async def _matches(self, conn: Connection, id: Any, f: Any, params: dict[str, Any]) -> bool:
+        """Whether row ``id`` matches filter ``f`` (locking it where the dialect can)."""
+        stmt = self._s.filtered("match", f)
+        return bool(await conn.fetch(stmt.sql, stmt.params({**params, **self._pk(id)})))
+
+
+def _given_keys(data: Any) -> frozenset[str]:
+    """The keys a caller wrote (field write rules judge these, not defaults)."""
+    if isinstance(data, BaseModel):
+        return frozenset(data.model_fields_set)
+    if isinstance(data, Mapping):
+        return frozenset(k for k in data if isinstance(k, str))
+    return frozenset()
+
+
+def _without(row: Row, hidden: frozenset[str]) -> Row:
+    return {k: v for k, v in row.items() if k not in hidden} if hidden else row
+
+
+class _Operation:
+    """One CRUD operation under access rules and hooks (docs/access.md)."""
+
+    def __init__(self, api: CollectionAPI, view: Any, actor: Actor, operation: Operation) -> None:
+        self.api = api
+        self.view = view  # the transaction of a write, the caller's view for a read
+        self.actor = actor
+        self.slug = api.slug
+        self.cc = api._s.cc
+        self.pending: list[Callable[[], Any]] = []
+        self.ctx = AccessContext(actor, operation, self.slug, view, self.pending.append)
+
+    async def hooks(self, name: str, *args: Any) -> list[Any]:
+        """Run the collection's ``name`` hooks in order; their results."""
+        return [
+            await call(hook, self.ctx, *args, what=(f"{name} hook", self.slug))
+            for hook in self.cc.collection.hooks.get(name, ())
+        ]
+
+    async def read_filter(self, where: Any) -> tuple[Any, dict[str, Any], frozenset[str]]:
+        planner = self.api._s.planner
+        return await planner.read_filter(self.slug, where, self.view, self.pending)
+
+    async def rule(self, operation: Operation) -> tuple[Any, dict[str, Any]]:
+        """The collection rule for a write: ``AccessDenied`` if it permits nothing."""
+        if self.actor.trusted:
+            return None, {}
+        f, values = await rule_filter(
+            self.api._s.planner.schema, self.slug, operation, self.ctx, "a0_"
+        )
+        if f == Const(False):
+            raise AccessDenied(f"{operation} on {self.slug!r} is denied by its access rule")
+        encode = self.api._s.codecs.encode
+        params = {
+            k: encode(kind, v) if kind else v
+            for k, (v, kind) in (values.items.items() if values else ())
+        }
+        return f, params
+
+    async def check_fields(self, operation: Operation, given: frozenset[str]) -> None:
+        """``AccessDenied`` if the caller writes a field its rule refuses."""
+        if self.actor.trusted:
+            return
+        for name in sorted(given & self.cc.collection.fields.keys()):
+            if not await field_allowed(self.cc, name, operation, self.ctx):
+                raise AccessDenied(
+                    f"{operation} on {self.slug!r}: writing the field {name!r} is denied by its "
+                    "access rule; leave it out of the data"
+                )
+
+    async def change(self, model: Any, values: dict[str, Any]) -> dict[str, Any]:
+        """``before_change`` hooks: a returned dict replaces the data, validated again."""
+        for hook in self.cc.collection.hooks.get("before_change", ()):
+            out = await call(hook, self.ctx, values, what=("before_change hook", self.slug))
+            if out is not None and not isinstance(out, dict):
+                raise ConfigError(
+                    f"the before_change hook {getattr(hook, '__qualname__', hook)!r} of "
+                    f"{self.slug!r} returned {type(out).__name__}; return the data (a dict) "
+                    "or None"
+                )
+            if out is not None:
+                values = self.api._validate(model, out, self.ctx.operation)
+        return values
+
+    async def shape(self, row: Row) -> Row:
+        """``after_read`` hooks on a row the caller gets."""
+        return await reshape(self.cc.collection.hooks.get("after_read", ()), self.ctx, row)
+
+    async def returned(self, conn: Connection, row: Row) -> Row:
+        """A written row as the caller may see it: only its id when the read rule hides
+        it, without hidden fields, reshaped by ``after_read``."""
+        reader = _Operation(self.api, self.view, self.actor, "read")
+        reader.pending = self.pending
+        reader.ctx._on_commit = self.pending.append
+        f, params, hidden = await reader.read_filter(None)
+        if f is not None and not await self.api._matches(conn, row["id"], f, params):
+            return {"id": row["id"]}
+        return await reader.shape(_without(row, hidden))
+
+    async def readable(self, conn: Connection, id: Any) -> bool:
+        f, params, _ = await self.read_filter(None)
+        return f is None or await self.api._matches(conn, id, f, params)
+
+    async def finish(self) -> None:
+        await self.view._settle(self.pending)
+
+    # -- the writes --------------------------------------------------------------------
+
+    async def create(self, values: dict[str, Any], given: frozenset[str]) -> Row:
+        await self.check_fields("create", given)
+        f, params = await self.rule("create")
+        values = await self.change(self.cc.create_model, values)
+        conn = self.view._connection()
+        row = await self.api._insert(conn, values, dt.datetime.now(dt.UTC))
+        if f is not None and not await self.api._matches(conn, row["id"], f, params):
+            raise AccessDenied(
+                f"create on {self.slug!r} is denied by its access rule (the new row does not "
+                "match the rule's where-dict); nothing was written"
+            )
+        await self.hooks("after_change", row)
+        out = await self.returned(conn, row)
+        await self.finish()
+        return out
+
+    async def update(self, id: Any, values: dict[str, Any], given: frozenset[str]) -> Row:
+        await self.check_fields("update", given)
+        f, params = await self.rule("update")
+        conn = self.view._connection()
+        if f is not None and not await self.api._matches(conn, id, f, params):
+            if await self.readable(conn, id) and await self.api._fetch_one(conn, id) is not None:
+                raise AccessDenied(
+                    f"update of {self.slug!r} id {id!r} is denied by its access rule"
+                )
+            raise NotFound(self.slug, id)
+        if not await self.readable(conn, id):
+            raise NotFound(self.slug, id)
+        values = await self.change(self.cc.update_model, values)
+        links = {k: values.pop(k) or [] for k in list(values) if k in self.api._junctions}
+        row = await self.api._update(conn, id, values, links)
+        await self.hooks("after_change", row)
+        out = await self.returned(conn, row)
+        await self.finish()
+        return out
+
+    async def delete(self, id: Any) -> Row | None:
+        f, params = await self.rule("delete")
+        conn = self.view._connection()
+        raw = await self.api._fetch_one(conn, id)
+        if raw is None or not await self.readable(conn, id):
+            return None
+        if f is not None and not await self.api._matches(conn, id, f, params):
+            raise AccessDenied(f"delete of {self.slug!r} id {id!r} is denied by its access rule")
+        await self.hooks("before_delete", id)
+        api = self.api
+        row = api._row(raw, await api._links(conn, id) if api._junctions else None)
+        out = await self.returned(conn, row)
+        await api._delete_row(conn, id)
+        await self.hooks("after_delete", row)
+        await self.finish()
+        return out

@@ -14,9 +14,12 @@ import sqlalchemy as sa
 from .._types import DriverRow
 from ..compile.schema import CompiledCollection, Junction
 from ..dialects import CompiledSQL, compile_sql
+from ..query.access import Actor, has_read_rules
 from ..query.planner import QueryPlanner
 
-__all__ = ["CollectionStatements"]
+__all__ = ["CollectionStatements", "Guard"]
+
+_KEEP = 256
 
 
 class CollectionStatements:
@@ -26,6 +29,7 @@ class CollectionStatements:
         dialect, codecs = planner.dialect, planner.codecs
         self.planner = planner
         self.cc = cc
+        self.guard = Guard(cc)
         self.dialect = dialect
         self.codecs = codecs
         self.table = cc.table
@@ -49,6 +53,8 @@ class CollectionStatements:
         ]
         self._update: dict[frozenset[str], CompiledSQL] = {}
         self._cache: dict[str, CompiledSQL] = {}
+        # Statements with a filter (access rules, count's where), one per filter shape.
+        self._filtered: dict[tuple[str, Any], CompiledSQL] = {}
 
     def _compile(self, key: str, build: Callable[[], sa.ClauseElement]) -> CompiledSQL:
         compiled = self._cache.get(key)
@@ -143,6 +149,32 @@ class CollectionStatements:
         """Referencing column name -> referenced column, for this collection's table."""
         return {c.name: fk.column for c in self.table.columns for fk in c.foreign_keys}
 
+    def filtered(self, kind: str, f: Any) -> CompiledSQL:
+        """A statement restricted by a parsed filter ``f`` (its values are binds), kept
+        per filter shape: ``select`` (a row by primary key), ``match`` (``SELECT 1`` by
+        primary key, locking the row where the dialect can) or ``count``."""
+        key = (kind, f)
+        compiled = self._filtered.get(key)
+        if compiled is not None:
+            return compiled
+        if f is None:  # count without a where
+            stmt = sa.select(sa.func.count()).select_from(self.table)
+            compiled = self._filtered[key] = compile_sql(stmt, self.dialect)
+            return compiled
+        expr = self.planner.compile_filter(self.cc.slug, self.table, f)
+        if kind == "count":
+            stmt = sa.select(sa.func.count()).select_from(self.table).where(expr)
+        elif kind == "select":
+            stmt = sa.select(*self.table.c).where(self._pk(), expr)
+        else:
+            stmt = sa.select(sa.literal(1)).select_from(self.table).where(self._pk(), expr)
+            stmt = stmt.with_for_update()
+        compiled = compile_sql(stmt, self.dialect)
+        if len(self._filtered) >= _KEEP:  # filters with RAW lambdas made per call
+            self._filtered.clear()
+        self._filtered[key] = compiled
+        return compiled
+
     def where(self, where: Any) -> tuple[Any, dict[str, Any]]:
         """A where-dict as an expression over this table, and its encoded values."""
         return self.planner.where_clause(self.cc.slug, self.table, where)
@@ -153,3 +185,31 @@ class CollectionStatements:
         if where is not None:
             stmt = stmt.where(where)
         return compile_sql(stmt, self.dialect)
+
+
+class Guard:
+    """Which operations of a collection can skip access rules and hooks entirely."""
+
+    def __init__(self, cc: CompiledCollection) -> None:
+        c = cc.collection
+        read_shaping = has_read_rules(cc)
+        fields = {op: any(f.access and op in f.access for f in c.fields.values()) for op in OPS}
+        hooks = set(c.hooks)
+        hooked = {
+            "create": bool(hooks & {"before_change", "after_change", "after_read"}),
+            "update": bool(hooks & {"before_change", "after_change", "after_read"}),
+            "delete": bool(hooks & {"before_delete", "after_delete", "after_read"}),
+            "read": bool(hooks & {"before_read", "after_read"}),
+        }
+        self._plain: dict[tuple[str, bool], bool] = {}
+        for op in OPS:
+            ruled = op in c.access or fields[op] or read_shaping
+            self._plain[(op, True)] = not hooked[op]
+            self._plain[(op, False)] = not hooked[op] and not ruled
+
+    def plain(self, operation: str, actor: Actor) -> bool:
+        """Whether ``operation`` by ``actor`` runs no rule and no hook."""
+        return self._plain[(operation, actor.trusted)]
+
+
+OPS = ("create", "read", "update", "delete")

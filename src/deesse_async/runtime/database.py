@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
 from ..drivers.base import shielded, stored
 from ..drivers.url import DatabaseURL
 from ..errors import ConnectionError, DeesseError, did_you_mean
+from ..query.access import ANONYMOUS, TRUSTED, Actor, run_callbacks
 from ..query.api import QueryNamespace
 from ..query.planner import QueryPlanner
 from .crud import CollectionAPI
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 
-__all__ = ["BaseDatabase", "Transaction"]
+__all__ = ["BaseDatabase", "DatabaseView", "Transaction"]
 
 
 _COMMITTED = (
@@ -110,16 +112,25 @@ async def _roll_back_to(conn: Connection, savepoint: str, error: BaseException) 
         error.add_note(f"deesse_async: rolling back to the savepoint failed as well ({failed})")
 
 
-class _Collections:
-    """``obj.<slug>`` access shared by ``BaseDatabase`` and ``Transaction``."""
+class _View:
+    """What every view of a database shares: ``view.<slug>`` CRUD, ``view.query``,
+    ``with_user``/``trusted``, and the actor its access rules see.
 
-    _apis: dict[str, CollectionAPI]
+    Views: the database itself (an anonymous visitor), ``db.with_user(user)``,
+    ``db.trusted()``, and transactions. CRUD objects are built on first use per view.
+    """
+
+    _db: BaseDatabase
+    _actor: Actor
 
     def __getattr__(self, name: str) -> CollectionAPI:
-        apis: dict[str, CollectionAPI] | None = self.__dict__.get("_apis")
-        if apis is not None and name in apis:
-            return apis[name]
-        hint = did_you_mean(name, list(apis or ()))
+        db: BaseDatabase | None = self.__dict__.get("_db")
+        statements = db.__dict__.get("_statements") if db is not None else None
+        if statements is not None and name in statements:
+            api = CollectionAPI(statements[name], self)  # type: ignore[arg-type]
+            self.__dict__[name] = api  # the next db.<slug> is a plain attribute
+            return api
+        hint = did_you_mean(name, list(statements or ()))
         raise AttributeError(f"{type(self).__name__} has no collection {name!r}{hint}")
 
     def collection(self, slug: str) -> CollectionAPI:
@@ -127,17 +138,47 @@ class _Collections:
         api: CollectionAPI = getattr(self, slug)
         return api
 
+    @property
+    def user(self) -> Any:
+        """The user this view's access rules see (``None``: anonymous or trusted)."""
+        return self._actor.user
 
-class BaseDatabase(_Collections):
+    def with_user(self, user: Any) -> Self:
+        """This view as ``user``: access rules run with ``ctx.user = user``.
+
+        >>> # async def view(user = Depends(current_user)): return db.with_user(user)
+        """
+        return self._as_actor(Actor(user=user))
+
+    def trusted(self) -> Self:
+        """This view with no access rules (seeding, admin jobs, background workers);
+        hooks still run. The one bypass: explicit and easy to grep for."""
+        return self._as_actor(TRUSTED)
+
+    def _as_actor(self, actor: Actor) -> Self:
+        raise NotImplementedError  # pragma: no cover
+
+    async def _settle(self, callbacks: list[Callable[[], Any]]) -> None:
+        """``ctx.on_commit`` callbacks of an operation outside a transaction: run now."""
+        if callbacks:
+            await run_callbacks(callbacks)
+
+
+class BaseDatabase(_View):
     """A database's pool, CRUD and queries: ``async with db:`` opens the pool.
+
+    As a view it is an anonymous visitor: access rules run with ``ctx.user = None``
+    (``db.with_user(user)`` and ``db.trusted()`` are the other views).
 
     The public ``Database`` (database.py) adds schema sync and the ASGI lifespan on top;
     the schema sync works against this class, so it never imports the layers above it.
     """
 
     manage: ManageRule | None = None  # define_config(manage=...): sync/registry.py reads it
+    _actor = ANONYMOUS
 
     def __init__(self, schema: Schema, url: DatabaseURL, options: PoolOptions) -> None:
+        self._db = self
         self.schema = schema
         self.url = url
         self.dialect: Dialect = DIALECTS[url.backend]
@@ -148,12 +189,17 @@ class BaseDatabase(_Collections):
         self._statements = {
             slug: CollectionStatements(cc, self._planner) for slug, cc in schema.collections.items()
         }
-        self._apis = {slug: CollectionAPI(s, self) for slug, s in self._statements.items()}
         self.query = QueryNamespace(self._planner, self)
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
-        return f"<{type(self).__name__} {self.url.display} {state} collections={list(self._apis)}>"
+        return (
+            f"<{type(self).__name__} {self.url.display} {state} "
+            f"collections={list(self._statements)}>"
+        )
+
+    def _as_actor(self, actor: Actor) -> Any:
+        return DatabaseView(self, actor)
 
     @property
     def metadata(self) -> sa.MetaData:
@@ -196,54 +242,112 @@ class BaseDatabase(_Collections):
             )
         return self._pool
 
-    # Executor protocol (used by CollectionAPI)
+    # Executor protocol (used by CollectionAPI and queries)
     def acquire(self) -> Any:
         """Borrow a pooled connection (internal; CRUD uses it)."""
         return self._require_pool().acquire()
 
-    @asynccontextmanager
-    async def atomic(self, several_writes: bool = False) -> AsyncIterator[Connection]:
-        """A pooled connection inside a transaction (internal; CRUD uses it)."""
-        async with _in_transaction(self._require_pool()) as conn:
-            yield conn
+    def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Transaction]:
+        """A new transaction (internal; CRUD uses it)."""
+        return _root_transaction(self, self._actor)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """Run several operations atomically; an exception rolls all of them back.
 
         ``tx.transaction()`` inside it is a savepoint: its failure rolls back only its
-        own work.
+        own work. The transaction keeps this view's user (``db.with_user(u).transaction()``).
 
         >>> # async with db.transaction() as tx:
         >>> #     user = await tx.users.create({...})
         >>> #     await tx.posts.create({"author_id": user["id"], ...})
         """
-        async with self.atomic() as conn:
-            tx = Transaction(self, conn)
-            try:
-                yield tx
-            finally:
-                tx._ended = True
+        return _root_transaction(self, self._actor)
 
 
-class Transaction(_Collections):
-    """The view of a database inside ``async with db.transaction() as tx``."""
+class DatabaseView(_View):
+    """The database seen by one caller: ``db.with_user(user)`` or ``db.trusted()``.
 
-    def __init__(self, db: BaseDatabase, conn: Connection, depth: int = 0) -> None:
+    The same API as the database (``.query``, ``.<slug>`` CRUD, ``.transaction()``),
+    sharing its pool and compiled plans; cheap to make per request.
+    """
+
+    def __init__(self, db: BaseDatabase, actor: Actor) -> None:
         self._db = db
-        self._conn = conn
-        self._depth = depth
-        self._ended = False
-        self._apis = {slug: CollectionAPI(s, self) for slug, s in db._statements.items()}
+        self._actor = actor
         self.query = QueryNamespace(db._planner, self)
 
+    def __repr__(self) -> str:
+        who = "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
+        return f"<DatabaseView {self._db.url.display} {who}>"
+
+    def _as_actor(self, actor: Actor) -> Any:
+        return DatabaseView(self._db, actor)
+
+    def acquire(self) -> Any:
+        """Borrow a pooled connection (internal)."""
+        return self._db._require_pool().acquire()
+
+    def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Transaction]:
+        """A new transaction (internal)."""
+        return _root_transaction(self._db, self._actor)
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A transaction seen by this view's caller (as ``db.transaction()``)."""
+        return _root_transaction(self._db, self._actor)
+
+
+@dataclass(eq=False)
+class _TxState:
+    """One transaction or savepoint: its connection and pending ``on_commit`` callbacks,
+    shared by every view of it (``tx``, ``tx.with_user(u)``, a hook's ``ctx.db``)."""
+
+    conn: Connection
+    depth: int
+    callbacks: list[Callable[[], Any]] = field(default_factory=list)
+    ended: bool = False
+
+
+@asynccontextmanager
+async def _root_transaction(db: BaseDatabase, actor: Actor) -> AsyncIterator[Transaction]:
+    """BEGIN ... COMMIT; the ``on_commit`` callbacks run after the commit, never after a
+    rollback."""
+    async with _in_transaction(db._require_pool()) as conn:
+        state = _TxState(conn, 0)
+        try:
+            yield Transaction(db, state, actor)
+        finally:
+            state.ended = True
+    if state.callbacks:
+        await run_callbacks(state.callbacks)
+
+
+class Transaction(_View):
+    """The view of a database inside ``async with db.transaction() as tx``."""
+
+    def __init__(self, db: BaseDatabase, state: _TxState, actor: Actor = ANONYMOUS) -> None:
+        self._db = db
+        self._state = state
+        self._actor = actor
+        self.query = QueryNamespace(db._planner, self)
+
+    def __repr__(self) -> str:
+        who = "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
+        return f"<Transaction depth={self._state.depth} {who}>"
+
+    def _as_actor(self, actor: Actor) -> Any:
+        return Transaction(self._db, self._state, actor)
+
     def _connection(self) -> Connection:
-        if self._ended:
+        if self._state.ended:
             raise ConnectionError(
                 "this transaction has ended (its `async with` block is over): use the "
                 "database, or open a new transaction"
             )
-        return self._conn
+        return self._state.conn
+
+    async def _settle(self, callbacks: list[Callable[[], Any]]) -> None:
+        """``ctx.on_commit`` callbacks wait for the outermost commit."""
+        self._state.callbacks.extend(callbacks)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
@@ -251,21 +355,32 @@ class Transaction(_Collections):
         yield self._connection()
 
     @asynccontextmanager
-    async def atomic(self, several_writes: bool = False) -> AsyncIterator[Connection]:
+    async def atomic(self, several_writes: bool = False) -> AsyncIterator[Transaction]:
         """The enclosing transaction (internal); an operation that writes several times
         runs in a savepoint, so that when it fails half-way (and the caller catches the
         error and commits) none of it is committed."""
         if not several_writes:
-            yield self._connection()
+            yield self
             return
-        async with _savepoint(self._connection(), self._depth + 1) as conn:
-            yield conn
+        async with self._savepoint() as inner:
+            yield inner
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def _savepoint(self) -> AsyncIterator[Transaction]:
+        depth = self._state.depth + 1
+        async with _savepoint(self._connection(), depth) as conn:
+            state = _TxState(conn, depth)
+            try:
+                yield Transaction(self._db, state, self._actor)
+            finally:
+                state.ended = True
+        # Released: its callbacks now wait for the enclosing transaction's commit.
+        self._state.callbacks.extend(state.callbacks)
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A savepoint inside this transaction: an exception (or a cancellation) in the
-        block rolls back the block's work only, then propagates; the enclosing
-        transaction goes on and decides for everything.
+        block rolls back the block's work only (and drops its ``on_commit`` callbacks),
+        then propagates; the enclosing transaction goes on and decides for everything.
 
         >>> # async with db.transaction() as tx:
         >>> #     await tx.tags.create({"name": "a"})
@@ -275,9 +390,4 @@ class Transaction(_Collections):
         >>> #     except UniqueViolation:
         >>> #         ...  # tx is still usable, "a" is still there
         """
-        async with _savepoint(self._connection(), self._depth + 1) as conn:
-            inner = Transaction(self._db, conn, self._depth + 1)
-            try:
-                yield inner
-            finally:
-                inner._ended = True
+        return self._savepoint()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from .fields import Field, FieldType, Relation
 
 if TYPE_CHECKING:
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 __all__ = [
+    "ACCESS_OPERATIONS",
+    "FIELD_ACCESS_OPERATIONS",
+    "HOOK_NAMES",
     "RESERVED_SLUGS",
     "SYSTEM_FIELDS",
     "Collection",
@@ -26,6 +30,12 @@ __all__ = [
 ]
 
 IdType = Literal["integer", "uuid"]
+ACCESS_OPERATIONS = ("read", "create", "update", "delete")
+FIELD_ACCESS_OPERATIONS = ("read", "create", "update")
+HOOK_NAMES = (
+    "before_change", "after_change", "before_read", "after_read", "before_delete",
+    "after_delete",
+)  # fmt: skip
 SYSTEM_FIELDS = ("id", "created_at", "updated_at")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLUG = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -40,7 +50,7 @@ RESERVED_SLUGS = frozenset(
     {
         "query", "transaction", "metadata", "connect", "close", "push", "plan", "schema",
         "lifespan", "with_user", "collections", "dialect", "url", "execute", "is_connected",
-        "acquire", "atomic", "collection", "manage",
+        "acquire", "atomic", "collection", "manage", "trusted", "user",
     }
 )  # fmt: skip
 
@@ -61,8 +71,14 @@ class Collection:
 
     slug: str
     fields: Mapping[str, Field]
-    access: Mapping[str, Any] | None = None
-    hooks: Mapping[str, Any] | None = None
+    # {"read" | "create" | "update" | "delete": callable(ctx)} (docs/access.md)
+    access: Mapping[str, Callable[[Any], Any]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    # hook name -> callables, in order (docs/access.md)
+    hooks: Mapping[str, tuple[Callable[..., Any], ...]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
     timestamps: bool = True
     id_type: IdType = "integer"
     renamed_from: str | None = None
@@ -130,12 +146,6 @@ def collection(
         raise ConfigError(
             f"collection {slug!r}: id_type must be 'integer' or 'uuid', not {id_type!r}"
         )
-    if access or hooks:
-        # Shipping rules we would silently not enforce would be a security hole.
-        raise ConfigError(
-            f"collection {slug!r}: access rules and hooks are not implemented in this version "
-            "of deesse_async; remove access=/hooks= (see docs/collections.md)"
-        )
     if not isinstance(fields, Mapping):
         raise ConfigError(f"collection {slug!r}: fields must be a dict of name -> field(...)")
     checked: dict[str, Field] = {}
@@ -146,6 +156,8 @@ def collection(
     return Collection(
         slug=slug,
         fields=MappingProxyType(checked),
+        access=MappingProxyType(_check_rules(f"collection {slug!r}", access, ACCESS_OPERATIONS)),
+        hooks=MappingProxyType(_check_hooks(slug, hooks)),
         timestamps=timestamps,
         id_type=id_type,
         renamed_from=renamed_from,
@@ -188,13 +200,63 @@ def _check_field(slug: str, name: Any, value: Any, system: tuple[str, ...]) -> F
         value = Field(type=value)
     if not isinstance(value, Field):
         raise ConfigError(f"{where}: expected field(type=...), got {value!r}")
+    checked: Field = value
     if not isinstance(value.type, FieldType):
         raise ConfigError(f"{where}: type must be a field type such as text(), got {value.type!r}")
+    if value.access is not None:
+        rules = _check_rules(where, value.access, FIELD_ACCESS_OPERATIONS)
+        checked = dataclasses.replace(value, access=MappingProxyType(rules))
     problems = value.type.problems()
     problems += _modifier_problems(value)
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
-    return value
+    return checked
+
+
+def _check_rules(
+    where: str, access: Any, operations: tuple[str, ...]
+) -> dict[str, Callable[[Any], Any]]:
+    """``access={operation: callable(ctx)}``, checked now so that a typo never leaves an
+    operation open."""
+    if access is None:
+        return {}
+    if not isinstance(access, Mapping):
+        raise ConfigError(f"{where}: access must be a dict of operation -> callable(ctx)")
+    for op, rule in access.items():
+        if op not in operations:
+            raise ConfigError(
+                f"{where}: unknown access operation {op!r}"
+                + did_you_mean(str(op), operations)
+                + f"; operations: {', '.join(operations)}"
+            )
+        if not callable(rule):
+            raise ConfigError(
+                f"{where}: access[{op!r}] must be a callable(ctx) returning True, False"
+                + (" or a where-dict" if operations is ACCESS_OPERATIONS else "")
+                + f", got {rule!r}"
+            )
+    return dict(access)
+
+
+def _check_hooks(slug: str, hooks: Any) -> dict[str, tuple[Callable[..., Any], ...]]:
+    if hooks is None:
+        return {}
+    where = f"collection {slug!r}"
+    if not isinstance(hooks, Mapping):
+        raise ConfigError(f"{where}: hooks must be a dict of hook name -> [callable, ...]")
+    out = {}
+    for name, fns in hooks.items():
+        if name not in HOOK_NAMES:
+            raise ConfigError(
+                f"{where}: unknown hook {name!r}"
+                + did_you_mean(str(name), HOOK_NAMES)
+                + f"; hooks: {', '.join(HOOK_NAMES)}"
+            )
+        items = (fns,) if callable(fns) else fns
+        if not isinstance(items, list | tuple) or not all(callable(f) for f in items):
+            raise ConfigError(f"{where}: hooks[{name!r}] must be a list of callables, got {fns!r}")
+        out[name] = tuple(items)
+    return out
 
 
 def _modifier_problems(f: Field) -> list[str]:

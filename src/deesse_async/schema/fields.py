@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -324,6 +324,8 @@ class Field:
     renamed_from: str | None = None
     required: bool = False
     unique: bool = False
+    # Field access rules: {"read" | "create" | "update": callable(ctx) -> bool}.
+    access: Mapping[str, Callable[[Any], Any]] | None = None
 
     @property
     def has_default(self) -> bool:
@@ -342,17 +344,25 @@ def field(
     index: bool = False,
     references: str | None = None,
     renamed_from: str | None = None,
+    access: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> Field:
     """Declare a field.
 
     ``default`` is a value or a zero-argument callable; ``references="users.id"`` makes
-    a plain foreign key; ``renamed_from`` tells the schema sync the field's old name.
+    a plain foreign key; ``renamed_from`` tells the schema sync the field's old name;
+    ``access={"read" | "create" | "update": callable(ctx) -> bool}`` are its access rules
+    (docs/access.md).
 
     >>> field(type=text(max=20), default="anon").default
     'anon'
     """
     return Field(
-        type=type, default=default, index=index, references=references, renamed_from=renamed_from
+        type=type,
+        default=default,
+        index=index,
+        references=references,
+        renamed_from=renamed_from,
+        access=access,
     )
 
 

@@ -1,0 +1,89 @@
+"""What a developer reads when a rule or hook goes wrong (docs/access.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from deesse_async import ConfigError, QueryError, collection, field, integer, required, text
+from tests.conftest import MakeDb
+
+pytestmark = pytest.mark.anyio
+
+
+def owner_rule(ctx: Any) -> Any:
+    return {"owner": ctx.user["id"]}  # TypeError for an anonymous visitor
+
+
+Notes = collection(
+    slug="notes",
+    timestamps=False,
+    fields={
+        "body": required(field(type=text())),
+        "owner": field(type=integer()),
+        "secret": field(type=text(), access={"read": lambda ctx: ctx.user is not None}),
+        "odd": field(type=text(), access={"read": lambda ctx: "yes"}),
+    },
+    access={"read": owner_rule},
+    hooks={"after_read": [lambda ctx, row: None if ctx.trusted else row["missing"]]},
+)
+
+
+async def test_a_failing_rule_keeps_its_error_with_a_note_naming_it(make_db: MakeDb) -> None:
+    db = await make_db([Notes])
+    with pytest.raises(TypeError) as caught:
+        await db.query.notes.find_many(columns={"body": True})
+    assert "deesse_async: raised by the read rule of 'notes' (owner_rule)" in caught.value.__notes__
+
+
+async def test_a_failing_hook_keeps_its_error_with_a_note_naming_it(make_db: MakeDb) -> None:
+    db = await make_db([Notes])
+    await db.trusted().notes.create({"body": "b", "owner": 1})
+    with pytest.raises(KeyError) as caught:
+        await db.with_user({"id": 1}).query.notes.find_many(columns={"body": True})
+    assert any("after_read hook of 'notes'" in n for n in caught.value.__notes__)
+
+
+async def test_a_field_rule_returning_a_non_bool_is_a_config_error(make_db: MakeDb) -> None:
+    db = await make_db([Notes])
+    with pytest.raises(
+        ConfigError, match=r"field rule notes\.odd\.read returned str; a field rule returns True"
+    ):
+        await db.with_user({"id": 1}).notes.count()
+
+
+async def test_filtering_by_a_hidden_field_names_it(make_db: MakeDb) -> None:
+    Plain = collection(
+        slug="plain",
+        timestamps=False,
+        fields={"secret": field(type=text(), access={"read": lambda ctx: False})},
+    )
+    db = await make_db([Plain])
+    with pytest.raises(
+        QueryError,
+        match=r"^where: uses 'secret' of 'plain', which this caller may not read \(a field "
+        r"access rule hides it\)",
+    ):
+        await db.query.plain.find_many(where={"secret": "x"})
+    with pytest.raises(QueryError, match=r"^order_by: uses 'secret' of 'plain'"):
+        await db.query.plain.find_many(order_by={"secret": "asc"})
+    with pytest.raises(QueryError, match=r"^where: uses 'secret'"):
+        await db.plain.count({"secret": {"is_null": True}})
+    # The trusted view may: rules and field rules are not run at all.
+    assert await db.trusted().query.plain.find_many(where={"secret": "x"}) == []
+
+
+async def test_an_after_read_hook_returning_a_non_dict_is_a_config_error(make_db: MakeDb) -> None:
+    Tags = collection(
+        slug="tags",
+        timestamps=False,
+        fields={"name": field(type=text())},
+        hooks={"after_read": [lambda ctx, row: True], "before_change": [lambda ctx, d: 1]},
+    )
+    db = await make_db([Tags])
+    with pytest.raises(ConfigError, match=r"before_change hook '<lambda>' of 'tags' returned int"):
+        await db.tags.create({"name": "a"})
+    assert await db.trusted().tags.count() == 0
+    with pytest.raises(ConfigError, match=r"after_read hook '<lambda>' of 'tags' returned bool"):
+        await db.query.tags.find_many()
