@@ -75,6 +75,9 @@ REL: dict[tuple[str, str], tuple[str, str, Callable[[Any, Any], bool]]] = {
     ("comments", "post"): ("posts", "one", lambda p, r: r["id"] == p["post_id"]),
     ("comments", "author"): ("users", "one", lambda p, r: r["id"] == p["author_id"]),
 }
+# A relation back over a hidden field is hidden with it (listing bob's reports would tell
+# their hidden `manager`): (slug, relation) -> (slug, field).
+HIDDEN_BACK = {("users", "reports"): ("users", "manager")}
 # Keys of CRUD rows that query rows do not have (many-to-many id lists).
 CRUD_ONLY = {"posts": {"tags"}}
 
@@ -111,8 +114,9 @@ def expected_tree(
     user = w.viewer(who)
     out = query_row(w, slug, row, who)
     for name, sub in (spec.get("with") or {}).items():
-        if name in w.hidden(slug, user):
-            continue  # a relation field the viewer may not read: the key is absent
+        back = HIDDEN_BACK.get((slug, name))
+        if name in w.hidden(slug, user) or (back and back[1] in w.hidden(back[0], user)):
+            continue  # a relation field the viewer may not read (or its back): key absent
         target, card, match = REL[(slug, name)]
         related = [r for r in w.visible(target, user) if match(row, r)]
         items = [expected_tree(w, target, r, sub if isinstance(sub, dict) else {}, who)
@@ -235,9 +239,6 @@ async def test_nested_levels_every_relation_kind(make_db: MakeDb, strategy: str)
         user = w.viewer(who)
         v = view(db, w, who)
         for slug, tree in TREES:
-            if who == "anonymous" and slug == "users":
-                # users.reports is the reverse of the hidden field `manager`: not specified.
-                tree = {k: t for k, t in tree.items() if k != "reports"}
             spec = {"with": ordered(slug, tree)}
             rows = await q(v, slug).find_many(
                 with_=spec["with"], order_by={"id": "asc"}, strategy=strategy
@@ -435,6 +436,22 @@ async def test_hidden_fields_absent_at_every_depth(make_db: MakeDb, strategy: st
         where={"id": bob["id"]}, strategy=strategy,
     )  # fmt: skip
     assert rows == [{"name": "bob", "org": {"name": "acme"}}]
+    # ... nor the relation back over it (users.reports lists whom a user manages).
+    rows = await db.query.users.find_many(
+        columns={"name": True}, with_={"reports": True}, where={"id": bob["id"]},
+        strategy=strategy,
+    )  # fmt: skip
+    assert rows == [{"name": "bob"}]
+    # A level whose every asked column is hidden: empty rows, one per readable row.
+    rows = await q(view(db, w, "member"), "users").find_many(
+        columns={"salary": True}, strategy=strategy
+    )
+    assert rows == [{}] * len(READABLE["member"]["users"])
+    rows = await q(view(db, w, "member"), "posts").find_many(
+        columns={"title": True}, where={"title": "hello"},
+        with_={"author": {"columns": {"salary": True}}}, strategy=strategy,
+    )  # fmt: skip
+    assert rows == [{"title": "hello", "author": {}}]
     # Deep: orgs -> users (salary) -> posts (internal_note) -> comments (hidden) -> author.
     tree = {"with_": {"users": {"where": {"id": bob["id"]},
                                 "with": {"posts": {"where": {"title": "hello"},
@@ -487,6 +504,8 @@ HIDDEN_FIELD_QUERIES: list[tuple[str, str, dict[str, Any], str]] = [
     ("anonymous", "users", {"where": {"manager_id": {"is_null": True}}}, "manager"),
     ("anonymous", "users", {"where": {"manager": {"name": "alice"}}}, "manager"),
     ("anonymous", "users", {"where": {"manager": True}}, "manager"),
+    ("anonymous", "users", {"where": {"reports": {"name": "carol"}}}, "reports"),
+    ("anonymous", "orgs", {"with_": {"users": {"where": {"reports": False}}}}, "reports"),
     ("anonymous", "users", {"order_by": {"manager_id": "asc"}}, "manager"),
     ("anonymous", "posts", {"where": {"internal_note": {"is_null": False}}}, "internal_note"),
     ("anonymous", "orgs", {"with_": {"users": {"with": {"posts": {
@@ -502,7 +521,8 @@ async def test_filtering_or_ordering_by_a_hidden_field_is_a_query_error(
     for who in VIEWERS:
         v = view(db, w, who)
         for denied, slug, options, hidden in HIDDEN_FIELD_QUERIES:
-            target = {"salary": "users", "manager": "users", "hidden": "comments",
+            target = {"salary": "users", "manager": "users", "reports": "users",
+                      "hidden": "comments",
                       "internal_note": "posts"}[hidden]  # fmt: skip
             if who not in denied.split():
                 await q(v, slug).find_many(**options, strategy=strategy)  # runs
@@ -556,6 +576,20 @@ def _compiled_plans(db: Database) -> int:
     return len(db._planner._cache)
 
 
+def _count_compilations(db: Database) -> list[Any]:
+    """From now on, every plan the planner compiles is appended to the returned list."""
+    planner = db._planner
+    build = planner._build
+    builds: list[Any] = []
+
+    def counted(node: Any, strategy: str) -> Any:
+        builds.append((node.slug, strategy))
+        return build(node, strategy)
+
+    planner._build = counted  # type: ignore[method-assign]
+    return builds
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 async def test_prepared_query_rebound_to_users(make_db: MakeDb, strategy: str) -> None:
     db, w = await setup(make_db)
@@ -570,11 +604,11 @@ async def test_prepared_query_rebound_to_users(make_db: MakeDb, strategy: str) -
         strategy=strategy,
     ).prepare()
 
-    def expected(who: str) -> list[dict[str, Any]]:
+    def expected(who: str, skip: str = "hello") -> list[dict[str, Any]]:
         user = w.viewer(who)
         out = []
         for p in w.visible("posts", user):
-            if p["title"] == "hello":
+            if p["title"] == skip:
                 continue
             row = w.strip("posts", {"title": p["title"], "internal_note": p["internal_note"]}, user)
             author = w.by_id("users", p["author_id"])
@@ -605,12 +639,16 @@ async def test_prepared_query_rebound_to_users(make_db: MakeDb, strategy: str) -
     # Same rule shape (two members): the plan is reused, no new compilation.
     carol = w.viewer("carol")
     before = _compiled_plans(db)
+    builds = _count_compilations(db)
     as_bob = prepared.with_user(w.viewer("member"))
     as_carol = prepared.with_user(carol)
     assert await as_bob.execute(skip="hello") == expected("member")
     assert await as_carol.execute(skip="hello") == expected("carol")
     assert await as_bob.execute(skip="hello") == expected("member")
     assert _compiled_plans(db) == before
+    assert builds == []
+    assert await prepared.with_user(w.viewer("dave")).execute(skip="x") == expected("dave", "x")
+    assert builds == []  # dave is a member of another org: the same shape still
     assert as_bob.to_sql() == as_carol.to_sql()
     assert [r["title"] for r in await as_carol.execute(skip="x")] == [
         "hello", "carol-pub", "carol-draft", "dave-pub"]  # fmt: skip
@@ -782,6 +820,15 @@ async def test_a_rule_returning_something_else_is_a_config_error(make_db: MakeDb
     assert "orgs" in str(info.value) and "read" in str(info.value)
     with pytest.raises(ConfigError):
         await db.query.users.find_many(with_={"org": True})
+
+
+async def test_a_rule_where_dict_that_does_not_parse_is_a_config_error(make_db: MakeDb) -> None:
+    db, _ = await setup(make_db, access={"posts": {"read": lambda ctx: {"athor_id": 1}}})
+    with pytest.raises(ConfigError) as info:
+        await db.query.users.find_many(with_={"posts": True})
+    assert "posts" in str(info.value) and "athor_id" in str(info.value)
+    with pytest.raises(ConfigError):
+        await db.posts.count()
 
 
 async def test_a_field_rule_returning_a_non_bool_is_a_config_error(make_db: MakeDb) -> None:
