@@ -836,3 +836,42 @@ async def test_a_field_rule_returning_a_non_bool_is_a_config_error(make_db: Make
     with pytest.raises(ConfigError) as info:
         await db.query.orgs.find_many()
     assert "public" in str(info.value)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_hidden_many_to_many_field(make_db: MakeDb, strategy: str) -> None:
+    """posts.tags readable by signed-in users only: the key `tags` of CRUD rows, the
+    relation `tags` of queries and the relation back (`tags.posts`) are gone for the
+    anonymous visitor; using them in a where is a QueryError."""
+    signed_in = {"posts": {"tags": {"read": lambda ctx: ctx.user is not None}}}
+    db, w = await setup(make_db, field_access=signed_in)
+    hello = w.row("posts", "hello")
+    got = await db.posts.read(hello["id"])
+    assert got == {k: v for k, v in w.strip("posts", hello, None).items() if k != "tags"}
+    rows = await db.query.posts.find_many(
+        columns={"title": True}, with_={"tags": True, "author": {"columns": {"name": True}}},
+        where={"id": hello["id"]}, strategy=strategy,
+    )  # fmt: skip
+    assert rows == [{"title": "hello", "author": {"name": "bob"}}]
+    rows = await db.query.tags.find_many(
+        columns={"name": True}, with_={"posts": True}, order_by={"id": "asc"}, strategy=strategy
+    )
+    assert rows == [{"name": "red"}, {"name": "green"}, {"name": "blue"}]
+    for slug, where in (("posts", {"tags": {"name": "red"}}), ("tags", {"posts": True}),
+                        ("users", {"posts": {"tags": False}})):  # fmt: skip
+        with pytest.raises(QueryError) as info:
+            await q(db, slug).find_many(where=where, strategy=strategy)
+        assert "tags" in str(info.value) and "posts" in str(info.value), str(info.value)
+    # A member sees them all.
+    member = view(db, w, "member")
+    got = await member.posts.read(hello["id"])
+    assert got == w.strip("posts", hello, w.viewer("member"))
+    rows = await q(member, "posts").find_many(
+        columns={"title": True}, where={"tags": {"name": "red"}},
+        with_={"tags": {"columns": {"name": True}, "order_by": {"id": "asc"}}},
+        order_by={"id": "asc"}, strategy=strategy,
+    )  # fmt: skip
+    assert rows == [
+        {"title": "hello", "tags": [{"name": "red"}, {"name": "green"}]},
+        {"title": "dave-pub", "tags": [{"name": "red"}]},
+    ]
