@@ -827,3 +827,17 @@ def test_unknown_hook_names_and_non_callables_are_config_errors() -> None:
         collection(slug="bad", fields={"x": field(type=text())}, hooks={"before_chnage": [hook]})
     with pytest.raises(ConfigError, match="after_read"):
         collection(slug="bad", fields={"x": field(type=text())}, hooks={"after_read": ["hook"]})
+
+
+async def test_on_commit_of_create_many_runs_once_per_registration(make_db: MakeDb) -> None:
+    # Each create of a create_many registered its callback; every callback runs once.
+    log: list[str] = []
+
+    def register(ctx: Any, row: dict[str, Any]) -> None:
+        name = row["name"]
+        ctx.on_commit(lambda: log.append(name))
+
+    db = await make_db(world(items={"after_change": [register]}))
+    lst = await db.trusted().lists.create({"name": "l"})
+    await db.items.create_many([{"name": n, "list_id": lst["id"]} for n in ("a", "b", "c")])
+    assert log == ["a", "b", "c"]

@@ -23,7 +23,6 @@ Notes = collection(
         "body": required(field(type=text())),
         "owner": field(type=integer()),
         "secret": field(type=text(), access={"read": lambda ctx: ctx.user is not None}),
-        "odd": field(type=text(), access={"read": lambda ctx: "yes"}),
     },
     access={"read": owner_rule},
     hooks={"after_read": [lambda ctx, row: None if ctx.trusted else row["missing"]]},
@@ -46,11 +45,16 @@ async def test_a_failing_hook_keeps_its_error_with_a_note_naming_it(make_db: Mak
 
 
 async def test_a_field_rule_returning_a_non_bool_is_a_config_error(make_db: MakeDb) -> None:
-    db = await make_db([Notes])
+    Odd = collection(
+        slug="odd",
+        timestamps=False,
+        fields={"name": field(type=text(), access={"read": lambda ctx: "yes"})},
+    )
+    db = await make_db([Odd])
     with pytest.raises(
-        ConfigError, match=r"field rule notes\.odd\.read returned str; a field rule returns True"
+        ConfigError, match=r"field rule odd\.name\.read returned str; a field rule returns True"
     ):
-        await db.with_user({"id": 1}).notes.count()
+        await db.with_user({"id": 1}).odd.count()
 
 
 async def test_filtering_by_a_hidden_field_names_it(make_db: MakeDb) -> None:
@@ -79,11 +83,19 @@ async def test_an_after_read_hook_returning_a_non_dict_is_a_config_error(make_db
         slug="tags",
         timestamps=False,
         fields={"name": field(type=text())},
-        hooks={"after_read": [lambda ctx, row: True], "before_change": [lambda ctx, d: 1]},
+        hooks={
+            "after_read": [lambda ctx, row: None if ctx.trusted else True],
+            "before_change": [lambda ctx, data: None if ctx.trusted else 1],
+        },
     )
     db = await make_db([Tags])
-    with pytest.raises(ConfigError, match=r"before_change hook '<lambda>' of 'tags' returned int"):
+    with pytest.raises(
+        ConfigError, match=r"before_change hook '[^']*<lambda>' of 'tags' returned int"
+    ):
         await db.tags.create({"name": "a"})
     assert await db.trusted().tags.count() == 0
-    with pytest.raises(ConfigError, match=r"after_read hook '<lambda>' of 'tags' returned bool"):
+    await db.trusted().tags.create({"name": "b"})
+    with pytest.raises(
+        ConfigError, match=r"after_read hook '[^']*<lambda>' of 'tags' returned bool"
+    ):
         await db.query.tags.find_many()

@@ -184,3 +184,26 @@ async def test_sqlite_mode_ro_never_switches_to_wal_nor_writes(tmp_path: Path) -
     with pytest.raises(ConnectionError, match="cannot open SQLite database"):
         await missing_file.connect()
     assert not (tmp_path / "nope.db").exists()
+
+
+async def test_a_relative_sqlite_path_is_the_one_of_the_current_folder(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    """The schema sync opened the first folder's file again after a chdir (its engines
+    were kept by URL text), so push() did nothing and the next insert failed."""
+    from deesse_async import collection, define_config, field, text
+
+    Notes = collection(slug="notes", fields={"body": field(type=text())})
+    old = Path.cwd()
+    try:
+        for folder in ("a", "b"):
+            (tmp_path / folder).mkdir()
+            os.chdir(tmp_path / folder)
+            db = define_config(provider="sqlite:///rel.db", collections=[Notes])
+            async with db:
+                await db.push()
+                await db.notes.create({"body": folder})
+                assert [r["body"] for r in await db.query.notes.find_many()] == [folder]
+    finally:
+        os.chdir(old)
+    assert (tmp_path / "a" / "rel.db").exists() and (tmp_path / "b" / "rel.db").exists()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from ..compile.coercion import coerce_value
 from ..compile.schema import CompiledCollection, Schema
 from ..errors import ConfigError, HookRecursionError, QueryError
 from .options import (
@@ -218,6 +219,13 @@ async def rule_filter(
     if rule is None:
         return None, None
     result = await call(rule, ctx, what=(f"{operation} rule", slug))
+    return parse_rule(schema, slug, operation, result, prefix)
+
+
+def parse_rule(
+    schema: Schema, slug: str, operation: str, result: Any, prefix: str
+) -> tuple[Filter | None, Values | None]:
+    """What a collection rule returned, as a filter: ``(None, None)`` for ``True``."""
     if result is True:
         return None, None
     if result is False:
@@ -235,6 +243,75 @@ async def rule_filter(
     if values.placeholders:
         raise ConfigError(f"{path}: a rule's where-dict takes values, not placeholders")
     return f, values
+
+
+def _skeleton(obj: Any, path: str, leaves: dict[str, Any]) -> Any:
+    """The shape of a where-dict (its keys, list lengths, value types; booleans and
+    ``None`` as themselves, since they change the filter's shape) and its values by
+    option path, the way the parser names them."""
+    if isinstance(obj, Mapping):
+        return (dict, tuple((k, _skeleton(v, f"{path}.{k}", leaves)) for k, v in obj.items()))
+    if isinstance(obj, list | tuple):
+        return (list, tuple(_skeleton(v, f"{path}[{i}]", leaves) for i, v in enumerate(obj)))
+    if obj is None or obj is True or obj is False or callable(obj):
+        return obj
+    leaves[path] = obj
+    return type(obj)
+
+
+class _RuleTemplates:
+    """Where-dicts a read rule returned, parsed once per skeleton: the next execution
+    whose rule returns the same shape only checks and binds its values."""
+
+    __slots__ = ("_by_skeleton", "operation", "prefix", "schema", "slug")
+
+    def __init__(self, schema: Schema, slug: str, operation: str, prefix: str) -> None:
+        self.schema = schema
+        self.slug = slug
+        self.operation = operation
+        self.prefix = prefix
+        self._by_skeleton: dict[Any, tuple[Filter, tuple[tuple[str, Any, str], ...]] | None] = {}
+
+    def filter(self, result: Any, params: dict[str, Any], encode: Any) -> Filter | None:
+        """``result`` as a filter; its encoded values go into ``params``."""
+        if result is True:
+            return None
+        if result is False:
+            return _FALSE
+        leaves: dict[str, Any] = {}
+        path = f"access rule {self.slug}.{self.operation}"
+        template: Any  # (filter, slots); None: not templatable; False: not seen yet
+        try:
+            skeleton = _skeleton(result, path, leaves) if isinstance(result, Mapping) else None
+            template = self._by_skeleton.get(skeleton, False) if skeleton else None
+        except TypeError:  # an unhashable key or value: parse it every time
+            skeleton = template = None
+        if template:
+            f: Filter = template[0]
+            slots = template[1]
+            try:
+                for key, kind, where in slots:
+                    params[key] = encode(kind, coerce_value(kind, leaves[where]))
+            except (TypeError, ValueError):
+                pass  # the parser names the mistake
+            else:
+                return f
+        parsed, values = parse_rule(self.schema, self.slug, self.operation, result, self.prefix)
+        assert parsed is not None and values is not None
+        f = parsed
+        for key, (value, kind) in values.items.items():
+            params[key] = encode(kind, value) if kind else value
+        if skeleton is not None and template is False and len(self._by_skeleton) < _KEEP:
+            slots = tuple(
+                (key, kind, where)
+                for (key, (_, kind)), where in zip(values.items.items(), values.paths, strict=True)
+            )
+            known = all(kind is not None and where in leaves for _, kind, where in slots)
+            self._by_skeleton[skeleton] = (f, slots) if known else None
+        return f
+
+
+_FALSE = Const(False)
 
 
 async def field_allowed(
@@ -370,7 +447,9 @@ T = TypeVar("T")
 class ReadAccess:
     """What a query tree needs from the read rules, worked out once per query."""
 
-    __slots__ = ("_fields", "_merged", "_plans", "ruled", "schema", "uses")
+    __slots__ = (
+        "_fields", "_merged", "_plans", "_rules", "_templates", "ruled", "schema", "uses",
+    )  # fmt: skip
 
     def __init__(self, schema: Schema, node: QueryNode) -> None:
         self.schema = schema
@@ -390,6 +469,10 @@ class ReadAccess:
         self.uses = tuple(dict.fromkeys(u for u in uses if u[0] in self.ruled))
         # Per ruled collection: does any field have a read rule (else nothing to hide)?
         self._fields = tuple(bool(_ruled_fields(schema[s], "read")) for s in self.ruled)
+        self._rules = tuple(schema[s].collection.access.get("read") for s in self.ruled)
+        self._templates = tuple(
+            _RuleTemplates(schema, s, "read", f"a{i}_") for i, s in enumerate(self.ruled)
+        )
         self._merged: dict[tuple[Any, ...], QueryNode] = {}
         self._plans: dict[tuple[Any, ...], tuple[Any, QueryNode, bool]] = {}
 
@@ -401,10 +484,18 @@ class ReadAccess:
         hiding = False
         for i, slug in enumerate(self.ruled):
             ctx = ctx_for(slug)
-            f, values = await rule_filter(self.schema, slug, "read", ctx, f"a{i}_")
-            if values is not None:
-                for key, (value, kind) in values.items.items():
-                    params[key] = encode(kind, value) if kind else value
+            rule = self._rules[i]
+            f = None
+            if rule is not None:
+                try:
+                    result = rule(ctx)
+                    if inspect.isawaitable(result):
+                        result = await result
+                except Exception as exc:
+                    name = getattr(rule, "__qualname__", repr(rule))
+                    exc.add_note(f"deesse_async: raised by the read rule of {slug!r} ({name})")
+                    raise
+                f = self._templates[i].filter(result, params, encode)
             hidden = await hidden_fields(self.schema[slug], ctx) if self._fields[i] else _NONE
             hiding = hiding or bool(hidden)
             shape.append((f, hidden))

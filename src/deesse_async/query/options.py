@@ -235,6 +235,7 @@ class Values:
     placeholders: dict[str, Kind | None] = field(default_factory=dict)
     counts: set[str] = field(default_factory=set)  # placeholders used as limit/offset
     prefix: str = ""
+    paths: list[str] = field(default_factory=list)  # the option path of each literal item
 
     def slot(self, value: Any, kind: Kind | None, path: str) -> Slot:
         if isinstance(value, Placeholder):
@@ -248,6 +249,7 @@ class Values:
             return Slot(value.key, kind, value.key)
         key = f"{self.prefix}dv_{len(self.items)}"
         self.items[key] = (value, kind)
+        self.paths.append(path)
         return Slot(key, kind)
 
 

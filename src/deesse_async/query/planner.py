@@ -431,15 +431,26 @@ async def execute(
 ) -> Any:
     """Run a query as ``executor``'s actor: read rules merged, read hooks run."""
     actor = executor._actor
-    check_depth(actor, "read", q.node.slug)
+    if actor.depth:
+        check_depth(actor, "read", q.node.slug)
     pending: list[Callable[[], Any]] = []
-    hooks = q.planner.schema[q.node.slug].collection.hooks
-    for hook in hooks.get("before_read", ()):
-        ctx = AccessContext(actor, "read", q.node.slug, executor, pending.append)
-        await call(hook, ctx, q.options, what=("before_read hook", q.node.slug))
-    rules = await _resolve(q, executor, pending)
+    if q.planner.has_read_hooks:
+        hooks = q.planner.schema[q.node.slug].collection.hooks
+        for hook in hooks.get("before_read", ()):
+            ctx = AccessContext(actor, "read", q.node.slug, executor, pending.append)
+            await call(hook, ctx, q.options, what=("before_read hook", q.node.slug))
+    rules = None
+    if q.access is not None and not actor.trusted:
+
+        def ctx_for(slug: str) -> AccessContext:
+            return AccessContext(actor, "read", slug, executor, pending.append)
+
+        rules = await q.access.resolve(q.planner.codecs, ctx_for)
     (plan, required), node, padded = _ruled_plan(q, rules, strategy, prepared)
-    params = q.planner.params(q.values, given, required)
+    # The caller's values are checked against the query's own placeholders: a rule may
+    # fold one away (``id = :id AND false`` compiles to ``0 = 1``), never add one.
+    expected = required if prepared is None else prepared.placeholders
+    params = q.planner.params(q.values, given, expected)
     if rules is not None:
         params.update(rules.params)
     async with executor.acquire() as conn:
@@ -448,7 +459,8 @@ async def execute(
         strip_padding(node, rows)
     if q.planner.has_read_hooks:
         rows = await after_read(q.planner.schema, node, rows, actor, executor, pending)
-    await executor._settle(pending)
+    if pending:
+        await executor._settle(pending)
     if q.node.single:
         return rows[0] if rows else None
     return rows

@@ -487,7 +487,11 @@ class _Operation:
         return f is None or await self.api._matches(conn, id, f, params)
 
     async def finish(self) -> None:
-        await self.view._settle(self.pending)
+        """Hand the operation's ``on_commit`` callbacks to its transaction (once: the
+        same operation object serves every row of a ``create_many``)."""
+        callbacks = self.pending[:]
+        self.pending.clear()
+        await self.view._settle(callbacks)
 
     # -- the writes --------------------------------------------------------------------
 

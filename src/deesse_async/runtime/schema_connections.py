@@ -8,6 +8,7 @@ database, the same shared-cache memory database). ``schema_connection`` is what
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,7 +68,9 @@ async def _schema_engine(url: DatabaseURL, write: bool) -> AsyncEngine:
     # url.url leaves out ?schema= (kept in url.options): it must be part of the key.
     address = url.url.render_as_string(hide_password=False)
     settings = f"{sorted(url.options.items())} {url.memory_name} {url.tls} {url.connect_timeout}"
-    key = (f"{address} {settings}", write)
+    # A relative file path names a file of the current folder: the engine resolved it when
+    # it was made, so the folder is part of the key.
+    key = (f"{address} {settings} {os.getcwd()}", write)
     engine = _SCHEMA_ENGINES.pop(key, None)
     if engine is None:
         args = await schema_connect_args(url, only_schema=True)
