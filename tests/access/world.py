@@ -215,7 +215,7 @@ USERS = [
     ("carol", "acme", "member", 60, "bob"),
     ("frank", "acme", "member", 40, "alice"),  # no posts: anonymous may not see him
     ("dave", "umbrella", "member", 70, None),
-    ("erin", "umbrella", "member", None, "dave"),
+    ("erin", "umbrella", "member", None, "bob"),  # managed across orgs (self relation)
 ]
 # (title, status, author, tags, internal_note)
 POSTS = [
