@@ -66,13 +66,13 @@ async def test_filtering_by_a_hidden_field_names_it(make_db: MakeDb) -> None:
     db = await make_db([Plain])
     with pytest.raises(
         QueryError,
-        match=r"^where: uses 'secret' of 'plain', which this caller may not read \(a field "
-        r"access rule hides it\)",
+        match=r"^where\.secret: 'secret' of 'plain' is hidden from this caller by a field "
+        r"access rule; filter and order only by fields the caller can see$",
     ):
         await db.query.plain.find_many(where={"secret": "x"})
-    with pytest.raises(QueryError, match=r"^order_by: uses 'secret' of 'plain'"):
+    with pytest.raises(QueryError, match=r"^order_by\.secret: 'secret' of 'plain' is hidden"):
         await db.query.plain.find_many(order_by={"secret": "asc"})
-    with pytest.raises(QueryError, match=r"^where: uses 'secret'"):
+    with pytest.raises(QueryError, match=r"^where\.secret: 'secret' of 'plain' is hidden"):
         await db.plain.count({"secret": {"is_null": True}})
     # The trusted view may: rules and field rules are not run at all.
     assert await db.trusted().query.plain.find_many(where={"secret": "x"}) == []
@@ -99,3 +99,33 @@ async def test_an_after_read_hook_returning_a_non_dict_is_a_config_error(make_db
         ConfigError, match=r"after_read hook '[^']*<lambda>' of 'tags' returned bool"
     ):
         await db.query.tags.find_many()
+
+
+async def test_a_hidden_field_error_names_the_full_option_path(make_db: MakeDb) -> None:
+    from deesse_async import relation
+
+    Owners = collection(
+        slug="owners",
+        timestamps=False,
+        fields={"salary": field(type=integer(), access={"read": lambda ctx: False})},
+    )
+    Pets = collection(
+        slug="pets",
+        timestamps=False,
+        fields={"owner": field(type=relation("owners", related_name="pets"))},
+    )
+    db = await make_db([Owners, Pets])
+    cases = [
+        ("pets", {"where": {"owner": {"salary": 1}}}, "where.owner.salary"),
+        ("pets", {"with_": {"owner": {"where": {"salary": 1}}}}, "with_.owner.where.salary"),
+        ("owners", {"with_": {"pets": {"with": {"owner": {"where": {"salary": 1}}}}}},
+         "with_.pets.with.owner.where.salary"),
+        ("pets", {"where": {"OR": [{"id": 1}, {"owner": {"salary": 1}}]}},
+         "where.owner.salary"),
+        ("owners", {"with_": {"pets": {"order_by": {"owner_id": "asc"}}},
+                    "order_by": {"salary": "desc"}}, "order_by.salary"),
+    ]  # fmt: skip
+    for slug, options, path in cases:
+        with pytest.raises(QueryError) as caught:
+            await getattr(db.query, slug).find_many(**options)
+        assert str(caught.value).startswith(f"{path}: 'salary' of 'owners' is hidden"), options

@@ -402,26 +402,29 @@ def is_padded(node: QueryNode) -> bool:
 # -- read rules merged into a query tree -------------------------------------------------
 
 
-def _filter_uses(f: Filter | None, slug: str, schema: Schema) -> Iterator[tuple[str, str]]:
-    """(collection, column or relation) pairs a caller's filter reads."""
+def _filter_uses(
+    f: Filter | None, slug: str, schema: Schema, path: str
+) -> Iterator[tuple[str, str, str]]:
+    """(collection, column or relation, option path) a caller's filter reads. The path
+    leaves out AND/OR indexes (the tree no longer has them)."""
     if f is None:
         return
     if isinstance(f, Cmp | InList | IsNull):
-        yield slug, f.column
+        yield slug, f.column, f"{path}.{f.column}"
     elif isinstance(f, And | Or):
         for item in f.items:
-            yield from _filter_uses(item, slug, schema)
+            yield from _filter_uses(item, slug, schema, path)
     elif isinstance(f, Not):
-        yield from _filter_uses(f.item, slug, schema)
+        yield from _filter_uses(f.item, slug, schema, path)
     elif isinstance(f, RelationFilter):
-        yield slug, f.relation
+        yield slug, f.relation, f"{path}.{f.relation}"
         target = schema[slug].relations[f.relation].target
-        yield from _filter_uses(f.where, target, schema)
+        yield from _filter_uses(f.where, target, schema, f"{path}.{f.relation}")
 
 
 def _filter_targets(f: Filter | None, slug: str, schema: Schema) -> Iterator[str]:
     """Collections whose rows a filter's relation filters look at."""
-    for owner, name in _filter_uses(f, slug, schema):
+    for owner, name, _ in _filter_uses(f, slug, schema, ""):
         rel = schema[owner].relations.get(name)
         if rel is not None:
             yield rel.target
@@ -454,16 +457,21 @@ class ReadAccess:
     def __init__(self, schema: Schema, node: QueryNode) -> None:
         self.schema = schema
         slugs: list[str] = []
-        uses: list[tuple[str, str, str]] = []  # (collection, name, "where" | "order_by")
-        stack = [node]
+        uses: list[tuple[str, str, str]] = []  # (collection, name, option path)
+        stack = [(node, "")]
         while stack:
-            n = stack.pop()
+            n, path = stack.pop()
             slugs.append(n.slug)
             slugs.extend(_filter_targets(n.where, n.slug, schema))
-            uses.extend((s, c, "where") for s, c in _filter_uses(n.where, n.slug, schema))
+            where = f"{path}.where" if path else "where"
+            uses.extend(_filter_uses(n.where, n.slug, schema, where))
             if isinstance(n.order_by, tuple):
-                uses.extend((n.slug, c, "order_by") for c, _ in n.order_by)
-            stack.extend(child for _, child in n.relations)
+                order = f"{path}.order_by" if path else "order_by"
+                uses.extend((n.slug, c, f"{order}.{c}") for c, _ in n.order_by)
+            stack.extend(
+                (child, f"{path}.with.{name}" if path else f"with_.{name}")
+                for name, child in n.relations
+            )
         # Collections whose reads run a rule, in a stable order (their rule's prefix).
         self.ruled = tuple(dict.fromkeys(s for s in slugs if has_read_rules(schema[s])))
         self.uses = tuple(dict.fromkeys(u for u in uses if u[0] in self.ruled))
@@ -506,12 +514,12 @@ class ReadAccess:
 
     def _check_uses(self, rules: ReadRules) -> None:
         hidden = dict(zip(self.ruled, (h for _, h in rules.shape), strict=True))
-        for slug, name, where in self.uses:
+        for slug, name, path in self.uses:
             if name in gone_keys(self.schema, slug, hidden):
                 raise QueryError(
-                    f"uses {name!r} of {slug!r}, which this caller may not read (a field "
-                    "access rule hides it); filter and order only by fields the caller can see",
-                    path=where,
+                    f"{name!r} of {slug!r} is hidden from this caller by a field access "
+                    "rule; filter and order only by fields the caller can see",
+                    path=path,
                 )
 
     def plan(
