@@ -129,3 +129,57 @@ async def test_a_hidden_field_error_names_the_full_option_path(make_db: MakeDb) 
         with pytest.raises(QueryError) as caught:
             await getattr(db.query, slug).find_many(**options)
         assert str(caught.value).startswith(f"{path}: 'salary' of 'owners' is hidden"), options
+
+
+async def test_a_rule_may_look_up_permissions_through_ctx_db(make_db: MakeDb) -> None:
+    """The usual team pattern: an async rule reads the caller's memberships (trusted) and
+    returns a where-dict with the ids; a rule reading its own collection as the caller
+    would recurse, and is stopped by the depth limit instead of the stack."""
+    from deesse_async import HookRecursionError
+
+    async def read_projects(ctx: Any) -> Any:
+        if ctx.user is None:
+            return False
+        rows = await ctx.db.trusted().query.members.find_many(
+            columns={"team": True}, where={"user": ctx.user["id"]}
+        )
+        return {"team": {"in": [r["team"] for r in rows]}}
+
+    async def read_loops(ctx: Any) -> Any:
+        await ctx.db.query.loops.find_many()  # as the caller: runs this rule again
+        return True
+
+    Members = collection(
+        slug="members",
+        timestamps=False,
+        fields={"user": field(type=integer()), "team": field(type=integer())},
+        access={"read": lambda ctx: False},
+    )
+    Projects = collection(
+        slug="projects",
+        timestamps=False,
+        fields={"name": field(type=text()), "team": field(type=integer())},
+        access={"read": read_projects},
+    )
+    Loops = collection(
+        slug="loops", timestamps=False, fields={"n": field(type=integer())},
+        access={"read": read_loops},
+    )  # fmt: skip
+    db = await make_db([Members, Projects, Loops])
+    t = db.trusted()
+    await t.members.create_many([{"user": 1, "team": 10}, {"user": 1, "team": 11}])
+    await t.members.create({"user": 2, "team": 11})
+    await t.projects.create_many([{"name": n, "team": k} for n, k in (("a", 10), ("b", 11))])
+    await t.projects.create({"name": "c", "team": 12})
+
+    async def names(user: Any) -> list[str]:
+        view = db.with_user(user)
+        return [r["name"] for r in await view.query.projects.find_many(order_by={"id": "asc"})]
+
+    assert await names({"id": 1}) == ["a", "b"]
+    assert await names({"id": 2}) == ["b"]
+    assert await names({"id": 3}) == []
+    assert await names(None) == []
+    assert await db.with_user({"id": 1}).members.count() == 0  # members: no one reads them
+    with pytest.raises(HookRecursionError, match="nested more than 16 deep"):
+        await db.query.loops.find_many()

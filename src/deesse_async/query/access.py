@@ -67,13 +67,14 @@ MAX_HOOK_DEPTH = 16
 
 
 def check_depth(actor: Actor, operation: str, slug: str) -> None:
-    """Refuse an operation nested too deep in hooks (``HookRecursionError``)."""
+    """Refuse an operation nested too deep in hooks and rules (``HookRecursionError``)."""
     if actor.depth > MAX_HOOK_DEPTH:
         raise HookRecursionError(
-            f"{operation} on {slug!r}: hooks started operations through ctx.db nested more "
-            f"than {MAX_HOOK_DEPTH} deep; a hook probably writes to a collection whose hooks "
-            "call it again (use ctx.db.trusted()... only where that cannot loop, or guard the "
-            "hook with a condition on the data)"
+            f"{operation} on {slug!r}: operations started through ctx.db (by hooks or access "
+            f"rules) nested more than {MAX_HOOK_DEPTH} deep; a hook or rule probably reaches "
+            "a collection whose hooks or rules call it again. Look permissions up through "
+            "ctx.db.trusted() (it runs no rules), or guard the hook with a condition on the "
+            "data"
         )
 
 
