@@ -406,13 +406,21 @@ def _without(row: Row, hidden: frozenset[str]) -> Row:
 class _Operation:
     """One CRUD operation under access rules and hooks (docs/access.md)."""
 
-    def __init__(self, api: CollectionAPI, view: Any, actor: Actor, operation: Operation) -> None:
+    def __init__(
+        self,
+        api: CollectionAPI,
+        view: Any,
+        actor: Actor,
+        operation: Operation,
+        pending: list[Callable[[], Any]] | None = None,
+    ) -> None:
         self.api = api
         self.view = view  # the transaction of a write, the caller's view for a read
         self.actor = actor
         self.slug = api.slug
         self.cc = api._s.cc
-        self.pending: list[Callable[[], Any]] = []
+        # ctx.on_commit callbacks, handed to the transaction when the operation succeeds
+        self.pending: list[Callable[[], Any]] = [] if pending is None else pending
         self.ctx = AccessContext(actor, operation, self.slug, view, self.pending.append)
 
     async def hooks(self, name: str, *args: Any) -> list[Any]:
@@ -474,9 +482,7 @@ class _Operation:
     async def returned(self, conn: Connection, row: Row) -> Row:
         """A written row as the caller may see it: only its id when the read rule hides
         it, without hidden fields, reshaped by ``after_read``."""
-        reader = _Operation(self.api, self.view, self.actor, "read")
-        reader.pending = self.pending
-        reader.ctx._on_commit = self.pending.append
+        reader = _Operation(self.api, self.view, self.actor, "read", self.pending)
         f, params, hidden = await reader.read_filter(None)
         if f is not None and not await self.api._matches(conn, row["id"], f, params):
             return {"id": row["id"]}
