@@ -219,7 +219,10 @@ class AsyncpgPool(Pool):
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
         with self._errors:
-            raw = await self._raw.acquire(timeout=self._timeout)
+            # asyncio.timeout arms a timer; acquire(timeout=) would wrap every borrow in
+            # a task of its own (wait_for).
+            async with asyncio.timeout(self._timeout):
+                raw = await self._raw.acquire()
         conn = AsyncpgConnection(raw, self._translate)
         try:
             yield conn
@@ -250,6 +253,17 @@ class AsyncpgPool(Pool):
         await self._raw.close()
 
 
+async def _keep_session(raw: Any) -> None:
+    """asyncpg's ``reset=`` hook: nothing to undo.
+
+    By default a released connection is sent ``RESET ALL; CLOSE ALL; UNLISTEN *; ...``,
+    one more round trip per borrow, for state a stranger's code may have left. Ours
+    never does: it sets nothing on a session, opens no cursor and listens to nothing
+    (the search path is a startup setting), and asyncpg still rolls back a connection
+    left in a transaction before this hook runs (locally known, no round trip otherwise).
+    """
+
+
 async def create_pool(
     url: DatabaseURL, options: PoolOptions, constraints: ConstraintNames
 ) -> AsyncpgPool:
@@ -275,6 +289,7 @@ async def create_pool(
             max_size=options.pool_size,
             statement_cache_size=options.statement_cache_size,
             server_settings=settings,
+            reset=_keep_session,
         )
     return AsyncpgPool(raw, constraints, url.display, options.pool_timeout)
 
