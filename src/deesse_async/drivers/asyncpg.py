@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import re
@@ -32,8 +31,10 @@ from .base import (
     database_error,
     integrity_error,
     missing_table,
+    shielded,
     stored,
 )
+from .pooling import Slots
 from .tls import postgres_connect_args
 from .url import DatabaseURL
 
@@ -207,10 +208,16 @@ class AsyncpgConnection(Connection):
 
 
 class AsyncpgPool(Pool):
-    """An ``asyncpg.Pool`` behind the ``Pool`` interface."""
+    """asyncpg connections in ``Slots`` (pooling.py) behind the ``Pool`` interface.
 
-    def __init__(self, raw: Any, constraints: ConstraintNames, url: str, timeout: float) -> None:
-        self._raw = raw
+    Not ``asyncpg.Pool``: its release runs in a task of its own (``asyncio.shield``) and,
+    by default, sends a reset query; a borrow here is one round trip of work and no task.
+    """
+
+    def __init__(
+        self, slots: Slots[Any], constraints: ConstraintNames, url: str, timeout: float
+    ) -> None:
+        self._slots = slots
         self._translate: Translate = partial(translate, constraints=constraints, url=url)
         self._errors = DriverErrors(None, DRIVER, self._translate)
         self._timeout = timeout
@@ -219,10 +226,9 @@ class AsyncpgPool(Pool):
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Connection]:
         with self._errors:
-            # asyncio.timeout arms a timer; acquire(timeout=) would wrap every borrow in
-            # a task of its own (wait_for).
+            # asyncio.timeout arms a timer: no task per borrow.
             async with asyncio.timeout(self._timeout):
-                raw = await self._raw.acquire()
+                raw = await self._slots.acquire()
         conn = AsyncpgConnection(raw, self._translate)
         try:
             yield conn
@@ -235,39 +241,25 @@ class AsyncpgPool(Pool):
                 raise
 
     async def _release(self, raw: Any, broken: bool) -> None:
-        # Errors are dropped: the caller's result (or error) stands, and asyncpg's pool
-        # replaces a terminated connection when it is next needed.
-        if broken:
-            with contextlib.suppress(Exception):
-                # State unknown: never lend it out again. (When asyncpg saw the loss
-                # itself it has already taken the connection back; that raises here.)
-                raw.terminate()
-        with contextlib.suppress(Exception):
-            # asyncpg shields the release itself (a cancellation here is raised at once
-            # while the release goes on) and resets the connection; if the reset fails
-            # (the server went away after the caller's statement succeeded) it
-            # terminates the connection.
-            await self._raw.release(raw)
+        # Errors are dropped: the caller's result (or error) stands; a connection whose
+        # state is unknown is never lent again.
+        if not broken and raw.is_in_transaction():
+            # Left inside a transaction (a rollback that could not run): undo it first.
+            try:
+                await shielded(raw.execute("ROLLBACK"))
+            except Exception:
+                broken = True
+        self._slots.release(raw, broken=broken)
 
     async def close(self) -> None:
-        await self._raw.close()
-
-
-async def _keep_session(raw: Any) -> None:
-    """asyncpg's ``reset=`` hook: nothing to undo.
-
-    By default a released connection is sent ``RESET ALL; CLOSE ALL; UNLISTEN *; ...``,
-    one more round trip per borrow, for state a stranger's code may have left. Ours
-    never does: it sets nothing on a session, opens no cursor and listens to nothing
-    (the search path is a startup setting), and asyncpg still rolls back a connection
-    left in a transaction before this hook runs (locally known, no round trip otherwise).
-    """
+        await self._slots.close()
 
 
 async def create_pool(
     url: DatabaseURL, options: PoolOptions, constraints: ConstraintNames
 ) -> AsyncpgPool:
-    """Open an asyncpg pool for ``url``; an unreachable server raises ``ConnectionError``."""
+    """Open a pool of asyncpg connections to ``url``; an unreachable server raises
+    ``ConnectionError``."""
     try:
         import asyncpg
     except ImportError:  # pragma: no cover - depends on the install
@@ -277,21 +269,30 @@ async def create_pool(
     u = url.url
     schema = (url.schema or "").replace('"', '""')
     settings = {"search_path": f'"{schema}", public'} if schema else {}
+    args = {
+        **postgres_connect_args(url),
+        "host": u.host or "localhost",
+        "port": u.port or 5432,
+        "user": u.username,
+        "password": u.password,
+        "database": u.database,
+        "statement_cache_size": options.statement_cache_size,
+        "server_settings": settings,
+    }
+
+    async def connect() -> Any:
+        return await asyncpg.connect(**args)
+
+    slots: Slots[Any] = Slots(
+        connect,
+        max_size=options.pool_size,
+        is_closed=lambda c: c.is_closed(),
+        terminate=lambda c: c.terminate(),
+        close=lambda c: c.close(timeout=2),
+    )
     with DriverErrors(None, DRIVER, partial(translate, constraints=constraints, url=url.display)):
-        raw = await asyncpg.create_pool(
-            **postgres_connect_args(url),
-            host=u.host or "localhost",
-            port=u.port or 5432,
-            user=u.username,
-            password=u.password,
-            database=u.database,
-            min_size=min(options.pool_min_size, options.pool_size),
-            max_size=options.pool_size,
-            statement_cache_size=options.statement_cache_size,
-            server_settings=settings,
-            reset=_keep_session,
-        )
-    return AsyncpgPool(raw, constraints, url.display, options.pool_timeout)
+        await slots.fill(min(options.pool_min_size, options.pool_size))
+    return AsyncpgPool(slots, constraints, url.display, options.pool_timeout)
 
 
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
