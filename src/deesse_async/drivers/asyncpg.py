@@ -8,8 +8,7 @@ import json
 import re
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -207,6 +206,35 @@ class AsyncpgConnection(Connection):
             await self._raw.execute("ROLLBACK")
 
 
+class _Borrow:
+    """``async with pool.acquire() as conn`` (a class, not a generator: the hot path)."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: AsyncpgPool) -> None:
+        self._pool = pool
+
+    async def __aenter__(self) -> AsyncpgConnection:
+        pool = self._pool
+        conn = pool._slots.try_acquire()  # the common case: no await, no timer
+        if conn is None:
+            with pool._errors:
+                async with asyncio.timeout(pool._timeout):  # a timer, not a task
+                    conn = await pool._slots.acquire()
+        conn.broken = conn.wrote = False
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        conn = self._conn
+        try:
+            await self._pool._release(conn, conn.broken)
+        except asyncio.CancelledError as exc:
+            if conn.wrote:  # the caller's write is stored: say so
+                exc.add_note(STORED)
+            raise
+
+
 class AsyncpgPool(Pool):
     """asyncpg connections in ``Slots`` (pooling.py) behind the ``Pool`` interface.
 
@@ -215,41 +243,31 @@ class AsyncpgPool(Pool):
     """
 
     def __init__(
-        self, slots: Slots[Any], constraints: ConstraintNames, url: str, timeout: float
+        self,
+        slots: Slots[AsyncpgConnection],
+        translate: Translate,
+        timeout: float,
     ) -> None:
         self._slots = slots
-        self._translate: Translate = partial(translate, constraints=constraints, url=url)
-        self._errors = DriverErrors(None, DRIVER, self._translate)
+        self._errors = DriverErrors(None, DRIVER, translate)
         self._timeout = timeout
         self.codecs = CODECS
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Connection]:
-        with self._errors:
-            # asyncio.timeout arms a timer: no task per borrow.
-            async with asyncio.timeout(self._timeout):
-                raw = await self._slots.acquire()
-        conn = AsyncpgConnection(raw, self._translate)
-        try:
-            yield conn
-        finally:
-            try:
-                await self._release(raw, conn.broken)
-            except asyncio.CancelledError as exc:
-                if conn.wrote:  # the caller's write is stored: say so
-                    exc.add_note(STORED)
-                raise
+    def acquire(self) -> _Borrow:
+        """Borrow a connection: ``async with pool.acquire() as conn``."""
+        return _Borrow(self)
 
-    async def _release(self, raw: Any, broken: bool) -> None:
+    async def _release(self, conn: AsyncpgConnection, broken: bool) -> None:
         # Errors are dropped: the caller's result (or error) stands; a connection whose
         # state is unknown is never lent again.
+        raw = conn._raw
         if not broken and raw.is_in_transaction():
             # Left inside a transaction (a rollback that could not run): undo it first.
             try:
                 await shielded(raw.execute("ROLLBACK"))
             except Exception:
                 broken = True
-        self._slots.release(raw, broken=broken)
+        self._slots.release(conn, broken=broken)
 
     async def close(self) -> None:
         await self._slots.close()
@@ -280,19 +298,21 @@ async def create_pool(
         "server_settings": settings,
     }
 
-    async def connect() -> Any:
-        return await asyncpg.connect(**args)
+    bound: Translate = partial(translate, constraints=constraints, url=url.display)
 
-    slots: Slots[Any] = Slots(
+    async def connect() -> AsyncpgConnection:
+        return AsyncpgConnection(await asyncpg.connect(**args), bound)
+
+    slots: Slots[AsyncpgConnection] = Slots(
         connect,
         max_size=options.pool_size,
-        is_closed=lambda c: c.is_closed(),
-        terminate=lambda c: c.terminate(),
-        close=lambda c: c.close(timeout=2),
+        is_closed=lambda c: c._raw.is_closed(),
+        terminate=lambda c: c._raw.terminate(),
+        close=lambda c: c._raw.close(timeout=2),
     )
-    with DriverErrors(None, DRIVER, partial(translate, constraints=constraints, url=url.display)):
+    with DriverErrors(None, DRIVER, bound):
         await slots.fill(min(options.pool_min_size, options.pool_size))
-    return AsyncpgPool(slots, constraints, url.display, options.pool_timeout)
+    return AsyncpgPool(slots, bound, options.pool_timeout)
 
 
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:

@@ -69,6 +69,10 @@ class Slots(Generic[C]):
                 raise
             self._idle.append((conn, time.monotonic()))
 
+    def try_acquire(self) -> C | None:
+        """An idle connection at once, or ``None`` (then ``acquire`` opens or waits)."""
+        return self._take_idle() if not self._waiters else None
+
     async def acquire(self) -> C:
         """An idle connection, a new one while under the limit, else the next returned."""
         while True:
