@@ -74,28 +74,46 @@ Comments = collection(
         "post": required(field(type=relation("posts", related_name="comments"))),
     },
 )
-COLLECTIONS = [Users, Posts, Comments]
+# A wide per-parent fan-out for --strategies: the first 20 users have 1,000 events each.
+Events = collection(
+    slug="events",
+    fields={
+        "kind": required(field(type=text(max=20))),
+        "user": required(field(type=relation("users", related_name="events"))),
+    },
+)
+EVENT_USERS, EVENTS_PER_USER = 20, 1000
+COLLECTIONS = [Users, Posts, Comments, Events]
 
 Cases = dict[str, Callable[[], Awaitable[Any]]]
 
 
 async def seed(db: Database) -> bool:
-    """Create the data unless it is there; whether it was created."""
-    if await db.users.count() == USERS:
-        return False
-    print("seeding 1,000 users x 10 posts x 5 comments (once)...", flush=True)
-    users = await db.users.create_many([{"name": f"user {i}"} for i in range(USERS)])
-    for chunk in range(0, USERS, 100):
-        posts = await db.posts.create_many(
-            [{"title": f"post {u['id']}.{j}", "author_id": u["id"]}
-             for u in users[chunk : chunk + 100] for j in range(POSTS_PER_USER)]
-        )  # fmt: skip
-        await db.comments.create_many(
-            [{"body": f"comment {p['id']}.{k}", "post_id": p["id"]}
-             for p in posts for k in range(COMMENTS_PER_POST)]
-        )  # fmt: skip
-        print(f"  {chunk + 100} users", flush=True)
-    return True
+    """Create the data unless it is there; whether anything was created."""
+    created = False
+    if await db.users.count() != USERS:
+        print("seeding 1,000 users x 10 posts x 5 comments (once)...", flush=True)
+        users = await db.users.create_many([{"name": f"user {i}"} for i in range(USERS)])
+        for chunk in range(0, USERS, 100):
+            posts = await db.posts.create_many(
+                [{"title": f"post {u['id']}.{j}", "author_id": u["id"]}
+                 for u in users[chunk : chunk + 100] for j in range(POSTS_PER_USER)]
+            )  # fmt: skip
+            await db.comments.create_many(
+                [{"body": f"comment {p['id']}.{k}", "post_id": p["id"]}
+                 for p in posts for k in range(COMMENTS_PER_POST)]
+            )  # fmt: skip
+            print(f"  {chunk + 100} users", flush=True)
+        created = True
+    if await db.events.count() == 0:
+        print("seeding 20 users x 1,000 events (once)...", flush=True)
+        first = await db.query.users.find_many(columns={"id": True}, limit=EVENT_USERS)
+        for u in first:
+            await db.events.create_many(
+                [{"kind": f"kind {k % 7}", "user_id": u["id"]} for k in range(EVENTS_PER_USER)]
+            )
+        created = True
+    return created
 
 
 async def measure(contenders: dict[str, Cases], iterations: int) -> dict[str, dict[str, float]]:
@@ -198,15 +216,9 @@ def asyncpg_cases(pool: Any) -> Cases:
     async def posts3c() -> Any:
         # per level, = ANY($1) with row_number() per parent
         async with pool.acquire() as conn:
-            users = [dict(r) for r in await conn.fetch("SELECT id, name FROM users ORDER BY id LIMIT 20")]
-            posts = [dict(r) for r in await conn.fetch(
-                "SELECT id, title, author_id FROM (SELECT id, title, author_id, row_number() OVER "
-                "(PARTITION BY author_id ORDER BY id DESC) rn FROM posts WHERE author_id = ANY($1)) s "
-                "WHERE rn <= 3 ORDER BY author_id, id DESC", [u["id"] for u in users])]
-            comments = await conn.fetch(
-                "SELECT id, body, post_id FROM (SELECT id, body, post_id, row_number() OVER "
-                "(PARTITION BY post_id ORDER BY id DESC) rn FROM comments WHERE post_id = ANY($1)) s "
-                "WHERE rn <= 2 ORDER BY post_id, id DESC", [p["id"] for p in posts])
+            users = [dict(r) for r in await conn.fetch(POSTS3C_USERS)]
+            posts = [dict(r) for r in await conn.fetch(POSTS3C_POSTS, [u["id"] for u in users])]
+            comments = await conn.fetch(POSTS3C_COMMENTS, [p["id"] for p in posts])
         by_post: dict[int, list[Any]] = {}
         for c in comments:
             by_post.setdefault(c["post_id"], []).append(dict(c))
@@ -216,7 +228,7 @@ def asyncpg_cases(pool: Any) -> Cases:
             by_user.setdefault(p["author_id"], []).append(p)
         for u in users:
             u["posts"] = by_user.get(u["id"], [])
-        return users  # fmt: skip
+        return users
 
     async def siblings() -> Any:
         async with pool.acquire() as conn:
@@ -247,6 +259,17 @@ def asyncpg_cases(pool: Any) -> Cases:
             "siblings": siblings}  # fmt: skip
 
 
+POSTS3C_USERS = "SELECT id, name FROM users ORDER BY id LIMIT 20"
+POSTS3C_POSTS = (
+    "SELECT id, title, author_id FROM (SELECT id, title, author_id, row_number() OVER "
+    "(PARTITION BY author_id ORDER BY id DESC) rn FROM posts WHERE author_id = ANY($1)) s "
+    "WHERE rn <= 3 ORDER BY author_id, id DESC"
+)
+POSTS3C_COMMENTS = (
+    "SELECT id, body, post_id FROM (SELECT id, body, post_id, row_number() OVER "
+    "(PARTITION BY post_id ORDER BY id DESC) rn FROM comments WHERE post_id = ANY($1)) s "
+    "WHERE rn <= 2 ORDER BY post_id, id DESC"
+)
 POSTS3_SQL = (
     "SELECT u.id, u.name, p.id, p.title, p.author_id FROM "
     "(SELECT id, name FROM users ORDER BY id LIMIT 20) u LEFT JOIN LATERAL "
@@ -495,7 +518,7 @@ class Setup:
                 import asyncpg
 
                 conn = await asyncpg.connect(self.args.url)
-                for t in ("users", "posts", "comments"):
+                for t in ("users", "posts", "comments", "events"):
                     await conn.execute(f'ANALYZE "{self.args.schema}".{t}')
                 await conn.close()
 
@@ -633,6 +656,8 @@ def strategy_shapes(db: Database) -> dict[str, tuple[str, Callable[[str], Any], 
     posts_comments = {"columns": POST_COLUMNS, "with": {"comments": {"columns": COMMENT_COLUMNS}}}
     by_id = {"where": {"id": placeholder("id")}}
     latest3_latest2 = {**LATEST_3, "with": {"comments": LATEST_2}}
+    events = {"columns": {"id": True, "kind": True, "user_id": True}}
+    latest_events = {**events, "order_by": {"id": "desc"}, "limit": 3}
 
     def many(limit: int, with_: Any = None, **extra: Any) -> Callable[[str], Any]:
         opts = {**users, "limit": limit, **extra, **({"with_": with_} if with_ else {})}
@@ -641,28 +666,60 @@ def strategy_shapes(db: Database) -> dict[str, tuple[str, Callable[[str], Any], 
     def first(with_: Any, **where: Any) -> Callable[[str], Any]:
         return lambda s: q.users.find_first(**users, **where, with_=with_, strategy=s)
 
-    back = {"columns": POST_COLUMNS, "with": {"comments": {
-        "columns": COMMENT_COLUMNS, "with": {"post": {"columns": POST_COLUMNS}}}}}  # fmt: skip
+    back = {
+        "columns": POST_COLUMNS,
+        "with": {
+            "comments": {"columns": COMMENT_COLUMNS, "with": {"post": {"columns": POST_COLUMNS}}}
+        },
+    }
     return {
         "flat 100": ("flat", many(100), {}),
         "flat 1000": ("flat", many(1000), {}),
         "100 -> posts": ("fan-out", many(100, {"posts": posts}), {}),
+        "1000 -> posts": ("fan-out", many(1000, {"posts": posts}), {}),
         "100 -> posts -> comments": ("fan-out", many(100, {"posts": posts_comments}), {}),
         "100 -> posts -> comments -> post": ("fan-out", many(100, {"posts": back}), {}),
         "20 -> posts": ("fan-out", many(20, {"posts": posts}), {}),
+        "20 -> 1000 events": ("fan-out", many(20, {"events": events}), {}),
         "20 -> latest 3": ("limit", many(20, {"posts": LATEST_3}), {}),
+        "20 -> latest 3 of 1000 events": ("limit", many(20, {"events": latest_events}), {}),
         "100 -> latest 3": ("limit", many(100, {"posts": LATEST_3}), {}),
         "20 -> latest 3 -> comments": (
-            "limit", many(20, {"posts": {**LATEST_3, "with": {"comments": {"columns": COMMENT_COLUMNS}}}}), {}),  # fmt: skip
+            "limit",
+            many(20, {"posts": {**LATEST_3, "with": {"comments": {"columns": COMMENT_COLUMNS}}}}),
+            {},
+        ),
         "100 -> posts -> latest 2": (
-            "limit", many(100, {"posts": {**posts, "with": {"comments": LATEST_2}}}), {}),  # fmt: skip
-        "20 -> latest 3 -> latest 2": ("limit under limit", many(20, {"posts": latest3_latest2}), {}),
-        "100 -> latest 3 -> latest 2": ("limit under limit", many(100, {"posts": latest3_latest2}), {}),
+            "limit",
+            many(100, {"posts": {**posts, "with": {"comments": LATEST_2}}}),
+            {},
+        ),
+        "20 -> latest 3 -> latest 2": (
+            "limit under limit",
+            many(20, {"posts": latest3_latest2}),
+            {},
+        ),
+        "100 -> latest 3 -> latest 2": (
+            "limit under limit",
+            many(100, {"posts": latest3_latest2}),
+            {},
+        ),
         "by id -> posts": ("unique key", first({"posts": posts}, **by_id), {"id": 500}),
         "by id -> posts -> comments": (
-            "unique key", first({"posts": posts_comments}, **by_id), {"id": 500}),  # fmt: skip
+            "unique key",
+            first({"posts": posts_comments}, **by_id),
+            {"id": 500},
+        ),
         "by id -> latest 3 -> latest 2": (
-            "unique key", first({"posts": latest3_latest2}, **by_id), {"id": 500}),  # fmt: skip
+            "unique key",
+            first({"posts": latest3_latest2}, **by_id),
+            {"id": 500},
+        ),
+        "by id -> latest 3 of 1000 events": (
+            "unique key",
+            first({"events": latest_events}, **by_id),
+            {"id": 10},
+        ),
         "many by id -> posts": (
             "unique key",
             lambda s: q.users.find_many(**users, **by_id, with_={"posts": posts}, strategy=s),

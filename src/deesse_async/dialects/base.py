@@ -46,6 +46,18 @@ class Dialect:
     insert_returning: ClassVar[bool] = True
     update_returning: ClassVar[bool] = True
     lateral: ClassVar[bool] = False  # LEFT JOIN LATERAL
+    # What ``strategy="auto"`` picks (QueryPlanner.choose), as measured per backend
+    # (docs/benchmarks.md, ``benchmarks/nested.py --strategies``). "Depth" counts the
+    # nested levels of a ``with`` tree (users -> posts -> comments: 2).
+    # A per-parent limit or offset anywhere in the tree: one statement (a LIMIT in a
+    # correlated subquery) beats ranking every child row with ROW_NUMBER().
+    auto_lateral_limits: ClassVar[bool] = True
+    # Few parent rows (find_first, a unique key, limit <= 10): the deepest tree for which
+    # one statement beats one query per level (None: any depth).
+    auto_lateral_few_depth: ClassVar[int | None] = None
+    # Many parent rows, no per-parent limit: the deepest tree for which one statement
+    # still wins (0: never).
+    auto_lateral_many_depth: ClassVar[int] = 0
     # DDL inside a transaction, all or nothing. Without it each DDL statement commits, so
     # a schema plan that stops half-way stays half-applied (sync/apply.py reports it).
     transactional_ddl: ClassVar[bool] = True

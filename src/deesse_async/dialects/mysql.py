@@ -69,6 +69,9 @@ class MySQLDialect(Dialect):
     update_returning = False
     # Each DDL statement commits (sync/apply.py reports what a stopped plan left applied).
     transactional_ddl = False
+    # auto (measured on MariaDB 10.11): correlated JSON subqueries nested two deep lose to
+    # one query per level even under one parent row.
+    auto_lateral_few_depth = 1
     max_bind_params = 65535
 
     def _sa_dialect(self) -> SADialect:

@@ -27,6 +27,9 @@ class SQLiteDialect(Dialect):
     sa_names = ("sqlite",)
     sqlglot_name = "sqlite"
     batch_alter = True
+    # auto: in-process, one statement saves the per-level passes; a single nested level
+    # wins even for many parents.
+    auto_lateral_many_depth = 1
     # SQLITE_MAX_VARIABLE_NUMBER is 32766 since 3.32.
     max_bind_params = 32766
     # Take the write lock up front (IMMEDIATE) so that two transactions cannot deadlock

@@ -186,23 +186,39 @@ class QueryPlanner:
             raise QueryError(f"cannot compile this query: {type(exc).__name__}: {exc}") from exc
 
     def choose(self, node: QueryNode, values: Values, strategy: str) -> str:
-        """Resolve ``auto``: one statement when few parent rows are expected.
+        """Resolve ``auto`` to the strategy measured faster for this dialect and shape.
 
-        Measured (docs/benchmarks.md): the one-statement form wins for point lookups
-        (one round trip instead of one per level) and loses when many parents fan out
-        (the database builds JSON for every child row).
+        The rule, first match wins ("depth": nested levels of the ``with`` tree; the
+        numbers are the dialect's ``auto_lateral_*`` flags):
+
+        1. no relation: batched (the same one SELECT; batched builds rows cheaper);
+        2. a per-parent limit or offset anywhere in the tree: lateral where
+           ``auto_lateral_limits`` (SQLite, MariaDB: a LIMIT in the correlated subquery
+           stops early), else batched (PostgreSQL: without an index on (fk, order) its
+           planner may walk the primary key backwards for each parent);
+        3. few parent rows (``find_first``, an equality on the primary key or a unique
+           column, a top-level limit <= 10): lateral up to ``auto_lateral_few_depth``
+           levels (any on PostgreSQL and SQLite, 1 on MariaDB), else batched;
+        4. many parents: lateral up to ``auto_lateral_many_depth`` levels (1 on SQLite,
+           0 elsewhere), else batched (one query per level; the database does not build
+           JSON for every child row).
+
+        The table the rule comes from (shape x dialect: faster strategy, time ratio) is
+        in docs/benchmarks.md, "Which strategy `auto` picks"; re-measure with
+        ``python benchmarks/nested.py --strategies [--url ...]``.
         """
         if strategy != "auto":
             return strategy
         if not node.relations:
             return "batched"
-        if node.single or _few_rows(node, values) or _unique_lookup(node, self.schema):
-            return "lateral"
+        dialect = self.dialect
         if _per_parent_limit(node):
-            # LIMIT inside a correlated subquery walks the index and stops; the batched
-            # window function ranks every child row of every parent first.
-            return "lateral"
-        return "batched"
+            return "lateral" if dialect.auto_lateral_limits else "batched"
+        depth = _depth(node)
+        if node.single or _few_rows(node, values) or _unique_lookup(node, self.schema):
+            most = dialect.auto_lateral_few_depth
+            return "lateral" if most is None or depth <= most else "batched"
+        return "lateral" if depth <= dialect.auto_lateral_many_depth else "batched"
 
     def params(
         self, values: Values, given: Mapping[str, Any] | None, required: frozenset[str]
@@ -284,7 +300,16 @@ def _few_rows(node: QueryNode, values: Values) -> bool:
 
 
 def _per_parent_limit(node: QueryNode) -> bool:
-    return any(child.limit is not None or _per_parent_limit(child) for _, child in node.relations)
+    """A relation at any depth has a limit or an offset (applied per parent row)."""
+    return any(
+        child.limit is not None or child.offset is not None or _per_parent_limit(child)
+        for _, child in node.relations
+    )
+
+
+def _depth(node: QueryNode) -> int:
+    """Nested levels below ``node`` (users -> posts -> comments: 2)."""
+    return max((1 + _depth(child) for _, child in node.relations), default=0)
 
 
 def _unique_lookup(node: QueryNode, schema: Schema) -> bool:
