@@ -21,8 +21,9 @@ Python) on a connection held for the whole run (no pool); elsewhere against dees
 batched strategy.
 
 ``--rss`` runs every contender in a process of its own (the same shapes, the same
-iterations) and prints its peak RSS (``ru_maxrss``) and the growth over a process that
-only imported everything. ``--strategies`` measures deesse's two strategies over the
+iterations) and prints its peak RSS while it connects and runs (``VmHWM``, reset after the
+imports, which peak higher than most workloads) and the growth over the RSS after imports.
+``--strategies`` measures deesse's two strategies over the
 shape families ``auto`` decides between and prints which one is faster, by how much, and
 what ``auto`` picks (docs/benchmarks.md keeps the table).
 """
@@ -601,27 +602,43 @@ async def compare(args: argparse.Namespace) -> None:
 # -- peak RSS, one process per contender ------------------------------------------------
 
 
-def peak_rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+def rss_kib(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak: Linux resets VmHWM to the current RSS on "5" (proc(5))."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 async def child(args: argparse.Namespace) -> None:
-    """Run one contender alone (``--child NAME``) and print its peak RSS as JSON."""
+    """Run one contender alone (``--child NAME``) and print, as JSON, its RSS after the
+    imports, and its peak RSS from connecting to the last round (the peak is reset after
+    the imports: importing alone peaks higher than many workloads)."""
     setup = Setup(args)
+    before = rss_kib("VmRSS")
+    reset_peak_rss()
     ran = False
-    if args.child != "imports only":
-        await setup.open(seed_data=False)
-        try:
-            cases = await setup.contender(args.child)
-            if cases is not None:
-                cases = keep_shapes(cases, args.shapes)
-                for _ in range(args.iterations):
-                    for fn in cases.values():
-                        await fn()
-                ran = True
-        finally:
-            await setup.close()
-    print(json.dumps({"ran": ran or args.child == "imports only", "rss_kib": peak_rss_kib()}))
+    await setup.open(seed_data=False)
+    try:
+        cases = await setup.contender(args.child)
+        if cases is not None:
+            cases = keep_shapes(cases, args.shapes)
+            for _ in range(args.iterations):
+                for fn in cases.values():
+                    await fn()
+            ran = True
+    finally:
+        await setup.close()
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the whole life, imports too
+    found = {"ran": ran, "before_kib": before, "peak_kib": rss_kib("VmHWM"), "maxrss_kib": maxrss}
+    print(json.dumps(found))
 
 
 def rss(args: argparse.Namespace) -> None:
@@ -630,9 +647,9 @@ def rss(args: argparse.Namespace) -> None:
     if args.no_orm:
         base.append("--no-orm")
     print(f"\npeak RSS, each contender alone in its own process ({args.iterations} rounds "
-          "of its shapes):")  # fmt: skip
-    floor = None
-    for name in ("imports only", *CONTENDERS):
+          "of its shapes; MiB):")  # fmt: skip
+    print(f"{'contender':<32}{'after imports':>14}{'peak in run':>13}{'growth':>8}")
+    for name in CONTENDERS:
         out = subprocess.run([*base, "--child", name], capture_output=True, text=True)
         if out.returncode:
             print(f"{name:<32} failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -640,9 +657,9 @@ def rss(args: argparse.Namespace) -> None:
         found = json.loads(out.stdout.strip().splitlines()[-1])
         if not found["ran"]:
             continue
-        mib = found["rss_kib"] / 1024
-        floor = mib if floor is None else floor
-        print(f"{name:<32}{mib:8.1f} MiB   +{mib - floor:6.1f} MiB over imports only")
+        before, peak = found["before_kib"] / 1024, found["peak_kib"] / 1024
+        print(f"{name:<32}{before:14.1f}{peak:13.1f}{peak - before:+8.1f}")
+    print("peak in run: VmHWM reset after the imports; growth = peak - RSS after imports")
 
 
 # -- lateral vs batched: the table `auto` is decided from -------------------------------

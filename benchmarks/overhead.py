@@ -15,13 +15,15 @@ Same data and shapes as benchmarks/nested.py (it seeds them if needed). Measured
                      (parameters, the generated row builders, JSON decoding for lateral,
                      stitching for batched), per 1,000 rows of all levels, next to
                      ``dict(record)`` / ``dict(zip(names, row))`` on the same rows
-Medians of repeated timing loops; microseconds.
+Medians of 7 timing loops, the garbage collector off while timing (as timeit);
+microseconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -82,13 +84,20 @@ def shapes(db: Database) -> dict[str, tuple[Callable[[str], Any], dict[str, Any]
 
 
 def timed(fn: Callable[[], Any], loops: int, repeats: int = 7) -> float:
-    """Median seconds per call over ``repeats`` loops of ``loops`` calls."""
+    """Median seconds per call over ``repeats`` loops of ``loops`` calls; the garbage
+    collector off while timing, as ``timeit`` does (the garbage of earlier shapes would
+    otherwise land on whichever loop happens to trigger a collection)."""
     out = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        out.append((time.perf_counter() - start) / loops)
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            for _ in range(loops):
+                fn()
+            out.append((time.perf_counter() - start) / loops)
+        finally:
+            gc.enable()
     return statistics.median(out)
 
 
