@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import resource
 import statistics
@@ -119,7 +120,13 @@ async def seed(db: Database) -> bool:
 
 async def measure(contenders: dict[str, Cases], iterations: int) -> dict[str, dict[str, float]]:
     """Median time per (contender, shape), the contenders interleaved round-robin so that
-    a noisy neighbour slows all of them alike instead of whichever ran at the time."""
+    a noisy neighbour slows all of them alike instead of whichever ran at the time.
+
+    The garbage collector is emptied (untimed) before each timed call: else a contender
+    pays for the cyclic garbage another one left (measured: deesse lateral's fanout went
+    from 10 to 50 ms when it ran next to the ORMs, whose sessions leave cycles). A
+    contender's own garbage is then collected outside its timing, which flatters the
+    ORMs a little."""
     shapes = list(dict.fromkeys(shape for cases in contenders.values() for shape in cases))
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in contenders}
     for shape in shapes:
@@ -130,6 +137,7 @@ async def measure(contenders: dict[str, Cases], iterations: int) -> dict[str, di
         for i in range(iterations):
             # alternate the order too: whoever runs right after another pays its GC
             for name, fn in runners if i % 2 else reversed(runners):
+                gc.collect()
                 start = time.perf_counter()
                 await fn()
                 samples[name].setdefault(shape, []).append(time.perf_counter() - start)
