@@ -122,11 +122,12 @@ async def measure(contenders: dict[str, Cases], iterations: int) -> dict[str, di
     """Median time per (contender, shape), the contenders interleaved round-robin so that
     a noisy neighbour slows all of them alike instead of whichever ran at the time.
 
-    The garbage collector is emptied (untimed) before each timed call: else a contender
-    pays for the cyclic garbage another one left (measured: deesse lateral's fanout went
-    from 10 to 50 ms when it ran next to the ORMs, whose sessions leave cycles). A
-    contender's own garbage is then collected outside its timing, which flatters the
-    ORMs a little."""
+    The cyclic garbage collector is off while timing, as in ``timeit``, and runs
+    (untimed) every 10 rounds: else a contender pays for the garbage another one left
+    (measured: deesse lateral's fanout took 10 ms alone, 50 ms next to the ORMs, whose
+    sessions leave reference cycles). No contender is billed for collections then,
+    which flatters the ORMs a little. Collecting before every call instead adds ~0.5 ms
+    to the call that follows, whoever it is (the database's process goes idle)."""
     shapes = list(dict.fromkeys(shape for cases in contenders.values() for shape in cases))
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in contenders}
     for shape in shapes:
@@ -134,13 +135,19 @@ async def measure(contenders: dict[str, Cases], iterations: int) -> dict[str, di
         for _ in range(max(3, iterations // 10)):  # warm up: caches, prepared statements
             for _, fn in runners:
                 await fn()
-        for i in range(iterations):
-            # alternate the order too: whoever runs right after another pays its GC
-            for name, fn in runners if i % 2 else reversed(runners):
-                gc.collect()
-                start = time.perf_counter()
-                await fn()
-                samples[name].setdefault(shape, []).append(time.perf_counter() - start)
+        gc.collect()
+        gc.disable()
+        try:
+            for i in range(iterations):
+                if i % 10 == 9:
+                    gc.collect()
+                # alternate the order: no contender always runs right after another
+                for name, fn in runners if i % 2 else reversed(runners):
+                    start = time.perf_counter()
+                    await fn()
+                    samples[name].setdefault(shape, []).append(time.perf_counter() - start)
+        finally:
+            gc.enable()
         print(f"  measured {shape}", flush=True)
     return {
         name: {shape: statistics.median(v) for shape, v in per_shape.items()}
