@@ -9,6 +9,7 @@ SQLAlchemy ORM (selectinload) vs Tortoise, in one run, on the same database. Pri
 
 Data: 1,000 users x 10 posts x 5 comments (created once, reused while the schema is
 there). Shapes:
+  flat     100 users, no relation                  (find_many, limit=100)
   fanout   100 users -> posts -> comments           (find_many, limit=100)
   point    one user by id -> posts                  (find_first, prepared placeholder)
   posts3   20 users -> latest 3 posts each          (per-parent limit)
@@ -183,6 +184,11 @@ def _stitch(rows: Any, users: int, posts: int, comments: int | None) -> list[dic
     return list(out.values())
 
 
+async def _flat(pool: Any) -> Any:
+    async with pool.acquire() as conn:
+        return [dict(r) for r in await conn.fetch(FLAT_SQL)]
+
+
 def asyncpg_cases(pool: Any) -> Cases:
     """Per level ``= ANY($1)``, through a pool: what a careful hand-written service does."""
 
@@ -271,10 +277,11 @@ def asyncpg_cases(pool: Any) -> Cases:
             p["author"] = by_id.get(p["author_id"])
         return posts
 
-    return {"fanout": fanout, "point": point, "posts3": posts3, "posts3c": posts3c,
-            "siblings": siblings}  # fmt: skip
+    return {"flat": lambda: _flat(pool), "fanout": fanout, "point": point, "posts3": posts3,
+            "posts3c": posts3c, "siblings": siblings}  # fmt: skip
 
 
+FLAT_SQL = "SELECT id, name FROM users ORDER BY id LIMIT 100"
 POSTS3C_USERS = "SELECT id, name FROM users ORDER BY id LIMIT 20"
 POSTS3C_POSTS = (
     "SELECT id, title, author_id FROM (SELECT id, title, author_id, row_number() OVER "
@@ -318,6 +325,9 @@ def held_cases(conn: Any) -> Cases:
         "ORDER BY id DESC LIMIT 2) c ON true ORDER BY u.id, p.id DESC, c.id DESC"
     )
 
+    async def flat() -> Any:
+        return [dict(r) for r in await conn.fetch(FLAT_SQL)]
+
     async def fanout() -> Any:
         return _stitch(await conn.fetch(fanout_sql), 2, 3, 3)
 
@@ -331,7 +341,7 @@ def held_cases(conn: Any) -> Cases:
     async def posts3c() -> Any:
         return _stitch(await conn.fetch(posts3c_sql), 2, 3, 3)
 
-    return {"fanout": fanout, "point": point, "posts3": posts3, "posts3c": posts3c}
+    return {"flat": flat, "fanout": fanout, "point": point, "posts3": posts3, "posts3c": posts3c}
 
 
 # -- deesse_async ------------------------------------------------------------------------
@@ -345,6 +355,7 @@ LATEST_2 = {"columns": COMMENT_COLUMNS, "order_by": {"id": "desc"}, "limit": 2}
 
 def deesse_cases(db: Database, strategy: str) -> Cases:
     cols = {"columns": USER_COLUMNS}
+    flat = db.query.users.find_many(**cols, limit=100, strategy=strategy).prepare()  # type: ignore[arg-type]
     fanout = db.query.users.find_many(
         **cols, limit=100, strategy=strategy,  # type: ignore[arg-type]
         with_={"posts": {"columns": POST_COLUMNS,
@@ -376,6 +387,7 @@ def deesse_cases(db: Database, strategy: str) -> Cases:
         )  # fmt: skip
 
     return {
+        "flat": flat.execute,
         "fanout": fanout.execute,
         "point": lambda: point.execute(id=500),
         "posts3": posts3.execute,
@@ -420,6 +432,10 @@ def sqlalchemy_cases(url: str, schema: str) -> tuple[Cases, Any]:
     engine = create_async_engine(url, connect_args=connect_args, pool_size=5)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
+    async def flat() -> Any:
+        async with sessions() as s:
+            return (await s.scalars(select(User).order_by(User.id).limit(100))).all()
+
     async def fanout() -> Any:
         async with sessions() as s:
             q = (
@@ -435,7 +451,7 @@ def sqlalchemy_cases(url: str, schema: str) -> tuple[Cases, Any]:
             q = select(User).where(User.id == 500).options(selectinload(User.posts))
             return (await s.scalars(q)).first()
 
-    return {"fanout": fanout, "point": point}, engine
+    return {"flat": flat, "fanout": fanout, "point": point}, engine
 
 
 # -- Tortoise ORM (optional: pip install tortoise-orm) --------------------------------------
@@ -495,13 +511,16 @@ async def tortoise_cases(url: str, pg: bool, schema: str) -> Cases | None:
                 "apps": {"models": {"models": [__name__], "default_connection": "default"}}}
     )  # fmt: skip
 
+    async def flat() -> Any:
+        return await TUser.all().order_by("id").limit(100)
+
     async def fanout() -> Any:
         return await TUser.all().order_by("id").limit(100).prefetch_related("posts__comments")
 
     async def point() -> Any:
         return await TUser.filter(id=500).first().prefetch_related("posts")
 
-    return {"fanout": fanout, "point": point}
+    return {"flat": flat, "fanout": fanout, "point": point}
 
 
 # -- contenders --------------------------------------------------------------------------
