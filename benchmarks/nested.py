@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import gc
 import json
+import random
 import resource
 import statistics
 import subprocess
@@ -130,6 +131,7 @@ async def measure(contenders: dict[str, Cases], iterations: int) -> dict[str, di
     which flatters the ORMs a little. Collecting before every call instead adds ~0.5 ms
     to the call that follows, whoever it is (the database's process goes idle)."""
     shapes = list(dict.fromkeys(shape for cases in contenders.values() for shape in cases))
+    rng = random.Random(12)
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in contenders}
     for shape in shapes:
         runners = [(name, cases[shape]) for name, cases in contenders.items() if shape in cases]
@@ -142,8 +144,10 @@ async def measure(contenders: dict[str, Cases], iterations: int) -> dict[str, di
             for i in range(iterations):
                 if i % 10 == 9:
                     gc.collect()
-                # alternate the order: no contender always runs right after another
-                for name, fn in runners if i % 2 else reversed(runners):
+                # a new order each round: no contender always runs right after the same
+                # other one (after the ORMs, a call finds the CPU caches cold)
+                rng.shuffle(runners)
+                for name, fn in runners:
                     start = time.perf_counter()
                     await fn()
                     samples[name].setdefault(shape, []).append(time.perf_counter() - start)
