@@ -386,7 +386,10 @@ class CollectionAPI:
         self, conn: Connection, rows: list[Row], links: list[dict[str, list[Any]]]
     ) -> None:
         """The many-to-many links of new rows, one executemany per junction; each row
-        gets its id lists as ``read`` returns them (lowest id first)."""
+        gets its id lists as ``read`` returns them, lowest id first: integers, and UUIDs
+        on the dialects with RETURNING (PostgreSQL compares a uuid's bytes, SQLite its
+        hex text), sort as Python sorts them. (MariaDB's UUID type would not: it has no
+        RETURNING, so it never comes here.)"""
         s, encode = self._s, self._s.codecs.encode
         id_kind = s.cc.id_kind
         for name, j in self._junctions.items():
