@@ -13,7 +13,7 @@ import pydantic
 from pydantic import BaseModel, TypeAdapter
 
 from .._types import Row
-from ..drivers.base import Connection
+from ..drivers.base import Connection, row_builder
 from ..errors import (
     AccessDenied,
     ConfigError,
@@ -342,7 +342,9 @@ class CollectionAPI:
                 f"create_many on {self.slug!r}: the database returned {len(raws)} rows for "
                 f"{len(chunk)} inserted"
             )
-        rows = [self._row(raw) for raw in raws]
+        rows = list(map(_many_builder(self._s), raws))
+        if self._junctions:  # their id lists in their fields' places (_insert_links fills)
+            rows = [self._row_of(row) for row in rows]
         # RETURNING lists the rows in no promised order. A generated id is ours: put
         # each row back in its place; an integer id grows row by row in VALUES order.
         if new_ids is not None:
@@ -381,6 +383,9 @@ class CollectionAPI:
                 else:
                     append(system)
         return params, ids
+
+    def _row_of(self, row: dict[str, Any]) -> Row:
+        return {k: [] if k in self._junctions else row[k] for k in self._s.output_keys}
 
     async def _insert_links(
         self, conn: Connection, rows: list[Row], links: list[dict[str, list[Any]]]
@@ -541,6 +546,41 @@ _LIST_ADAPTERS: weakref.WeakKeyDictionary[CollectionStatements, TypeAdapter[Any]
 
 
 _NEW_ID = object()  # marks the id column in a create_many parameter plan
+# A collection's create_many row builder, made on first use.
+_MANY_BUILDERS: weakref.WeakKeyDictionary[CollectionStatements, Callable[[Any], dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _many_builder(s: CollectionStatements) -> Callable[[Any], dict[str, Any]]:
+    """Driver row -> {column: value}, generated once (``row_builder``); timestamps are
+    decoded once per distinct value: every row of one ``create_many`` has the same
+    ``created_at`` and ``updated_at``, and SQLite keeps them as text to parse."""
+    build = _MANY_BUILDERS.get(s)
+    if build is None:
+        decoders = [s.codecs.decoders[kind] for kind in s.kinds]
+        decoders = [
+            _remembering(fn) if fn is not None and kind == "datetime" else fn
+            for fn, kind in zip(decoders, s.kinds, strict=True)
+        ]
+        build = _MANY_BUILDERS[s] = row_builder(s.column_names, decoders)
+    return build
+
+
+def _remembering(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` that returns its last result again for the same raw value (immutable
+    results only: a datetime)."""
+    last: list[tuple[Any, Any]] = [(None, None)]
+
+    def decode(value: Any) -> Any:
+        raw, result = last[0]
+        if type(value) is type(raw) and value == raw:
+            return result
+        result = fn(value)
+        last[0] = (value, result)
+        return result
+
+    return decode
 
 
 def _by_id(row: Row) -> Any:
