@@ -3,7 +3,7 @@ ORM, in one run, on the same database. Prints medians and ratios.
 
     python benchmarks/writes.py                              # PostgreSQL on 127.0.0.1
     python benchmarks/writes.py --url sqlite:///bench-writes.db
-    python benchmarks/writes.py --url mysql://root@127.0.0.1:3306/test
+    python benchmarks/writes.py --url mysql://root@127.0.0.1:3306/test   # in its own database
     python benchmarks/writes.py --profile create_many        # cProfile of one contender
 
 Each sample writes ROWS posts (title, body, views, published, author_id, and the two
@@ -274,7 +274,16 @@ async def main() -> None:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
         await admin.execute(f'CREATE SCHEMA "{SCHEMA}"')
         await admin.close()
-    url = f"{args.url}?schema={SCHEMA}" if pg else args.url
+    mysql = not pg and not sqlite
+    if mysql:  # a database of our own, dropped at the end
+        await mysql_admin(args.url, f"CREATE DATABASE IF NOT EXISTS `{SCHEMA}`")
+    url = (
+        f"{args.url}?schema={SCHEMA}"
+        if pg
+        else f"{args.url.rsplit('/', 1)[0]}/{SCHEMA}"
+        if mysql
+        else args.url
+    )
     db = define_config(provider=url, collections=[Users, Posts], pool_size=2)
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
@@ -291,7 +300,7 @@ async def main() -> None:
             elif sqlite:
                 raw, close = await sqlite_contenders(args.url.split("///", 1)[1], items)
             else:
-                raw, close = await mysql_contenders(args.url, items)
+                raw, close = await mysql_contenders(url, items)
             closers.append(close)
             base = next(iter(raw))
             contenders.update(raw)
@@ -324,6 +333,21 @@ async def main() -> None:
             admin = await asyncpg.connect(args.url)
             await admin.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
             await admin.close()
+        if mysql:
+            await mysql_admin(args.url, f"DROP DATABASE IF EXISTS `{SCHEMA}`")
+
+
+async def mysql_admin(url: str, sql: str) -> None:
+    import asyncmy
+
+    u = make_url(url)
+    conn = await asyncmy.connect(
+        host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
+        password=u.password or "", autocommit=True,
+    )  # fmt: skip
+    async with conn.cursor() as cur:
+        await cur.execute(sql)
+    conn.close()
 
 
 async def profile(name: str, fn: Contender, empty: Callable[[], Awaitable[None]]) -> None:

@@ -257,8 +257,9 @@ class CollectionAPI:
                 try:
                     return await self._insert_many(validated, now)
                 except ForeignKeyViolation:
-                    # Rolled back. Which row points nowhere, the database does not say
-                    # (SQLite names no field either): one row at a time names it.
+                    # Rolled back. The database names the field at best, never the row
+                    # or the value (_explain_fk needs them): one row at a time, the
+                    # failing row fails as a single create does and names both.
                     pass
             return await self._insert_each(validated, now)
         check_depth(actor, "create", self.slug)
@@ -314,9 +315,7 @@ class CollectionAPI:
         assert many is not None
         chunk = many.max_rows
         junctions = self._junctions
-        links = [
-            {k: v for k in junctions if (v := values.get(k)) is not None} for values in validated
-        ]
+        links = [{k: v for k in junctions if (v := values.get(k))} for values in validated]
         if len(validated) <= chunk and not any(links) and not _in_transaction(self._ex):
             async with self._ex.acquire() as conn:
                 return await self._insert_chunk(conn, validated, now)
