@@ -207,3 +207,21 @@ async def test_a_relative_sqlite_path_is_the_one_of_the_current_folder(
     finally:
         os.chdir(old)
     assert (tmp_path / "a" / "rel.db").exists() and (tmp_path / "b" / "rel.db").exists()
+
+
+async def test_a_connection_left_in_a_transaction_is_never_lent_again(make_db: MakeDb) -> None:
+    """The pool skips the reset query on release (our code leaves no session state), but
+    a connection given back inside a transaction is still rolled back first: the next
+    borrower never inherits it (nor its uncommitted rows)."""
+    db = await make_db([Tags], pool_size=1, pool_min_size=1)
+    pool = db._pool
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await conn.begin()
+        await conn.execute("INSERT INTO tags (name, created_at, updated_at) VALUES "
+                           "('left', '2026-01-01 00:00:00', '2026-01-01 00:00:00')")  # fmt: skip
+    # pool_size=1: the same connection serves the count; had it kept the transaction,
+    # it would see its own uncommitted row.
+    assert await db.tags.count() == 0
+    await db.tags.create({"name": "kept"})
+    assert [r["name"] for r in await db.query.tags.find_many()] == ["kept"]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.sql import util as sql_util
 
 from .sync_rules import CheckSpelling, TypeRules
 
@@ -105,6 +106,31 @@ class Dialect:
         row gets NULL: no related rows is an empty JSON array.
         """
         raise NotImplementedError
+
+    def kept_rows(
+        self,
+        rows: Any,
+        target: sa.FromClause,
+        columns: Sequence[str],
+        order: Sequence[Any],
+        limit: Any,
+        offset: Any,
+        name: str,
+    ) -> tuple[sa.FromClause, Any, list[Any]]:
+        """The related rows of one parent row that ``order``, ``limit`` and ``offset``
+        keep, picked before anything is nested over them (the lateral strategy).
+
+        ``rows`` is as in ``json_rows``, over ``target`` (an alias of the related table);
+        ``columns`` are the columns of ``target`` read over the kept rows; ``name`` is
+        free in the statement. Returns ``(view, source, order)``: what stands for
+        ``target`` over the kept rows (its ``.c`` has at least ``columns``), the FROM
+        clause of the kept rows, and their order as ``json_rows`` should aggregate them.
+        The default is a derived table (correlated to the parent row).
+        """
+        picked = rows.add_columns(*(target.c[c] for c in columns))
+        kept = picked.order_by(*order).limit(limit).offset(offset).subquery(name)
+        adapter = sql_util.ClauseAdapter(kept)
+        return kept, kept, [adapter.traverse(o) for o in order]
 
     def json_value(self, kind: str | None, expr: Any) -> Any:
         """A column or extra of kind ``kind`` as it goes into a JSON row (default: as is)."""

@@ -98,6 +98,27 @@ class MySQLDialect(Dialect):
         agg = JsonArrayAgg(self.json_row(values), order, limit, offset)
         return rows.add_columns(sa.func.coalesce(agg, sa.func.json_array()).label("data"))
 
+    def kept_rows(
+        self,
+        rows: Any,
+        target: sa.FromClause,
+        columns: Sequence[str],
+        order: Sequence[Any],
+        limit: Any,
+        offset: Any,
+        name: str,
+    ) -> tuple[sa.FromClause, Any, list[Any]]:
+        # A derived table cannot see the parent row: the kept rows' ids in order
+        # (JSON_ARRAYAGG ... LIMIT), read back with JSON_TABLE (whose argument may), each
+        # with its position, joined to a new alias of the table.
+        ids = JsonArrayAgg(target.c.id, order, limit, offset)
+        key_type = target.c.id.type.compile(dialect=self.sa_dialect)
+        spec: Any = sa.literal_column(f"'$[*]' COLUMNS (n FOR ORDINALITY, k {key_type} PATH '$')")
+        kept = sa.func.json_table(rows.add_columns(ids).scalar_subquery(), spec)
+        keys = kept.table_valued("n", "k").alias(f"{name}_ids")
+        view = target.element.alias(name)  # type: ignore[attr-defined]
+        return view, keys.join(view, view.c.id == keys.c.k), [keys.c.n]
+
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
     type_rules = TypeRules(
         spelling="mysql",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import re
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -32,8 +30,10 @@ from .base import (
     database_error,
     integrity_error,
     missing_table,
+    shielded,
     stored,
 )
+from .pooling import Slots
 from .tls import postgres_connect_args
 from .url import DatabaseURL
 
@@ -206,54 +206,78 @@ class AsyncpgConnection(Connection):
             await self._raw.execute("ROLLBACK")
 
 
-class AsyncpgPool(Pool):
-    """An ``asyncpg.Pool`` behind the ``Pool`` interface."""
+class _Borrow:
+    """``async with pool.acquire() as conn`` (a class, not a generator: the hot path)."""
 
-    def __init__(self, raw: Any, constraints: ConstraintNames, url: str, timeout: float) -> None:
-        self._raw = raw
-        self._translate: Translate = partial(translate, constraints=constraints, url=url)
-        self._errors = DriverErrors(None, DRIVER, self._translate)
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: AsyncpgPool) -> None:
+        self._pool = pool
+
+    async def __aenter__(self) -> AsyncpgConnection:
+        pool = self._pool
+        conn = pool._slots.try_acquire()  # the common case: no await, no timer
+        if conn is None:
+            with pool._errors:
+                async with asyncio.timeout(pool._timeout):  # a timer, not a task
+                    conn = await pool._slots.acquire()
+        conn.broken = conn.wrote = False
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        conn = self._conn
+        try:
+            await self._pool._release(conn, conn.broken)
+        except asyncio.CancelledError as exc:
+            if conn.wrote:  # the caller's write is stored: say so
+                exc.add_note(STORED)
+            raise
+
+
+class AsyncpgPool(Pool):
+    """asyncpg connections in ``Slots`` (pooling.py) behind the ``Pool`` interface.
+
+    Not ``asyncpg.Pool``: its release runs in a task of its own (``asyncio.shield``) and,
+    by default, sends a reset query; a borrow here is one round trip of work and no task.
+    """
+
+    def __init__(
+        self,
+        slots: Slots[AsyncpgConnection],
+        translate: Translate,
+        timeout: float,
+    ) -> None:
+        self._slots = slots
+        self._errors = DriverErrors(None, DRIVER, translate)
         self._timeout = timeout
         self.codecs = CODECS
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Connection]:
-        with self._errors:
-            raw = await self._raw.acquire(timeout=self._timeout)
-        conn = AsyncpgConnection(raw, self._translate)
-        try:
-            yield conn
-        finally:
-            try:
-                await self._release(raw, conn.broken)
-            except asyncio.CancelledError as exc:
-                if conn.wrote:  # the caller's write is stored: say so
-                    exc.add_note(STORED)
-                raise
+    def acquire(self) -> _Borrow:
+        """Borrow a connection: ``async with pool.acquire() as conn``."""
+        return _Borrow(self)
 
-    async def _release(self, raw: Any, broken: bool) -> None:
-        # Errors are dropped: the caller's result (or error) stands, and asyncpg's pool
-        # replaces a terminated connection when it is next needed.
-        if broken:
-            with contextlib.suppress(Exception):
-                # State unknown: never lend it out again. (When asyncpg saw the loss
-                # itself it has already taken the connection back; that raises here.)
-                raw.terminate()
-        with contextlib.suppress(Exception):
-            # asyncpg shields the release itself (a cancellation here is raised at once
-            # while the release goes on) and resets the connection; if the reset fails
-            # (the server went away after the caller's statement succeeded) it
-            # terminates the connection.
-            await self._raw.release(raw)
+    async def _release(self, conn: AsyncpgConnection, broken: bool) -> None:
+        # Errors are dropped: the caller's result (or error) stands; a connection whose
+        # state is unknown is never lent again.
+        raw = conn._raw
+        if not broken and raw.is_in_transaction():
+            # Left inside a transaction (a rollback that could not run): undo it first.
+            try:
+                await shielded(raw.execute("ROLLBACK"))
+            except Exception:
+                broken = True
+        self._slots.release(conn, broken=broken)
 
     async def close(self) -> None:
-        await self._raw.close()
+        await self._slots.close()
 
 
 async def create_pool(
     url: DatabaseURL, options: PoolOptions, constraints: ConstraintNames
 ) -> AsyncpgPool:
-    """Open an asyncpg pool for ``url``; an unreachable server raises ``ConnectionError``."""
+    """Open a pool of asyncpg connections to ``url``; an unreachable server raises
+    ``ConnectionError``."""
     try:
         import asyncpg
     except ImportError:  # pragma: no cover - depends on the install
@@ -263,20 +287,32 @@ async def create_pool(
     u = url.url
     schema = (url.schema or "").replace('"', '""')
     settings = {"search_path": f'"{schema}", public'} if schema else {}
-    with DriverErrors(None, DRIVER, partial(translate, constraints=constraints, url=url.display)):
-        raw = await asyncpg.create_pool(
-            **postgres_connect_args(url),
-            host=u.host or "localhost",
-            port=u.port or 5432,
-            user=u.username,
-            password=u.password,
-            database=u.database,
-            min_size=min(options.pool_min_size, options.pool_size),
-            max_size=options.pool_size,
-            statement_cache_size=options.statement_cache_size,
-            server_settings=settings,
-        )
-    return AsyncpgPool(raw, constraints, url.display, options.pool_timeout)
+    args = {
+        **postgres_connect_args(url),
+        "host": u.host or "localhost",
+        "port": u.port or 5432,
+        "user": u.username,
+        "password": u.password,
+        "database": u.database,
+        "statement_cache_size": options.statement_cache_size,
+        "server_settings": settings,
+    }
+
+    bound: Translate = partial(translate, constraints=constraints, url=url.display)
+
+    async def connect() -> AsyncpgConnection:
+        return AsyncpgConnection(await asyncpg.connect(**args), bound)
+
+    slots: Slots[AsyncpgConnection] = Slots(
+        connect,
+        max_size=options.pool_size,
+        is_closed=lambda c: c._raw.is_closed(),
+        terminate=lambda c: c._raw.terminate(),
+        close=lambda c: c._raw.close(timeout=2),
+    )
+    with DriverErrors(None, DRIVER, bound):
+        await slots.fill(min(options.pool_min_size, options.pool_size))
+    return AsyncpgPool(slots, bound, options.pool_timeout)
 
 
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 
 from .._types import Row
 from ..compile.schema import CompiledCollection
@@ -116,12 +117,28 @@ class _Builder:
         conditions = [related.of(parent)]
         conditions += self.compiler.target_filters(rel, cc, target, node.where)
         order = list(related.order) or order_expressions(node, target)
-        nested, source = self.relation_columns(node, target, related.source)
-        values = [*self.values(node, cc, target), *(self.dialect.embed_json(n) for n in nested)]
-        rows = sa.select().select_from(source).where(*conditions).correlate(parent)
+        rows = sa.select().select_from(related.source).where(*conditions).correlate(parent)
+        limit, offset = self.ctx.limit_bind(node.limit), self.ctx.limit_bind(node.offset)
+        view, source = target, related.source
+        if node.relations and not node.single and (limit is not None or offset is not None):
+            # Limit first, then nest: ORDER BY / LIMIT / OFFSET pick the kept rows in an
+            # inner query, and the nested relations are built over those rows only (else
+            # the database builds them for every related row, or picks a plan that
+            # avoids it, such as scanning the whole table in order).
+            keep = _referenced(node, target, order)
+            name = self.compiler.fresh(f"k_{node.slug[:20]}")
+            view, source, order = self.dialect.kept_rows(
+                rows, target, keep, order, limit, offset, name
+            )
+            limit = offset = None
+        nested, source = self.relation_columns(node, view, source)
+        values = [*self.values(node, cc, view), *(self.dialect.embed_json(n) for n in nested)]
+        if view is target:
+            rows = sa.select().select_from(source).where(*conditions).correlate(parent)
+        else:
+            rows = sa.select().select_from(source)
         if node.single:
             return self.one(values, rows, order, node)
-        limit, offset = self.ctx.limit_bind(node.limit), self.ctx.limit_bind(node.offset)
         return self.dialect.json_rows(values, rows, order, limit, offset)
 
     def values(self, node: QueryNode, cc: CompiledCollection, target: sa.FromClause) -> list[Any]:
@@ -141,3 +158,16 @@ class _Builder:
         if node.offset is not None:
             stmt = stmt.offset(self.ctx.limit_bind(node.offset))
         return stmt
+
+
+def _referenced(node: QueryNode, target: sa.FromClause, order: list[Any]) -> list[str]:
+    """The columns of ``target`` a level reads once its rows are picked: its own columns,
+    the columns its extras and ORDER BY use, and the keys its nested relations join on."""
+    exprs = [*(build(target) for _, build in node.extras), *order]
+    used = {id(e) for expr in exprs for e in visitors.iterate(expr)}
+    names = dict.fromkeys(node.columns)
+    names.update(dict.fromkeys(c.key for c in target.c if id(c) in used))
+    for _, child in node.relations:
+        assert child.relation is not None
+        names.update(dict.fromkeys(child.relation.source_columns))
+    return list(names)

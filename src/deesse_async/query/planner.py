@@ -208,19 +208,43 @@ class QueryPlanner:
         self, values: Values, given: Mapping[str, Any] | None, required: frozenset[str]
     ) -> dict[str, Any]:
         """Encoded parameters: the literal values plus the placeholders' ``given`` values."""
-        encode = self.codecs.encode
-        out = {k: (encode(kind, v) if kind else v) for k, (v, kind) in values.items.items()}
+        return Binder(self.codecs, values, required)(given)
+
+
+class Binder:
+    """A query's parameters, encoded by a function made once per prepared query: the
+    literal values are encoded when it is made, each execution only checks and encodes
+    the placeholders' values."""
+
+    __slots__ = ("_encode", "_literals", "_required", "_steps")
+
+    def __init__(self, codecs: Codecs, values: Values, required: frozenset[str]) -> None:
+        encode = self._encode = codecs.encode
+        self._literals = {
+            k: (encode(kind, v) if kind else v) for k, (v, kind) in values.items.items()
+        }
+        self._required = required
+        # (name, declared kind or None, used as limit/offset)
+        self._steps = tuple(
+            (name, values.placeholders.get(name), name in values.counts) for name in required
+        )
+
+    def __call__(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The encoded parameters for placeholder values ``given``."""
+        out = self._literals.copy()
         given = given or {}
-        missing = sorted(required - given.keys())
-        extra = sorted(given.keys() - required)
-        if missing or extra:
+        if given.keys() != self._required:
+            missing = sorted(self._required - given.keys())
+            extra = sorted(given.keys() - self._required)
             parts = [f"missing {', '.join(map(repr, missing))}"] if missing else []
             parts += [f"unexpected {', '.join(map(repr, extra))}"] if extra else []
             raise QueryError("placeholder values: " + "; ".join(parts))
-        for name, value in given.items():
+        encode = self._encode
+        for name, declared, is_count in self._steps:
+            value = given[name]
             # A placeholder only used inside RAW/extras has no column: its type says.
             try:
-                kind = values.placeholders.get(name) or value_kind(value)
+                kind = declared or value_kind(value)
                 if kind is None or value is None:
                     out[name] = value
                 else:
@@ -229,7 +253,7 @@ class QueryPlanner:
                 raise QueryError(
                     f"placeholder {name!r}: {show(value)} does not fit ({exc})"
                 ) from None
-            if name in values.counts:
+            if is_count:
                 try:
                     check_count(value, "")
                 except QueryError as exc:
@@ -360,6 +384,12 @@ class PreparedQuery:
     plan: Plan
     placeholders: frozenset[str]
     executor: Executor | None = None  # None: the query's own view
+    binder: Binder | None = field(default=None, repr=False)  # made once, shared by with_user
+
+    def __post_init__(self) -> None:
+        if self.binder is None:
+            self.binder = Binder(self.query.planner.codecs, self.query.values, self.placeholders)
+        self.bind: Binder = self.binder
 
     @property
     def strategy(self) -> str:
@@ -390,7 +420,7 @@ class PreparedQuery:
         executor = self.executor or q.executor
         if q.access is None and not q.planner.has_read_hooks:
             # The hot path: no rule, no hook anywhere in this query.
-            params = q.planner.params(q.values, given, self.placeholders)
+            params = self.bind(given)
             async with executor.acquire() as conn:
                 rows = await run_plan(self.plan, conn, params)
             if q.node.single:
@@ -449,8 +479,10 @@ async def execute(
     (plan, required), node, padded = _ruled_plan(q, rules, strategy, prepared)
     # The caller's values are checked against the query's own placeholders: a rule may
     # fold one away (``id = :id AND false`` compiles to ``0 = 1``), never add one.
-    expected = required if prepared is None else prepared.placeholders
-    params = q.planner.params(q.values, given, expected)
+    if prepared is None:
+        params = q.planner.params(q.values, given, required)
+    else:
+        params = prepared.bind(given)
     if rules is not None:
         params.update(rules.params)
     async with executor.acquire() as conn:

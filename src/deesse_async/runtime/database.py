@@ -318,7 +318,11 @@ async def _root_transaction(db: BaseDatabase, actor: Actor) -> AsyncIterator[Tra
         finally:
             state.ended = True
     if state.callbacks:
-        await run_callbacks(state.callbacks)
+        try:
+            await run_callbacks(state.callbacks)
+        except asyncio.CancelledError as exc:  # the commit stands: say so
+            exc.add_note(_COMMITTED)
+            raise
 
 
 class Transaction(_View):
