@@ -56,6 +56,7 @@ class Executor(Protocol):
     ``db.trusted()``) or of a transaction (``tx``), with the actor its rules see."""
 
     _actor: Actor
+    _transactional: bool  # an open transaction (``tx``), not a database view
 
     def acquire(self) -> AbstractAsyncContextManager[Connection]:
         """A connection for statements that need no transaction."""
@@ -316,7 +317,7 @@ class CollectionAPI:
         chunk = many.max_rows
         junctions = self._junctions
         links = [{k: v for k in junctions if (v := values.get(k))} for values in validated]
-        if len(validated) <= chunk and not any(links) and not _in_transaction(self._ex):
+        if len(validated) <= chunk and not any(links) and not self._ex._transactional:
             async with self._ex.acquire() as conn:
                 return await self._insert_chunk(conn, validated, now)
         async with self._ex.atomic(several_writes=True) as tx:
@@ -584,11 +585,6 @@ def _remembering(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _by_id(row: Row) -> Any:
     return row["id"]
-
-
-def _in_transaction(executor: Executor) -> bool:
-    """Whether ``executor`` is an open transaction (``tx``), not a database view."""
-    return hasattr(executor, "_connection")
 
 
 def _given_keys(data: Any) -> frozenset[str]:

@@ -122,6 +122,7 @@ class _View:
 
     _db: BaseDatabase
     _actor: Actor
+    _transactional = False  # Transaction: True
 
     def __getattr__(self, name: str) -> CollectionAPI:
         db: BaseDatabase | None = self.__dict__.get("_db")
@@ -327,6 +328,8 @@ async def _root_transaction(db: BaseDatabase, actor: Actor) -> AsyncIterator[Tra
 
 class Transaction(_View):
     """The view of a database inside ``async with db.transaction() as tx``."""
+
+    _transactional = True
 
     def __init__(self, db: BaseDatabase, state: _TxState, actor: Actor = ANONYMOUS) -> None:
         self._db = db
