@@ -196,38 +196,84 @@ def profile_deesse(wrk: str, args: argparse.Namespace, requests_file: Path, out:
 
 
 def summarise_profile(raw: Path, rps: float) -> str:
-    """Where the process spends its samples: by layer (innermost frame of a known package)
-    and the top functions by own time."""
-    layers = {
-        "deesse_async": "deesse_async", "asyncpg": "asyncpg", "sqlalchemy": "sqlalchemy",
-        "uvicorn": "uvicorn", "httptools": "uvicorn", "h11": "uvicorn",
-        "starlette": "starlette", "orjson": "json", "asyncio": "asyncio (event loop)",
-        "pydantic": "pydantic", "services/common.py": "benchmark app",
+    """Where the process spends its samples (py-spy leaves out idle waits): by package on
+    the stack (inclusive), by innermost package (own), and deesse_async's functions."""
+    packages = {
+        "deesse_async": "deesse_async/", "asyncpg": "asyncpg/", "starlette": "starlette/",
+        "uvicorn": "uvicorn/", "benchmark app (routing glue, orjson)": "services/common.py",
+        "socket writes (asyncio transport.write)": "_SelectorSocketTransport.write",
+        "event loop select()": "EpollSelector.select",
     }  # fmt: skip
     total = 0
-    by_layer: dict[str, int] = {}
-    own: dict[str, int] = {}
+    inclusive: dict[str, int] = dict.fromkeys(packages, 0)
+    innermost: dict[str, int] = {}
+    ours: dict[str, int] = {}
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
         total += n
         frames = stack.split(";")
-        leaf = frames[-1]
-        own[leaf] = own.get(leaf, 0) + n
-        layer = "other"
-        for frame in reversed(frames):
-            hit = next((v for k, v in layers.items() if k in frame), None)
-            if hit:
-                layer = hit
-                break
-        by_layer[layer] = by_layer.get(layer, 0) + n
-    lines = [f"py-spy, {total} samples at 250 Hz under load ({rps:,.0f} req/s while sampled)",
-             "", "| innermost known layer | share of samples |", "|---|---:|"]  # fmt: skip
-    for layer, n in sorted(by_layer.items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {layer} | {n / total:.1%} |")
-    lines += ["", "| function (own time) | share |", "|---|---:|"]
-    for fn, n in sorted(own.items(), key=lambda kv: -kv[1])[:20]:
-        lines.append(f"| `{fn}` | {n / total:.1%} |")
+        for name, marker in packages.items():
+            if any(marker in f for f in frames):
+                inclusive[name] += n
+        layer = next((name for f in reversed(frames) for name, marker in packages.items()
+                      if marker in f), "other")  # fmt: skip
+        innermost[layer] = innermost.get(layer, 0) + n
+        for fn in {f.split(" (")[0] + " (" + f.split("(")[-1].split(":")[0] + ")"
+                   for f in frames if "deesse_async/" in f}:  # fmt: skip
+            ours[fn] = ours.get(fn, 0) + n
+    if not total:
+        return "py-spy took no samples\n"
+    pct = lambda n: f"{n / total:.1%}"  # noqa: E731
+    lines = [
+        f"py-spy, {total} samples at 250 Hz while serving {rps:,.0f} req/s "
+        "(idle waits left out: 2,500 samples would be one busy core)",
+        "",
+        "| on the stack | share (inclusive) | innermost (own) |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {pct(inclusive[name])} | {pct(innermost.get(name, 0))} |"
+              for name in sorted(packages, key=lambda k: -inclusive[k])]  # fmt: skip
+    lines.append(f"| other | | {pct(innermost.get('other', 0))} |")
+    lines += ["", "| deesse_async function (inclusive) | share |", "|---|---:|"]
+    for fn, n in sorted(ours.items(), key=lambda kv: -kv[1])[:15]:
+        lines.append(f"| `{fn}` | {pct(n)} |")
+    return "\n".join(lines) + "\n"
+
+
+def per_endpoint(wrk: str, args: argparse.Namespace, mix: list[str], tmp: Path,
+                 log_dir: Path) -> str:  # fmt: skip
+    """req/s of each service on one endpoint at a time (its requests from the mix)."""
+    files: dict[str, Path] = {}
+    for path in mix:
+        files.setdefault(workload.endpoint(path), tmp / f"{len(files)}.txt")
+    for ep, f in files.items():
+        f.write_text("\n".join(p for p in mix if workload.endpoint(p) == ep) + "\n")
+    rps: dict[str, dict[str, float]] = {}
+    services = [Service(name, args, log_dir) for name in args.names]  # all up: interleaved
+    try:
+        for i, (ep, f) in enumerate(files.items()):
+            for service in services[i % len(services) :] + services[: i % len(services)]:
+                run_wrk(wrk, service, args, f, 1, 0)
+                r = run_wrk(wrk, service, args, f, args.per_endpoint, 5_000)
+                rps.setdefault(ep, {})[service.name] = r["rps"]
+            print(f"  {ep}: " + ", ".join(f"{n} {v:,.0f}" for n, v in rps[ep].items()), flush=True)
+    finally:
+        for service in services:
+            service.stop()
+    base = BASE if BASE in args.names else args.names[0]
+    head = " | ".join(LABELS[n] for n in args.names)
+    lines = [
+        f"req/s on one endpoint at a time ({args.per_endpoint} s each after 1 s, the services "
+        f"interleaved, one round; ratios to {LABELS[base]} in brackets)",
+        "",
+        f"| endpoint | share of mix | {head} |",
+        "|---|---:|" + "---:|" * len(args.names),
+    ]
+    for ep in sorted(files, key=lambda e: -sum(workload.endpoint(p) == e for p in mix)):
+        share = sum(workload.endpoint(p) == ep for p in mix) / len(mix)
+        cells = [f"{rps[ep][n]:,.0f} ({rps[ep][n] / rps[ep][base]:.2f})" for n in args.names]
+        lines.append(f"| `{ep}` | {share:.1%} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -379,6 +425,8 @@ def parse_args() -> argparse.Namespace:
                         help="load even if the services answer differently")  # fmt: skip
     parser.add_argument("--profile", action="store_true",
                         help="also py-spy the deesse service under load")  # fmt: skip
+    parser.add_argument("--per-endpoint", type=int, default=0, metavar="SECONDS",
+                        help="also load each endpoint alone for SECONDS (a breakdown)")  # fmt: skip
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     args.names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -433,6 +481,9 @@ def main() -> int:
             "command": "python benchmarks/http/run.py " + " ".join(sys.argv[1:]),
         }
         text = markdown(summary, args, mix, meta)
+        if args.per_endpoint:
+            print("loading one endpoint at a time...", flush=True)
+            text += "\n### Per endpoint\n\n" + per_endpoint(wrk, args, mix, tmp, log_dir)
         if args.profile and "deesse" in args.names:
             print("profiling deesse under load with py-spy...", flush=True)
             text += "\n### Where the deesse service spends its time\n\n"
