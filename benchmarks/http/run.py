@@ -3,6 +3,7 @@
     python benchmarks/http/run.py                         # all four, PostgreSQL on 127.0.0.1
     python benchmarks/http/run.py --only deesse,asyncpg --duration 10 --rounds 5
     python benchmarks/http/run.py --profile               # + a py-spy profile of deesse
+    python benchmarks/http/run.py --profile deesse,asyncpg --per-endpoint 5
 
 Seeds Drizzle's "micro" dataset into a schema of its own (once; kept between runs with
 --keep-schema), writes the request mix of Drizzle's generator (fixed seed), checks that
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,7 @@ class Service:
 
     def __init__(self, name: str, args: argparse.Namespace, log_dir: Path) -> None:
         self.name = name
+        self.url = args.url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -94,6 +97,18 @@ class Service:
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s")
 
+    def backends(self) -> list[int]:
+        """PIDs of the PostgreSQL backends serving this process's pool (by client port)."""
+        try:
+            out = subprocess.run(["ss", "-tnpH", "state", "established"], capture_output=True,
+                                 text=True, check=True).stdout  # fmt: skip
+        except (OSError, subprocess.CalledProcessError):
+            return []
+        server = f":{urllib.parse.urlsplit(self.url).port or 5432}"
+        mine = [line.split() for line in out.splitlines() if f"pid={self.proc.pid}," in line]
+        ports = [int(cols[2].rsplit(":", 1)[1]) for cols in mine if cols[3].endswith(server)]
+        return asyncio.run(backend_pids(self.url, ports)) if ports else []
+
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.base + path, timeout=30) as r:
             return json.loads(r.read())
@@ -107,6 +122,31 @@ class Service:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+async def backend_pids(url: str, ports: list[int]) -> list[int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports
+        )
+        return [r["pid"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # -- wrk ---------------------------------------------------------------------------------
@@ -171,15 +211,15 @@ def verify(names: list[str], args: argparse.Namespace, sample: list[str], log_di
 # -- profile -----------------------------------------------------------------------------
 
 
-def profile_deesse(wrk: str, args: argparse.Namespace, requests_file: Path, out: Path,
-                   log_dir: Path) -> str:  # fmt: skip
-    """py-spy record (folded stacks) of the deesse service under the same load; a text
-    summary back. The stacks stay in results/deesse-profile.txt (flamegraph.pl input)."""
+def profile_service(name: str, wrk: str, args: argparse.Namespace, requests_file: Path,
+                    out: Path, log_dir: Path) -> str:  # fmt: skip
+    """py-spy record (folded stacks) of one service under the same load; a text summary
+    back. The stacks stay in results/<name>-profile.txt (flamegraph.pl input)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return "py-spy not installed (pip install py-spy): no profile\n"
-    raw = out / "deesse-profile.txt"
-    service = Service("deesse", args, log_dir)
+    raw = out / f"{name}-profile.txt"
+    service = Service(name, args, log_dir)
     try:
         run_wrk(wrk, service, args, requests_file, args.warmup, 0)
         spy_proc = subprocess.Popen(
@@ -192,10 +232,13 @@ def profile_deesse(wrk: str, args: argparse.Namespace, requests_file: Path, out:
         spy_proc.wait(timeout=args.duration + 60)
     finally:
         service.stop()
-    return summarise_profile(raw, load["rps"]) if raw.exists() else "py-spy wrote nothing\n"
+    if not raw.exists():
+        return "py-spy wrote nothing\n"
+    # py-spy starts 0.5 s before wrk and samples for as long as wrk loads
+    return summarise_profile(raw, load["rps"], load["rps"] * (args.duration - 0.5))
 
 
-def summarise_profile(raw: Path, rps: float) -> str:
+def summarise_profile(raw: Path, rps: float, requests: float) -> str:
     """Where the process spends its samples (py-spy leaves out idle waits): by package on
     the stack (inclusive), by innermost package (own), and deesse_async's functions."""
     packages = {
@@ -226,8 +269,8 @@ def summarise_profile(raw: Path, rps: float) -> str:
         return "py-spy took no samples\n"
     pct = lambda n: f"{n / total:.1%}"  # noqa: E731
     lines = [
-        f"py-spy, {total} samples at 250 Hz while serving {rps:,.0f} req/s "
-        "(idle waits left out: 2,500 samples would be one busy core)",
+        f"py-spy, {total} samples at 250 Hz while serving {rps:,.0f} req/s (idle waits "
+        f"left out): {total * 4000 / requests:.0f} µs of the service's CPU per request",
         "",
         "| on the stack | share (inclusive) | innermost (own) |",
         "|---|---:|---:|",
@@ -289,6 +332,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "rps_max": max(r["rps"] for r in rs),
             "p50_ms": statistics.median(r["p50_us"] for r in rs) / 1000,
             "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
+            "service_cpu_us": statistics.median(r["service_cpu_us"] for r in rs),
+            "pg_cpu_us": statistics.median(r["pg_cpu_us"] for r in rs),
             "errors": sum(r["errors"] for r in rs),
             "rounds": len(rs),
         }
@@ -337,18 +382,23 @@ def markdown(summary: dict[str, dict[str, Any]], args: argparse.Namespace, mix: 
         f"medians of {args.rounds} interleaved rounds; {meta['when']}.",
         "",
         "| service | req/s (median) | min-max over rounds | ratio to asyncpg "
-        "| p50 latency | p99 latency |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| p50 latency | p99 latency | service CPU per request | PostgreSQL CPU per request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in sorted(summary, key=lambda n: -summary[n]["rps"]):
         s = summary[name]
         ratio = f"{s['ratio']:.2f}" if s["ratio"] is not None else "-"
         lines.append(
             f"| {LABELS[name]} | {s['rps']:,.0f} | {s['rps_min']:,.0f}-{s['rps_max']:,.0f} | "
-            f"{ratio} | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms |"
+            f"{ratio} | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms | "
+            f"{s['service_cpu_us']:.0f} µs | {s['pg_cpu_us']:.0f} µs |"
         )
     errors = {n: s["errors"] for n, s in summary.items() if s["errors"]}
     lines += [
+        "",
+        "CPU per request: user + system time of the service process and of the PostgreSQL "
+        "backends of its pool during the measured seconds, over the requests served "
+        "(medians over rounds). The machine's other load does not count in them.",
         "",
         f"Errors (non-2xx, timeouts, socket errors): {errors or 'none'}.",
         "",
@@ -423,8 +473,8 @@ def parse_args() -> argparse.Namespace:
                         help="keep the seeded schema for the next run (else dropped)")  # fmt: skip
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="load even if the services answer differently")  # fmt: skip
-    parser.add_argument("--profile", action="store_true",
-                        help="also py-spy the deesse service under load")  # fmt: skip
+    parser.add_argument("--profile", nargs="?", const="deesse", default="",
+                        help="also py-spy these services under load (default: deesse)")  # fmt: skip
     parser.add_argument("--per-endpoint", type=int, default=0, metavar="SECONDS",
                         help="also load each endpoint alone for SECONDS (a breakdown)")  # fmt: skip
     parser.add_argument("--out", default=str(HERE / "results"))
@@ -465,12 +515,21 @@ def main() -> int:
                 service = Service(name, args, log_dir)
                 try:
                     run_wrk(wrk, service, args, requests_file, args.warmup, offset)
+                    backends = service.backends()
+                    cpu = (cpu_seconds([service.proc.pid]), cpu_seconds(backends))
                     r = run_wrk(wrk, service, args, requests_file, args.duration, offset + 50_000)
+                    r["service_cpu_us"] = (
+                        (cpu_seconds([service.proc.pid]) - cpu[0]) * 1e6 / r["requests"]
+                    )
+                    r["pg_cpu_us"] = (cpu_seconds(backends) - cpu[1]) * 1e6 / r["requests"]
+                    r["pg_backends"] = len(backends)
                 finally:
                     service.stop()
                 runs[name].append(r)
                 print(f"  round {rnd + 1}/{args.rounds} {name:<11} {r['rps']:8,.0f} req/s  "
-                      f"p50 {r['p50_us'] / 1000:6.1f} ms  p99 {r['p99_us'] / 1000:6.1f} ms"
+                      f"p50 {r['p50_us'] / 1000:6.1f} ms  p99 {r['p99_us'] / 1000:6.1f} ms  "
+                      f"CPU/req: service {r['service_cpu_us']:4.0f} µs, PostgreSQL "
+                      f"{r['pg_cpu_us']:4.0f} µs ({r['pg_backends']} backends)"
                       + (f"  ERRORS {r['errors']}" if r["errors"] else ""), flush=True)  # fmt: skip
         summary = summarise(runs)
         meta = {
@@ -484,10 +543,10 @@ def main() -> int:
         if args.per_endpoint:
             print("loading one endpoint at a time...", flush=True)
             text += "\n### Per endpoint\n\n" + per_endpoint(wrk, args, mix, tmp, log_dir)
-        if args.profile and "deesse" in args.names:
-            print("profiling deesse under load with py-spy...", flush=True)
-            text += "\n### Where the deesse service spends its time\n\n"
-            text += profile_deesse(wrk, args, requests_file, out, log_dir)
+        for name in [n for n in args.profile.split(",") if n]:
+            print(f"profiling {name} under load with py-spy...", flush=True)
+            text += f"\n### Where the {name} service spends its time\n\n"
+            text += profile_service(name, wrk, args, requests_file, out, log_dir)
         (out / "results.md").write_text(text)
         (out / "results.json").write_text(json.dumps(
             {"summary": summary, "runs": runs, "meta": meta, "args": {
