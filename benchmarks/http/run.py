@@ -337,9 +337,15 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "errors": sum(r["errors"] for r in rs),
             "rounds": len(rs),
         }
-    base = out.get(BASE, {}).get("rps")
-    for s in out.values():
-        s["ratio"] = s["rps"] / base if base else None
+    # The ratio is the median of per-round ratios: a service and the baseline measured
+    # minutes apart in the same round share the machine's load better than medians do.
+    base = runs.get(BASE)
+    for name, s in out.items():
+        s["ratio"] = (
+            statistics.median(r["rps"] / b["rps"] for r, b in zip(runs[name], base, strict=True))
+            if base
+            else None
+        )
     return out
 
 
@@ -381,7 +387,7 @@ def markdown(summary: dict[str, dict[str, Any]], args: argparse.Namespace, mix: 
         f"{args.threads} thread(s), {args.duration} s after a {args.warmup} s warm-up, "
         f"medians of {args.rounds} interleaved rounds; {meta['when']}.",
         "",
-        "| service | req/s (median) | min-max over rounds | ratio to asyncpg "
+        "| service | req/s (median) | min-max over rounds | ratio to asyncpg (median of rounds) "
         "| p50 latency | p99 latency | service CPU per request | PostgreSQL CPU per request |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
