@@ -436,9 +436,9 @@ def chart(summary: dict[str, dict[str, Any]], path: Path, title: str) -> None:
     for bar, n in zip(bars, names, strict=True):
         ratio = summary[n]["ratio"]
         label = f" {summary[n]['rps']:,.0f}" + (f"  ({ratio:.2f}x)" if ratio is not None else "")
-        ax1.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center",
+        ax1.text(summary[n]["rps_max"], bar.get_y() + bar.get_height() / 2, label, va="center",
                  fontsize=9)  # fmt: skip
-    ax1.set_xlim(0, max(rps) * 1.35)
+    ax1.set_xlim(0, max(summary[n]["rps_max"] for n in names) * 1.45)
     y = range(len(names))
     ax2.barh([i - 0.2 for i in y], [summary[n]["p50_ms"] for n in names], height=0.4,
              label="p50", color="#6baed6")  # fmt: skip
