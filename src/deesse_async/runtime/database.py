@@ -159,6 +159,9 @@ class _View:
     def _as_actor(self, actor: Actor) -> Self:
         raise NotImplementedError  # pragma: no cover
 
+    def _who(self) -> str:
+        return "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
+
     async def _settle(self, callbacks: list[Callable[[], Any]]) -> None:
         """``ctx.on_commit`` callbacks of an operation outside a transaction: run now."""
         if callbacks:
@@ -278,8 +281,7 @@ class DatabaseView(_View):
         self.query = QueryNamespace(db._planner, self)
 
     def __repr__(self) -> str:
-        who = "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
-        return f"<DatabaseView {self._db.url.display} {who}>"
+        return f"<DatabaseView {self._db.url.display} {self._who()}>"
 
     def _as_actor(self, actor: Actor) -> Any:
         return DatabaseView(self._db, actor)
@@ -338,8 +340,7 @@ class Transaction(_View):
         self.query = QueryNamespace(db._planner, self)
 
     def __repr__(self) -> str:
-        who = "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
-        return f"<Transaction depth={self._state.depth} {who}>"
+        return f"<Transaction depth={self._state.depth} {self._who()}>"
 
     def _as_actor(self, actor: Actor) -> Any:
         return Transaction(self._db, self._state, actor)
