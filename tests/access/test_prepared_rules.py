@@ -100,3 +100,24 @@ async def test_rule_values_are_bound_anew_for_each_execution(make_db: MakeDb) ->
     with pytest.raises(ConfigError, match=r"access rule shaped\.read\.owner: value 'x'"):
         await owners({"owner": "x"})
     assert await owners({"owner": 1}) == [1]  # the same skeleton after the failure
+
+
+async def test_a_boolean_in_a_rule_is_bound_like_any_value(make_db: MakeDb) -> None:
+    from deesse_async import boolean
+
+    Flags = collection(
+        slug="flags",
+        timestamps=False,
+        fields={"name": field(type=text()), "public": field(type=boolean())},
+        access={"read": lambda ctx: {"public": ctx.user["public"]}},
+    )
+    db = await make_db([Flags])
+    await db.trusted().flags.create_many(
+        [{"name": "a", "public": True}, {"name": "b", "public": False}]
+    )
+    page = db.query.flags.find_many(columns={"name": True}).prepare()
+    for _ in range(2):  # parsed once, then bound from the template
+        assert await page.with_user({"public": True}).execute() == [{"name": "a"}]
+        assert await page.with_user({"public": False}).execute() == [{"name": "b"}]
+    templates = page.query.access._templates[0]._by_skeleton  # type: ignore[union-attr]
+    assert all(t is not None for t in templates.values()) and len(templates) == 2

@@ -239,3 +239,45 @@ def test_config_errors(case: str, build: Callable[[], Any], message: str) -> Non
     with pytest.raises(ConfigError) as info:
         define_config(provider="sqlite://:memory:", collections=COLLECTIONS, relations=build())
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("strategy", ["lateral", "batched"])
+async def test_a_one_relation_through_a_junction_with_nested_relations(
+    rdb: Database, strategy: str
+) -> None:
+    """The first linked row is picked before its own relations are nested over it."""
+    query = rdb.query.users.find_many(
+        columns={"name": True},
+        with_={
+            "first_group": {
+                "columns": {"name": True},
+                "with": {"members": {"columns": {"name": True}, "with": {"posts": True}}},
+            }
+        },
+        strategy=strategy,
+    )
+    if strategy == "lateral":  # the kept row (k_groups_N) is picked, then nested over
+        assert "k_groups_" in query.to_sql()
+    rows = await query
+    titles = {"ann": ["a1", "a2"], "bob": ["b1"]}
+
+    def member(name: str) -> dict[str, Any]:
+        return {"name": name, "posts": [{"title": t} for t in titles[name]]}
+
+    got = [
+        {
+            "name": r["name"],
+            "first_group": {
+                "name": r["first_group"]["name"],
+                "members": [
+                    {"name": m["name"], "posts": [{"title": p["title"]} for p in m["posts"]]}
+                    for m in r["first_group"]["members"]
+                ],
+            },
+        }
+        for r in rows
+    ]
+    assert got == [
+        {"name": "ann", "first_group": {"name": "g1", "members": [member("ann"), member("bob")]}},
+        {"name": "bob", "first_group": {"name": "g2", "members": [member("bob")]}},
+    ]

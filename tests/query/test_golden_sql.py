@@ -132,10 +132,10 @@ GOLDEN: dict[tuple[str, str], str] = {
                         comments_2.author_id AS author_id
                     FROM comments AS comments_2
                     WHERE comments_2.post_id = posts_1.id
-                    ORDER BY comments_2.id DESC, comments_2.id ASC
+                    ORDER BY comments_2.id DESC
                     LIMIT ? OFFSET ?
                 ) AS k_comments_3
-                ORDER BY k_comments_3.id DESC, k_comments_3.id ASC
+                ORDER BY k_comments_3.id DESC
             ) AS s
         ) AS anon_1
         FROM posts AS posts_1
@@ -207,14 +207,14 @@ GOLDEN: dict[tuple[str, str], str] = {
         LEFT OUTER
         JOIN LATERAL (
             SELECT coalesce(json_agg(json_build_array(k_comments_3.body,
-                r_author_5.data) ORDER BY k_comments_3.id DESC, k_comments_3.id ASC),
+                r_author_5.data) ORDER BY k_comments_3.id DESC),
                 '[]'::json) AS data
             FROM (
                 SELECT comments_2.body AS body, comments_2.id AS id,
                     comments_2.author_id AS author_id
                 FROM comments AS comments_2
                 WHERE comments_2.post_id = posts_1.id
-                ORDER BY comments_2.id DESC, comments_2.id ASC
+                ORDER BY comments_2.id DESC
                 LIMIT $1::BIGINT
             ) AS k_comments_3
             LEFT OUTER
@@ -286,8 +286,7 @@ GOLDEN: dict[tuple[str, str], str] = {
                 LIMIT %s
             )) ORDER BY k_comments_3_ids.n), json_array()) AS data
             FROM json_table((
-                SELECT JSON_ARRAYAGG(comments_2.id ORDER BY comments_2.id DESC,
-                    comments_2.id ASC LIMIT %s) AS json_arrayagg_1
+                SELECT JSON_ARRAYAGG(comments_2.id ORDER BY comments_2.id DESC LIMIT %s) AS json_arrayagg_1
                 FROM comments AS comments_2
                 WHERE comments_2.post_id = posts_1.id
             ), '$[*]' COLUMNS (n FOR ORDINALITY, k BIGINT PATH '$')) AS k_comments_3_ids

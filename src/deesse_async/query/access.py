@@ -254,7 +254,10 @@ def _skeleton(obj: Any, path: str, leaves: dict[str, Any]) -> Any:
         return (dict, tuple((k, _skeleton(v, f"{path}.{k}", leaves)) for k, v in obj.items()))
     if isinstance(obj, list | tuple):
         return (list, tuple(_skeleton(v, f"{path}[{i}]", leaves) for i, v in enumerate(obj)))
-    if obj is None or obj is True or obj is False or callable(obj):
+    if obj is True or obj is False:
+        leaves[path] = obj  # a boolean column's value, or is_null's flag (no value)
+        return obj
+    if obj is None or callable(obj):
         return obj
     leaves[path] = obj
     return type(obj)

@@ -30,6 +30,8 @@ def order_expressions(node: QueryNode, table: sa.FromClause) -> list[Any]:
         exprs = list(given) if isinstance(given, list | tuple) else [given]
     else:
         exprs = [table.c[c].desc() if desc else table.c[c].asc() for c, desc in node.order_by]
+        if any(c == "id" for c, _ in node.order_by):
+            return exprs  # the caller's order already ends every tie
     return [*exprs, table.c.id.asc()]
 
 

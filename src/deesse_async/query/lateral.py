@@ -120,16 +120,21 @@ class _Builder:
         rows = sa.select().select_from(related.source).where(*conditions).correlate(parent)
         limit, offset = self.ctx.limit_bind(node.limit), self.ctx.limit_bind(node.offset)
         view, source = target, related.source
-        if node.relations and not node.single and (limit is not None or offset is not None):
+        picked = offset is not None or (limit is not None if not node.single else _several(rel))
+        if node.relations and picked:
             # Limit first, then nest: ORDER BY / LIMIT / OFFSET pick the kept rows in an
             # inner query, and the nested relations are built over those rows only (else
             # the database builds them for every related row, or picks a plan that
             # avoids it, such as scanning the whole table in order).
             keep = _referenced(node, target, order)
             name = self.compiler.fresh(f"k_{node.slug[:20]}")
+            if node.single:  # the first candidate of a one relation
+                limit = sa.literal(1, sa.BigInteger())
             view, source, order = self.dialect.kept_rows(
                 rows, target, keep, order, limit, offset, name
             )
+            if node.single:
+                order = []  # one row kept (its order may name junction columns, now gone)
             limit = offset = None
         nested, source = self.relation_columns(node, view, source)
         values = [*self.values(node, cc, view), *(self.dialect.embed_json(n) for n in nested)]
@@ -138,7 +143,7 @@ class _Builder:
         else:
             rows = sa.select().select_from(source)
         if node.single:
-            return self.one(values, rows, order, node)
+            return self.one(values, rows, order, offset)
         return self.dialect.json_rows(values, rows, order, limit, offset)
 
     def values(self, node: QueryNode, cc: CompiledCollection, target: sa.FromClause) -> list[Any]:
@@ -151,13 +156,19 @@ class _Builder:
         ]
         return out
 
-    def one(self, values: list[Any], rows: Any, order: list[Any], node: QueryNode) -> Any:
+    def one(self, values: list[Any], rows: Any, order: list[Any], offset: Any) -> Any:
         """SELECT <the first related row as JSON> AS data (NULL when there is none)."""
         stmt = rows.add_columns(self.dialect.json_row(values).label("data"))
         stmt = stmt.order_by(*order).limit(1)
-        if node.offset is not None:
-            stmt = stmt.offset(self.ctx.limit_bind(node.offset))
+        if offset is not None:
+            stmt = stmt.offset(offset)
         return stmt
+
+
+def _several(rel: Any) -> bool:
+    """Whether a one relation may find several candidate rows (through a junction, or
+    keyed on other columns than the target's primary key): its first is picked."""
+    return rel.through is not None or tuple(rel.target_columns) != ("id",)
 
 
 def _referenced(node: QueryNode, target: sa.FromClause, order: list[Any]) -> list[str]:

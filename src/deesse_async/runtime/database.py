@@ -122,6 +122,7 @@ class _View:
 
     _db: BaseDatabase
     _actor: Actor
+    _transactional = False  # Transaction: True
 
     def __getattr__(self, name: str) -> CollectionAPI:
         db: BaseDatabase | None = self.__dict__.get("_db")
@@ -157,6 +158,9 @@ class _View:
 
     def _as_actor(self, actor: Actor) -> Self:
         raise NotImplementedError  # pragma: no cover
+
+    def _who(self) -> str:
+        return "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
 
     async def _settle(self, callbacks: list[Callable[[], Any]]) -> None:
         """``ctx.on_commit`` callbacks of an operation outside a transaction: run now."""
@@ -277,8 +281,7 @@ class DatabaseView(_View):
         self.query = QueryNamespace(db._planner, self)
 
     def __repr__(self) -> str:
-        who = "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
-        return f"<DatabaseView {self._db.url.display} {who}>"
+        return f"<DatabaseView {self._db.url.display} {self._who()}>"
 
     def _as_actor(self, actor: Actor) -> Any:
         return DatabaseView(self._db, actor)
@@ -328,6 +331,8 @@ async def _root_transaction(db: BaseDatabase, actor: Actor) -> AsyncIterator[Tra
 class Transaction(_View):
     """The view of a database inside ``async with db.transaction() as tx``."""
 
+    _transactional = True
+
     def __init__(self, db: BaseDatabase, state: _TxState, actor: Actor = ANONYMOUS) -> None:
         self._db = db
         self._state = state
@@ -335,8 +340,7 @@ class Transaction(_View):
         self.query = QueryNamespace(db._planner, self)
 
     def __repr__(self) -> str:
-        who = "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
-        return f"<Transaction depth={self._state.depth} {who}>"
+        return f"<Transaction depth={self._state.depth} {self._who()}>"
 
     def _as_actor(self, actor: Actor) -> Any:
         return Transaction(self._db, self._state, actor)
