@@ -1,0 +1,91 @@
+"""FastAPI / Starlette integration (API.md §8): the library's errors as HTTP answers.
+
+``install_error_handlers(app)`` answers, as problem-details JSON (RFC 9457:
+``{"type", "title", "status", "detail", "errors"?}``):
+
+| error | status |
+| --- | --- |
+| ``NotFound`` | 404 |
+| ``ValidationError`` | 422, with ``errors``: one ``{"loc", "msg", "type"}`` per field |
+| ``UniqueViolation``, ``ForeignKeyViolation`` | 409, ``errors`` names the field |
+| ``AccessDenied`` | 403 |
+| ``QueryError`` | 400, ``errors`` names the option path |
+
+Other errors are left to the app (a ``ConnectionError`` is a server problem, not the
+client's). Needs Starlette (FastAPI depends on it): ``pip install 'deesse-async[fastapi]'``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    AccessDenied,
+    DeesseError,
+    ForeignKeyViolation,
+    IntegrityError,
+    NotFound,
+    QueryError,
+    UniqueViolation,
+    ValidationError,
+)
+
+__all__ = ["install_error_handlers", "problem"]
+
+_STATUS: dict[type[DeesseError], tuple[int, str]] = {
+    NotFound: (404, "Not Found"),
+    ValidationError: (422, "Unprocessable Content"),
+    UniqueViolation: (409, "Conflict"),
+    ForeignKeyViolation: (409, "Conflict"),
+    AccessDenied: (403, "Forbidden"),
+    QueryError: (400, "Bad Request"),
+}
+
+
+def problem(exc: DeesseError) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and problem-details body for ``exc`` (one of the errors above).
+
+    >>> from deesse_async import NotFound
+    >>> status, body = problem(NotFound("posts", 7))
+    >>> status, body["title"], body["detail"]
+    (404, 'Not Found', 'posts with id 7 does not exist')
+    """
+    status, title = next(
+        (v for cls, v in _STATUS.items() if isinstance(exc, cls)), (500, "Internal Server Error")
+    )
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = str(exc)
+    if isinstance(exc, ValidationError):
+        body["errors"] = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors
+        ]
+    elif isinstance(exc, IntegrityError) and exc.field is not None:
+        body["errors"] = [{"loc": [exc.field], "msg": str(exc), "type": type(exc).__name__}]
+    elif isinstance(exc, QueryError) and exc.path:
+        body["errors"] = [{"loc": exc.path.split("."), "msg": str(exc), "type": "query"}]
+    return status, body
+
+
+def install_error_handlers(app: Any) -> None:
+    """Answer the library's client errors as problem-details JSON on ``app`` (a FastAPI
+    or Starlette application).
+
+    >>> # app = FastAPI(lifespan=db.lifespan()); install_error_handlers(app)
+    """
+    try:
+        from starlette.responses import JSONResponse
+    except ImportError:  # pragma: no cover - depends on the install
+        from .errors import ConfigError
+
+        raise ConfigError(
+            "install_error_handlers needs Starlette (FastAPI brings it): "
+            "pip install 'deesse-async[fastapi]'"
+        ) from None
+
+    async def handle(request: Any, exc: Exception) -> Any:
+        assert isinstance(exc, DeesseError)
+        status, body = problem(exc)
+        return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+    for cls in _STATUS:
+        app.add_exception_handler(cls, handle)

@@ -1,0 +1,91 @@
+"""``deesse_async.fastapi.install_error_handlers`` (API.md §8) on a real app and database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+import httpx
+from fastapi import FastAPI
+
+from deesse_async import collection, define_config, field, relation, required, text, unique
+from deesse_async.fastapi import install_error_handlers
+
+pytestmark = pytest.mark.anyio
+
+Authors = collection(slug="authors", fields={"name": unique(required(field(type=text(max=20))))})
+Notes = collection(
+    slug="notes",
+    fields={
+        "body": required(field(type=text(min=1, max=50))),
+        "author": field(type=relation("authors")),
+    },
+    access={"delete": lambda ctx: False},
+)
+
+
+async def test_client_errors_are_problem_details(tmp_path: Path, anyio_backend: str) -> None:
+    db = define_config(provider=f"sqlite:///{tmp_path / 'app.db'}", collections=[Authors, Notes])
+    app = FastAPI(lifespan=db.lifespan())
+    install_error_handlers(app)
+
+    @app.post("/authors")
+    async def create_author(data: dict[str, Any]) -> Any:
+        return await db.authors.create(data)
+
+    @app.post("/notes")
+    async def create_note(data: dict[str, Any]) -> Any:
+        return await db.notes.create(data)
+
+    @app.patch("/notes/{id}")
+    async def update_note(id: int, data: dict[str, Any]) -> Any:
+        return await db.notes.update(id, data)
+
+    @app.delete("/notes/{id}")
+    async def delete_note(id: int) -> Any:
+        return await db.notes.delete(id)
+
+    @app.get("/notes")
+    async def list_notes(order: str = "id") -> Any:
+        return await db.query.notes.find_many(order_by={order: "asc"})
+
+    async with db:
+        await db.push()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ok = await client.post("/authors", json={"name": "ann"})
+            assert ok.status_code == 200
+
+            async def problem(method: str, url: str, **kw: Any) -> tuple[int, str, Any]:
+                r = await client.request(method, url, **kw)
+                assert r.headers["content-type"] == "application/problem+json"
+                body = r.json()
+                assert body["status"] == r.status_code and body["type"] == "about:blank"
+                return r.status_code, body["title"], body.get("errors")
+
+            assert await problem("PATCH", "/notes/99", json={"body": "x"}) == (
+                404, "Not Found", None)  # fmt: skip
+            status, title, errors = await problem("POST", "/notes", json={"body": ""})
+            assert (status, title) == (422, "Unprocessable Content")
+            assert errors == [
+                {"loc": ["body"], "msg": "String should have at least 1 character",
+                 "type": "string_too_short"}
+            ]  # fmt: skip
+            status, title, errors = await problem("POST", "/authors", json={"name": "ann"})
+            assert (status, title, errors[0]["loc"], errors[0]["type"]) == (
+                409, "Conflict", ["name"], "UniqueViolation")  # fmt: skip
+            status, title, errors = await problem(
+                "POST", "/notes", json={"body": "b", "author_id": 999}
+            )
+            assert (status, title, errors[0]["loc"], errors[0]["type"]) == (
+                409, "Conflict", ["author_id"], "ForeignKeyViolation")  # fmt: skip
+            note = (await client.post("/notes", json={"body": "b"})).json()
+            assert await problem("DELETE", f"/notes/{note['id']}") == (403, "Forbidden", None)
+            status, title, errors = await problem("GET", "/notes?order=bdy")
+            assert (status, title) == (400, "Bad Request")
+            assert errors[0]["loc"] == ["order_by", "bdy"]
+            assert "did you mean 'body'" in errors[0]["msg"]
