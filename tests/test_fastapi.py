@@ -89,3 +89,42 @@ async def test_client_errors_are_problem_details(tmp_path: Path, anyio_backend: 
             assert (status, title) == (400, "Bad Request")
             assert errors[0]["loc"] == ["order_by", "bdy"]
             assert "did you mean 'body'" in errors[0]["msg"]
+
+
+async def test_user_view_binds_the_request_user(tmp_path: Path, anyio_backend: str) -> None:
+    from fastapi import Depends, Header
+
+    from deesse_async.fastapi import user_view
+
+    Docs = collection(
+        slug="docs",
+        fields={"title": required(field(type=text())), "owner": field(type=text())},
+        access={"read": lambda ctx: {"owner": ctx.user} if ctx.user else False},
+    )
+    db = define_config(provider=f"sqlite:///{tmp_path / 'v.db'}", collections=[Docs])
+
+    def current_user(x_user: str | None = Header(default=None)) -> str | None:
+        return x_user
+
+    View = user_view(db, current_user)
+    app = FastAPI(lifespan=db.lifespan())
+
+    @app.get("/documents")
+    async def documents(view: Any = Depends(View)) -> Any:  # noqa: B008 - FastAPI's idiom
+        rows = await view.query.docs.find_many(columns={"title": True}, order_by={"id": "asc"})
+        return [r["title"] for r in rows]
+
+    async with db:
+        await db.push()
+        await db.trusted().docs.create_many(
+            [{"title": "a1", "owner": "ann"}, {"title": "b1", "owner": "bob"},
+             {"title": "a2", "owner": "ann"}]
+        )  # fmt: skip
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/documents", headers={"x-user": "ann"})).json() == [
+                "a1",
+                "a2",
+            ]
+            assert (await client.get("/documents", headers={"x-user": "bob"})).json() == ["b1"]
+            assert (await client.get("/documents")).json() == []  # anonymous

@@ -30,7 +30,7 @@ from .errors import (
     ValidationError,
 )
 
-__all__ = ["install_error_handlers", "problem"]
+__all__ = ["install_error_handlers", "problem", "user_view"]
 
 _STATUS: dict[type[DeesseError], tuple[int, str]] = {
     NotFound: (404, "Not Found"),
@@ -89,3 +89,24 @@ def install_error_handlers(app: Any) -> None:
 
     for cls in _STATUS:
         app.add_exception_handler(cls, handle)
+
+
+def user_view(db: Any, current_user: Any) -> Any:
+    """A FastAPI dependency giving ``db.with_user(user)``, where ``user`` is what your own
+    ``current_user`` dependency returns (``None``: the anonymous view).
+
+    >>> # View = user_view(db, current_user)
+    >>> # @app.get("/posts")
+    >>> # async def posts(view = Depends(View)): return await view.query.posts.find_many()
+    """
+    try:
+        from fastapi import Depends
+    except ImportError:  # pragma: no cover - depends on the install
+        from .errors import ConfigError
+
+        raise ConfigError("user_view needs FastAPI: pip install 'deesse-async[fastapi]'") from None
+
+    def view(user: Any = Depends(current_user)) -> Any:  # noqa: B008 - FastAPI's idiom
+        return db.with_user(user)
+
+    return view
