@@ -499,14 +499,7 @@ class ReadAccess:
             rule = self._rules[i]
             f = None
             if rule is not None:
-                try:
-                    result = rule(ctx)
-                    if inspect.isawaitable(result):
-                        result = await result
-                except Exception as exc:
-                    name = getattr(rule, "__qualname__", repr(rule))
-                    exc.add_note(f"deesse_async: raised by the read rule of {slug!r} ({name})")
-                    raise
+                result = await call(rule, ctx, what=("read rule", slug))
                 f = self._templates[i].filter(result, params, encode)
             hidden = await hidden_fields(self.schema[slug], ctx) if self._fields[i] else _NONE
             hiding = hiding or bool(hidden)

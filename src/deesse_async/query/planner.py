@@ -494,13 +494,7 @@ async def execute(
         for hook in hooks.get("before_read", ()):
             ctx = AccessContext(actor, "read", q.node.slug, executor, pending.append)
             await call(hook, ctx, q.options, what=("before_read hook", q.node.slug))
-    rules = None
-    if q.access is not None and not actor.trusted:
-
-        def ctx_for(slug: str) -> AccessContext:
-            return AccessContext(actor, "read", slug, executor, pending.append)
-
-        rules = await q.access.resolve(q.planner.codecs, ctx_for)
+    rules = await _resolve(q, executor, pending)
     (plan, required), node, padded = _ruled_plan(q, rules, strategy, prepared)
     # The caller's values are checked against the query's own placeholders: a rule may
     # fold one away (``id = :id AND false`` compiles to ``0 = 1``), never add one.
