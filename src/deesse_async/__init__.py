@@ -33,6 +33,8 @@ from .query.planner import Query as Query
 from .runtime.crud import CollectionAPI as CollectionAPI
 from .runtime.database import DatabaseView as DatabaseView
 from .runtime.database import Transaction as Transaction
+from .runtime.routing import ReadRouting as ReadRouting
+from .runtime.routing import ReplicaStatus as ReplicaStatus
 from .schema import Collection as Collection
 from .schema import Field as Field
 from .schema import boolean as boolean
@@ -114,9 +116,11 @@ __all__ = [
     "Query",
     "QueryError",
     "QueryNamespace",
+    "ReadRouting",
     "Relation",
     "RelationSpec",
     "Relations",
+    "ReplicaStatus",
     "SchemaSyncError",
     "Select",
     "SyncPlan",

@@ -11,8 +11,9 @@ from typing import Any
 from .compile.compiler import compile_schema
 from .compile.schema import Schema
 from .database import Database
+from .dialects import DIALECTS
 from .drivers.base import PoolOptions
-from .drivers.url import file_url, parse_url
+from .drivers.url import DatabaseURL, file_url, parse_url
 from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
 from .runtime.database import DatabaseView, Transaction
@@ -34,6 +35,8 @@ def define_config(
     *,
     ssl: ssl_module.SSLContext | None = None,
     manage: Manage = None,
+    replicas: Sequence[str] = (),
+    max_replica_lag: float = 5.0,
     **pool_options: Any,
 ) -> Database:
     """Compile ``collections`` and bind them to the database at ``provider``.
@@ -47,6 +50,10 @@ def define_config(
     ``manage``: which tables no collection declares are the schema sync's to drop (default:
     only those it created). Glob patterns (``["legacy_*", "!legacy_audit"]``) or a callable
     ``name -> True | False | None``; see docs/sync.md.
+
+    ``replicas``: URLs of hot standbys of ``provider`` (PostgreSQL). Reads go to them
+    when that cannot show the caller stale data of its own; a replica lagging more than
+    ``max_replica_lag`` seconds (default 5), or down, is skipped. See docs/production.md.
 
     >>> from deesse_async import collection, field, text
     >>> Tags = collection(slug="tags", fields={"name": field(type=text())})
@@ -67,7 +74,8 @@ def define_config(
         raise ConfigError(
             f"table name {reserved[0]!r} is reserved for schema bookkeeping: choose another slug"
         )
-    db = Database(schema, url, options)
+    replica_urls = _replicas(url, replicas, max_replica_lag, ssl, options)
+    db = Database(schema, url, options, replica_urls, float(max_replica_lag))
     _check_slugs_shadow_nothing(db)
     db.manage = manage_rule(manage)
     _publish(schema)
@@ -127,6 +135,42 @@ def _check_predefined_filters(schema: Schema) -> None:
                 parse_where(schema, rel.target, rel.where, f"{cc.slug}.{rel.name}.where")
             except QueryError as exc:
                 raise ConfigError(f"define_relations: {exc}") from None
+
+
+def _replicas(
+    primary: DatabaseURL,
+    given: Sequence[str],
+    max_lag: float,
+    ssl: ssl_module.SSLContext | None,
+    options: PoolOptions,
+) -> list[DatabaseURL]:
+    """``replicas=`` checked: URLs of the primary's backend, when its dialect has replicas."""
+    if isinstance(given, str) or not isinstance(given, Sequence):
+        raise ConfigError("define_config(replicas=...) takes a list of URLs: replicas=[url, ...]")
+    if isinstance(max_lag, bool) or not isinstance(max_lag, int | float) or not max_lag > 0:
+        raise ConfigError(
+            f"define_config(max_replica_lag={max_lag!r}) must be a number of seconds > 0"
+        )
+    if not given:
+        return []
+    dialect = DIALECTS[primary.backend]
+    if not dialect.supports_replicas:
+        raise ConfigError(
+            f"define_config(replicas=...): {dialect.display_name} has no read replicas "
+            "deesse_async can route to; remove replicas="
+        )
+    urls = []
+    for replica in given:
+        if not isinstance(replica, str):
+            raise ConfigError(f"define_config(replicas=...): {replica!r} is not a URL string")
+        url = connection_settings(parse_url(replica), ssl, options)
+        if url.backend != primary.backend:
+            raise ConfigError(
+                f"define_config(replicas=...): {url.display} is not a "
+                f"{dialect.display_name} URL like the provider {primary.display}"
+            )
+        urls.append(url)
+    return urls
 
 
 # Waits: a bound that is zero, negative, NaN or infinite is no bound. A year is the most

@@ -4,83 +4,38 @@ Each runs from a temp dir on a free loopback port, never touching the shared ser
 They are stopped by PID when the fixture ends and, should pytest itself be killed, by
 the kernel: the server process gets ``SIGQUIT``/``SIGKILL`` when its parent dies
 (``PR_SET_PDEATHSIG``). Temp dirs left by a killed run are removed by the next one.
+PostgreSQL is started by ``tests/pgcluster.py`` (the one place that starts it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.pgcluster import (
+    PG_BIN,
+    PostgresServer,
+    die_with_parent,
+    free_port,
+    missing,
+    run,
+    temp_dir,
+)
 
-from tests.conftest import IN_CI
+__all__ = ["free_port", "make_certificates", "missing", "temp_dir", "tls_mariadb", "tls_postgres"]
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 MARIADBD = Path("/usr/sbin/mariadbd")
-_PREFIX = "deesse-test-server-"
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on (now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def missing(what: str) -> None:
-    """Skip locally, fail under CI=true: CI must not pass by skipping."""
-    if IN_CI:
-        pytest.fail(f"CI=true: {what}", pytrace=False)
-    pytest.skip(f"!!! {what}")
-
-
-def _die_with_parent(sig: int) -> Callable[[], None]:
-    def setup() -> None:
-        # PR_SET_PDEATHSIG = 1: the kernel signals us when pytest (our parent) dies.
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
-
-    return setup
-
-
-def _sweep_stale_dirs() -> None:
-    """Remove temp dirs of earlier runs whose pytest process is gone."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
-        try:
-            owner = int((path / "owner.pid").read_text())
-            os.kill(owner, 0)
-        except (OSError, ValueError):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def temp_dir() -> Iterator[Path]:
-    """A temp dir readable by the server users, removed afterwards."""
-    _sweep_stale_dirs()
-    path = Path(tempfile.mkdtemp(prefix=_PREFIX))
-    path.chmod(0o755)
-    (path / "owner.pid").write_text(str(os.getpid()))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _run(*cmd: str | Path, cwd: Path | None = None) -> None:
-    result = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{cmd} failed: {result.stdout}\n{result.stderr}")
+    run(*cmd, cwd=cwd)
 
 
 @dataclass(frozen=True)
@@ -184,44 +139,28 @@ def tls_postgres(certs: Certificates, root: Path) -> Iterator[int]:
     """
     if not (PG_BIN / "postgres").exists():
         missing(f"PostgreSQL binaries not found in {PG_BIN}")
-    data = root / "pgdata"
-    data.mkdir()
-    shutil.chown(data, "postgres", "postgres")
-    _run("runuser", "-u", "postgres", "--", PG_BIN / "initdb", "-D", data, "-U", "postgres",
-         "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
-    (data / "pg_hba.conf").write_text(PG_HBA)
-    cert, key = _server_key_copy(certs, data, "postgres")
-    ca = data / "ca.crt"
+    server = PostgresServer.initdb(root, "pgdata", hba=PG_HBA)
+    cert, key = _server_key_copy(certs, server.data, "postgres")
+    ca = server.data / "ca.crt"
     shutil.copy(certs.ca, ca)
-    port, log = free_port(), root / "postgres.log"
-    settings = {
-        "port": str(port),
-        "listen_addresses": "127.0.0.1",
-        "unix_socket_directories": str(data),
-        "ssl": "on",
-        "ssl_cert_file": str(cert),
-        "ssl_key_file": str(key),
-        "ssl_ca_file": str(ca),
-        "fsync": "off",
-        "max_connections": "40",
-    }
-    args = [f"-c{k}={v}" for k, v in settings.items()]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(PG_BIN / "postgres"), "-D", str(data), *args],
-            user="postgres",
-            group="postgres",
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent(signal.SIGQUIT),
-        )
+    server.settings.update(
+        {
+            "ssl": "on",
+            "ssl_cert_file": str(cert),
+            "ssl_key_file": str(key),
+            "ssl_ca_file": str(ca),
+            "fsync": "off",
+            "max_connections": "40",
+        }
+    )
+    server.start()
     try:
-        _wait_port(port, proc, log)
-        _run("runuser", "-u", "postgres", "--", PG_BIN / "psql", "-h", data, "-p", str(port),
-             "-U", "postgres", "-c", "CREATE USER certuser SUPERUSER")  # fmt: skip
-        yield port
+        _run("runuser", "-u", "postgres", "--", PG_BIN / "psql", "-h", server.data,
+             "-p", str(server.port), "-U", "postgres",
+             "-c", "CREATE USER certuser SUPERUSER")  # fmt: skip
+        yield server.port
     finally:
-        _stop(proc, signal.SIGINT)  # fast shutdown
+        server.stop()  # fast shutdown, by PID
 
 
 @contextlib.contextmanager
@@ -259,7 +198,7 @@ def tls_mariadb(certs: Certificates, root: Path) -> Iterator[int]:
         group="mysql",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent(signal.SIGKILL),
+        preexec_fn=die_with_parent(signal.SIGKILL),
     )
     try:
         log.touch()

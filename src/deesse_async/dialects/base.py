@@ -67,12 +67,22 @@ class Dialect:
     max_bind_params: ClassVar[int] = 32767
     # The statement that opens a write transaction
     begin_sql: ClassVar[str] = "BEGIN"
+    # Read replicas (``define_config(replicas=...)``, runtime/routing.py): the primary's
+    # write position and a standby's (in_recovery, replayed position), both in bytes
+    # of the write-ahead log. ``None``: the backend has no replicas to route reads to.
+    primary_position_sql: ClassVar[str | None] = None
+    replica_position_sql: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self.sa_dialect: SADialect = self._sa_dialect()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+    @property
+    def supports_replicas(self) -> bool:
+        """Whether reads can be routed to hot standbys (``define_config(replicas=...)``)."""
+        return self.primary_position_sql is not None and self.replica_position_sql is not None
 
     def _sa_dialect(self) -> SADialect:
         """The SQLAlchemy dialect of this backend's driver (SQL is compiled with it)."""

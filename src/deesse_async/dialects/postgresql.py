@@ -42,6 +42,12 @@ class PostgreSQLDialect(Dialect):
     auto_lateral_limits = False
     # The wire protocol counts parameters in 16 bits.
     max_bind_params = 32767
+    # The insert position, not pg_current_wal_lsn(): with synchronous_commit=off a
+    # commit record can be inserted before it is written, and a standby that replayed
+    # up to the insert position has replayed every commit acknowledged before it.
+    primary_position_sql = "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint"
+    # NULL position when not in recovery (a primary, e.g. a promoted standby).
+    replica_position_sql = "SELECT pg_is_in_recovery(), (pg_last_wal_replay_lsn() - '0/0')::bigint"
 
     def _sa_dialect(self) -> SADialect:
         return sa_dialect(sa_asyncpg.dialect)

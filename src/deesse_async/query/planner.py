@@ -73,7 +73,8 @@ class Executor(Protocol):
 
     _actor: Actor
 
-    def acquire(self) -> Any: ...
+    def acquire_read(self) -> Any:
+        """A connection for a read (a replica's where runtime/routing.py allows)."""
 
     async def _settle(self, callbacks: list[Callable[[], Any]]) -> None:
         """``ctx.on_commit`` callbacks of a finished read: run now, or at commit."""
@@ -376,7 +377,7 @@ class Query:
         if self.access is None and not self.planner.has_read_hooks:
             plan, required = self.planner.plan(self.node, strategy)
             params = self.planner.params(self.values, None, required)
-            async with self.executor.acquire() as conn:
+            async with self.executor.acquire_read() as conn:
                 rows = await run_plan(plan, conn, params)
             if self.node.single:
                 return rows[0] if rows else None
@@ -446,7 +447,7 @@ class PreparedQuery:
         if q.access is None and not q.planner.has_read_hooks:
             # The hot path: no rule, no hook anywhere in this query.
             params = self.bind(given)
-            async with executor.acquire() as conn:
+            async with executor.acquire_read() as conn:
                 rows = await run_plan(self.plan, conn, params)
             if q.node.single:
                 return rows[0] if rows else None
@@ -504,7 +505,7 @@ async def execute(
         params = prepared.bind(given)
     if rules is not None:
         params.update(rules.params)
-    async with executor.acquire() as conn:
+    async with executor.acquire_read() as conn:
         rows = await run_plan(plan, conn, params)
     if padded:
         strip_padding(node, rows)

@@ -59,7 +59,10 @@ class Executor(Protocol):
     _transactional: bool  # an open transaction (``tx``), not a database view
 
     def acquire(self) -> AbstractAsyncContextManager[Connection]:
-        """A connection for statements that need no transaction."""
+        """A connection for writes that need no transaction (the primary's)."""
+
+    def acquire_read(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for a read (a replica's where runtime/routing.py allows)."""
 
     def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Any]:
         """A transaction (``TransactionView``; the open one inside ``db.transaction()``).
@@ -420,7 +423,7 @@ class CollectionAPI:
         id = self._check_id(id, "read")
         actor = self._ex._actor
         if self._guard.plain("read", actor):
-            async with self._ex.acquire() as conn:
+            async with self._ex.acquire_read() as conn:
                 raw = await self._fetch_one(conn, id)
                 if raw is None:
                     return None
@@ -429,7 +432,7 @@ class CollectionAPI:
         op = _Operation(self, self._ex, actor, "read")
         await op.hooks("before_read", {"where": {"id": id}})
         f, params, hidden = await op.read_filter(None)
-        async with self._ex.acquire() as conn:
+        async with self._ex.acquire_read() as conn:
             if f is None:
                 raw = await self._fetch_one(conn, id)
             else:
@@ -455,7 +458,7 @@ class CollectionAPI:
             await op.hooks("before_read", {"where": where})
         f, params, _ = await op.read_filter(where)
         stmt = self._s.filtered("count", f)
-        async with self._ex.acquire() as conn:
+        async with self._ex.acquire_read() as conn:
             rows = await conn.fetch(stmt.sql, stmt.params(params))
         await self._ex._settle(op.pending)
         return int(rows[0][0])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -24,6 +24,7 @@ from ..query.api import QueryNamespace
 from ..query.planner import QueryPlanner
 from .crud import CollectionAPI
 from .crud_statements import CollectionStatements
+from .routing import ReadMode, ReadRouter, ReadRouting, wrote
 
 if TYPE_CHECKING:
     from typing import Self
@@ -122,6 +123,7 @@ class _View:
 
     _db: BaseDatabase
     _actor: Actor
+    _reads: ReadMode = "auto"  # db.primary(): "primary", db.replica(): "replica"
     _transactional = False  # Transaction: True
 
     def __getattr__(self, name: str) -> CollectionAPI:
@@ -156,8 +158,44 @@ class _View:
         hooks still run. The one bypass: explicit and easy to grep for."""
         return self._as_actor(TRUSTED)
 
+    def primary(self) -> Self:
+        """This view reading the primary only (with ``replicas=``; writes always do).
+
+        >>> # await db.primary().query.orders.find_many(where={"status": "new"})
+        """
+        return self._as_reader("primary")
+
+    def replica(self) -> Self:
+        """This view reading any healthy replica, even one that has not replayed this
+        caller's own last write (the primary when no replica is healthy). For reads
+        that may be a little stale: reports, search pages, counters.
+
+        >>> # await db.with_user(user).replica().query.posts.find_many(limit=20)
+        """
+        return self._as_reader("replica")
+
     def _as_actor(self, actor: Actor) -> Self:
         raise NotImplementedError  # pragma: no cover
+
+    def _as_reader(self, reads: ReadMode) -> Self:
+        raise NotImplementedError  # pragma: no cover
+
+    def acquire_read(self) -> Any:
+        """A connection for a read (internal): a replica's when the routing rule of
+        runtime/routing.py allows, else the primary's."""
+        db = self._db
+        router = db._router
+        if router is None:
+            return db._require_pool().acquire()
+        return router.reading(self._reads)
+
+    def acquire(self) -> Any:
+        """Borrow a primary connection for a write (internal; CRUD uses it)."""
+        db = self._db
+        pool = db._require_pool()
+        if db._router is None:
+            return pool.acquire()
+        return _Writing(pool.acquire())
 
     def _who(self) -> str:
         return "trusted" if self._actor.trusted else f"user={self._actor.user!r}"
@@ -181,8 +219,18 @@ class BaseDatabase(_View):
     manage: ManageRule | None = None  # define_config(manage=...): sync/registry.py reads it
     _actor = ANONYMOUS
 
-    def __init__(self, schema: Schema, url: DatabaseURL, options: PoolOptions) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        url: DatabaseURL,
+        options: PoolOptions,
+        replicas: Sequence[DatabaseURL] = (),
+        max_replica_lag: float = 5.0,
+    ) -> None:
         self._db = self
+        self._router: ReadRouter | None = None
+        self._replica_urls = tuple(replicas)
+        self._max_replica_lag = max_replica_lag
         self.schema = schema
         self.url = url
         self.dialect: Dialect = DIALECTS[url.backend]
@@ -205,6 +253,9 @@ class BaseDatabase(_View):
     def _as_actor(self, actor: Actor) -> Any:
         return DatabaseView(self, actor)
 
+    def _as_reader(self, reads: ReadMode) -> Any:
+        return DatabaseView(self, self._actor, reads)
+
     @property
     def metadata(self) -> sa.MetaData:
         """The SQLAlchemy ``MetaData`` holding every compiled table."""
@@ -217,14 +268,44 @@ class BaseDatabase(_View):
 
     async def connect(self) -> None:
         """Open the connection pool (a no-op when already open)."""
-        if self._pool is None:
-            self._pool = await create_pool(self.url, self._options, self.schema.constraints)
+        if self._pool is not None:
+            return
+        pool = await create_pool(self.url, self._options, self.schema.constraints)
+        if self._replica_urls:
+            router = ReadRouter(
+                self.dialect,
+                self.url,
+                self._replica_urls,
+                self._max_replica_lag,
+                self._options,
+                self.schema.constraints,
+            )
+            try:
+                await router.start(pool)
+            except BaseException:
+                await shielded(router.stop())
+                await shielded(pool.close())
+                raise
+            self._router = router
+        self._pool = pool
 
     async def close(self) -> None:
-        """Close the pool; the database can be opened again later."""
+        """Close the pool (and stop the replica poller); the database can be opened
+        again later."""
+        router, self._router = self._router, None
         pool, self._pool = self._pool, None
+        if router is not None:
+            await router.stop()
         if pool is not None:
             await pool.close()
+
+    def read_routing(self) -> ReadRouting | None:
+        """Where reads went since ``connect()`` and each replica's state and lag
+        (``None`` without ``replicas=`` or while closed): for a health endpoint.
+
+        >>> # db.read_routing().replicas[0].state  -> "up" | "down" | "lagging" | ...
+        """
+        return None if self._router is None else self._router.status()
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -246,11 +327,7 @@ class BaseDatabase(_View):
             )
         return self._pool
 
-    # Executor protocol (used by CollectionAPI and queries)
-    def acquire(self) -> Any:
-        """Borrow a pooled connection (internal; CRUD uses it)."""
-        return self._require_pool().acquire()
-
+    # Executor protocol (used by CollectionAPI and queries): acquire_read/acquire in _View
     def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Transaction]:
         """A new transaction (internal; CRUD uses it)."""
         return _root_transaction(self, self._actor)
@@ -268,6 +345,30 @@ class BaseDatabase(_View):
         return _root_transaction(self, self._actor)
 
 
+class _Writing:
+    """``pool.acquire()`` that records, once the write is over, that this context wrote
+    (reads then wait for a replica that has replayed it: runtime/routing.py)."""
+
+    __slots__ = ("_borrow",)
+
+    def __init__(self, borrow: AbstractAsyncContextManager[Connection]) -> None:
+        self._borrow = borrow
+
+    async def __aenter__(self) -> Connection:
+        return await self._borrow.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return await self._borrow.__aexit__(exc_type, exc, tb)
+        finally:
+            wrote()
+
+
 class DatabaseView(_View):
     """The database seen by one caller: ``db.with_user(user)`` or ``db.trusted()``.
 
@@ -275,20 +376,21 @@ class DatabaseView(_View):
     sharing its pool and compiled plans; cheap to make per request.
     """
 
-    def __init__(self, db: BaseDatabase, actor: Actor) -> None:
+    def __init__(self, db: BaseDatabase, actor: Actor, reads: ReadMode = "auto") -> None:
         self._db = db
         self._actor = actor
+        self._reads = reads
         self.query = QueryNamespace(db._planner, self)
 
     def __repr__(self) -> str:
-        return f"<DatabaseView {self._db.url.display} {self._who()}>"
+        reads = "" if self._reads == "auto" else f" reads={self._reads}"
+        return f"<DatabaseView {self._db.url.display} {self._who()}{reads}>"
 
     def _as_actor(self, actor: Actor) -> Any:
-        return DatabaseView(self._db, actor)
+        return DatabaseView(self._db, actor, self._reads)
 
-    def acquire(self) -> Any:
-        """Borrow a pooled connection (internal)."""
-        return self._db._require_pool().acquire()
+    def _as_reader(self, reads: ReadMode) -> Any:
+        return DatabaseView(self._db, self._actor, reads)
 
     def atomic(self, several_writes: bool = False) -> AbstractAsyncContextManager[Transaction]:
         """A new transaction (internal)."""
@@ -314,12 +416,16 @@ class _TxState:
 async def _root_transaction(db: BaseDatabase, actor: Actor) -> AsyncIterator[Transaction]:
     """BEGIN ... COMMIT; the ``on_commit`` callbacks run after the commit, never after a
     rollback."""
-    async with _in_transaction(db._require_pool()) as conn:
-        state = _TxState(conn, 0)
-        try:
-            yield Transaction(db, state, actor)
-        finally:
-            state.ended = True
+    try:
+        async with _in_transaction(db._require_pool()) as conn:
+            state = _TxState(conn, 0)
+            try:
+                yield Transaction(db, state, actor)
+            finally:
+                state.ended = True
+    finally:
+        if db._router is not None:
+            wrote()  # read-your-writes: see runtime/routing.py
     if state.callbacks:
         try:
             await run_callbacks(state.callbacks)
@@ -344,6 +450,13 @@ class Transaction(_View):
 
     def _as_actor(self, actor: Actor) -> Any:
         return Transaction(self._db, self._state, actor)
+
+    def _as_reader(self, reads: ReadMode) -> Any:
+        return self  # a transaction reads its own connection, on the primary
+
+    def acquire_read(self) -> Any:
+        """The transaction's own connection (internal)."""
+        return self.acquire()
 
     def _connection(self) -> Connection:
         if self._state.ended:

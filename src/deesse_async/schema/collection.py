@@ -51,6 +51,7 @@ RESERVED_SLUGS = frozenset(
         "query", "transaction", "metadata", "connect", "close", "push", "plan", "schema",
         "lifespan", "with_user", "collections", "dialect", "url", "execute", "is_connected",
         "acquire", "atomic", "collection", "manage", "trusted", "user",
+        "acquire_read", "primary", "replica", "read_routing",
     }
 )  # fmt: skip
 

@@ -1,0 +1,364 @@
+"""Read replicas: which server serves a read (``define_config(replicas=[...])``).
+
+The rule, in one place (``ReadRouter.reading``):
+
+- writes and transactions always use the primary (database.py never asks us);
+- ``db.primary()`` reads the primary; ``db.replica()`` reads any healthy replica,
+  however stale (the primary when none is);
+- any other read goes to a replica only when it cannot show the caller stale data of
+  its own: after a write in the same context (the asyncio task: a request), only to a
+  replica that has replayed that write.
+
+"Has replayed that write" costs the read path no round trip. A poller task (one per
+database, in its lifetime) reads, every ``interval`` seconds, the primary's write
+position, then each replica's replayed position. Positions only grow, so a replica
+whose replayed position is at least the one the primary reported at a poll that
+*began* at time ``t`` holds every write committed before ``t``: that ``t`` is the
+replica's ``as_of``. A write records the time it finished in a context variable; a
+replica serves the context's reads once its ``as_of`` is later. So, right after a
+write, the context reads the primary for about one poll interval (plus the replay
+delay), then the replicas again. Drizzle sent reads inside transactions to replicas
+(drizzle-orm#6234) and then read the primary unless told otherwise (#6279).
+
+The lag is time, not bytes: ``now - as_of``, how old the newest state the replica is
+known to hold may be. A standby of an idle primary is not lagging, however long since
+its last replay; bytes say nothing about how stale the data looks to a user.
+
+A replica that is down, is not a standby, or lags more than ``max_replica_lag`` is
+skipped with one log line (logger ``deesse_async.replicas``) when that happens and one
+when it is back, never one per query. A read on a replica whose connection is lost
+(the standby just went down) is re-run on the primary: a read outside a transaction
+holds nothing that another server cannot answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from .._types import DriverRow
+from ..dialects import Dialect
+from ..drivers import Connection, ConstraintNames, ExecResult, Pool, PoolOptions, create_pool
+from ..drivers.url import DatabaseURL
+from ..errors import ConnectionError, DeesseError
+
+__all__ = ["ReadMode", "ReadRouter", "ReadRouting", "ReplicaStatus", "wrote"]
+
+logger = logging.getLogger("deesse_async.replicas")
+
+ReadMode = Literal["auto", "primary", "replica"]
+"""How a view reads: by the rule above, always the primary, or any healthy replica."""
+
+State = Literal["starting", "up", "down", "lagging", "not a standby"]
+
+# When this context's last write finished (time.monotonic()); -inf: it wrote nothing.
+_LAST_WRITE: ContextVar[float] = ContextVar("deesse_async_last_write", default=-math.inf)
+_HISTORY = 4096  # primary positions kept (at 0.1 s a poll: about 7 minutes)
+
+
+def wrote() -> None:
+    """Record that the current context has just written (a commit finished)."""
+    _LAST_WRITE.set(time.monotonic())
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaStatus:
+    """One replica as the router sees it (``db.read_routing()``)."""
+
+    url: str  # password hidden
+    state: State
+    lag: float  # seconds (inf: unknown)
+    reads: int  # reads it served since the database was opened
+    detail: str  # why it is not "up"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRouting:
+    """Where reads went since ``db.connect()``, and the replicas' health."""
+
+    primary_reads: int
+    replicas: tuple[ReplicaStatus, ...]
+
+
+class _Replica:
+    __slots__ = ("as_of", "detail", "monitor", "pool", "reads", "state", "url")
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+        self.pool: Pool | None = None  # reads
+        self.monitor: Pool | None = None  # the poller's own connection
+        self.state: State = "starting"
+        self.detail = ""
+        self.as_of = -math.inf  # holds every write committed before this monotonic time
+        self.reads = 0
+
+
+class ReadRouter:
+    """The replicas of one database: their pools, the poller, and the routing rule."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        primary_url: DatabaseURL,
+        urls: Sequence[DatabaseURL],
+        max_lag: float,
+        options: PoolOptions,
+        constraints: ConstraintNames,
+    ) -> None:
+        assert dialect.primary_position_sql and dialect.replica_position_sql
+        self._primary_sql = dialect.primary_position_sql
+        self._replica_sql = dialect.replica_position_sql
+        self._primary_url = primary_url
+        self._urls = list(urls)
+        self.max_lag = max_lag
+        # A lag is known to within one poll: poll often enough for the bound to mean
+        # something, never more than 100 times a second.
+        self.interval = max(0.01, min(0.1, max_lag / 4))
+        self._options = options
+        self._constraints = constraints
+        self._replicas: list[_Replica] = []
+        self._next = 0
+        self._primary: Pool | None = None
+        self._primary_monitor: Pool | None = None
+        self._primary_down = False
+        self._times: deque[float] = deque(maxlen=_HISTORY)  # poll start times ...
+        self._positions: deque[int] = deque(maxlen=_HISTORY)  # ... and the primary's position
+        self._task: asyncio.Task[None] | None = None
+        self.primary_reads = 0
+
+    # -- lifetime ------------------------------------------------------------------
+
+    async def start(self, primary: Pool) -> None:
+        """Open the replicas' pools (lazily: a replica that is down fails nothing) and
+        start the poller; the first poll runs before this returns."""
+        self._primary = primary
+        self._replicas = [_Replica(url) for url in self._urls]
+        lazy = replace(self._options, pool_min_size=0)
+        single = PoolOptions(
+            pool_size=1,
+            pool_min_size=0,
+            pool_timeout=self._options.pool_timeout,
+            connect_timeout=min(self._options.connect_timeout, 5.0),
+            statement_cache_size=0,
+        )
+        self._primary_monitor = await create_pool(self._primary_url, single, {})
+        for r in self._replicas:
+            r.pool = await create_pool(r.url, lazy, self._constraints)
+            r.monitor = await create_pool(r.url, single, {})
+        await self._poll()
+        self._task = asyncio.get_running_loop().create_task(
+            self._poll_forever(), name="deesse_async replica poller"
+        )
+
+    async def stop(self) -> None:
+        """Stop the poller and close the replicas' pools (never raises)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        pools = [self._primary_monitor] + [p for r in self._replicas for p in (r.pool, r.monitor)]
+        self._primary_monitor = None
+        for pool in pools:
+            if pool is not None:
+                with contextlib.suppress(DeesseError, OSError):
+                    await pool.close()
+        self._replicas = []
+
+    # -- polling -------------------------------------------------------------------
+
+    async def _poll_forever(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self._poll()
+            except Exception:  # a bug must not stop routing: log it, go on polling
+                logger.exception("deesse_async: the replica poller failed")
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _poll(self) -> None:
+        started = time.monotonic()
+        try:
+            position = await self._position(self._primary_monitor, self._primary_sql)
+        except (DeesseError, TimeoutError) as exc:
+            if not self._primary_down:
+                logger.warning("deesse_async: cannot read the primary's position (%s)", exc)
+            self._primary_down = True
+        else:
+            self._primary_down = False
+            if not self._positions or position >= self._positions[-1]:
+                self._times.append(started)
+                self._positions.append(position)
+        await asyncio.gather(*(self._poll_replica(r) for r in self._replicas))
+
+    async def _position(self, pool: Pool | None, sql: str) -> Any:
+        assert pool is not None
+        async with asyncio.timeout(max(2.0, 10 * self.interval)):
+            async with pool.acquire() as conn:
+                rows = await conn.fetch(sql)
+        return rows[0][0] if len(rows[0]) == 1 else tuple(rows[0])
+
+    async def _poll_replica(self, r: _Replica) -> None:
+        try:
+            in_recovery, replayed = await self._position(r.monitor, self._replica_sql)
+        except (DeesseError, TimeoutError) as exc:
+            self._set_state(r, "down", str(exc) or type(exc).__name__)
+            return
+        if not in_recovery or replayed is None:
+            self._set_state(r, "not a standby", "pg_is_in_recovery() is false")
+            return
+        # The newest poll whose primary position this replica has replayed.
+        i = bisect.bisect_right(self._positions, replayed)
+        r.as_of = self._times[i - 1] if i else -math.inf
+        lag = time.monotonic() - r.as_of
+        if lag > self.max_lag:
+            self._set_state(r, "lagging", f"{lag:.1f} s behind, max_replica_lag={self.max_lag}")
+        else:
+            self._set_state(r, "up", "")
+
+    def _set_state(self, r: _Replica, state: State, detail: str) -> None:
+        r.detail = detail
+        if state == r.state:
+            return
+        before, r.state = r.state, state
+        name = r.url.display
+        if state == "up":
+            if before != "starting":
+                logger.warning("deesse_async: replica %s is back: reads use it again", name)
+        else:
+            logger.warning(
+                "deesse_async: replica %s is %s (%s): its reads go elsewhere until it is healthy",
+                name,
+                state,
+                detail,
+            )
+
+    def lost(self, r: _Replica, exc: DeesseError) -> None:
+        """A read found the replica's connection gone: down until a poll says otherwise."""
+        self._set_state(r, "down", str(exc))
+
+    # -- routing -------------------------------------------------------------------
+
+    def choose(self, mode: ReadMode) -> _Replica | None:
+        """The replica to read from, or ``None`` for the primary. No I/O."""
+        if mode == "primary":
+            return None
+        since = -math.inf if mode == "replica" else _LAST_WRITE.get()
+        oldest = time.monotonic() - self.max_lag
+        replicas = self._replicas
+        n = len(replicas)
+        for k in range(n):
+            r = replicas[(self._next + k) % n]
+            if r.state == "up" and r.as_of > since and r.as_of >= oldest:
+                self._next = (self._next + k + 1) % n
+                return r
+        return None
+
+    @asynccontextmanager
+    async def reading(self, mode: ReadMode) -> AsyncIterator[Connection]:
+        """A connection for a read: a replica's when the rule allows, else the primary's."""
+        primary = self._primary
+        assert primary is not None
+        r = self.choose(mode)
+        if r is not None and r.pool is not None:
+            async with AsyncExitStack() as stack:
+                try:
+                    conn = await stack.enter_async_context(r.pool.acquire())
+                except ConnectionError as exc:
+                    self.lost(r, exc)
+                else:
+                    r.reads += 1
+                    yield _Failover(self, r, conn, primary, stack)
+                    return
+        self.primary_reads += 1
+        async with primary.acquire() as conn:
+            yield conn
+
+    def status(self) -> ReadRouting:
+        """A snapshot for ``db.read_routing()``."""
+        now = time.monotonic()
+        return ReadRouting(
+            self.primary_reads,
+            tuple(
+                ReplicaStatus(r.url.display, r.state, now - r.as_of, r.reads, r.detail)
+                for r in self._replicas
+            ),
+        )
+
+
+class _Failover(Connection):
+    """A replica's connection that re-runs a statement on the primary when the
+    replica's connection is lost; every later statement of the read goes there too."""
+
+    def __init__(
+        self,
+        router: ReadRouter,
+        r: _Replica,
+        conn: Connection,
+        primary: Pool,
+        stack: AsyncExitStack,
+    ) -> None:
+        self._router = router
+        self._replica = r
+        self._conn = conn
+        self._primary = primary
+        self._stack = stack
+        self._moved = False
+        self.codecs = conn.codecs
+
+    @property
+    def broken(self) -> bool:
+        return self._conn.broken
+
+    @broken.setter
+    def broken(self, value: bool) -> None:
+        self._conn.broken = value
+
+    async def _move(self, exc: ConnectionError) -> None:
+        if self._moved:
+            raise exc
+        self._router.lost(self._replica, exc)
+        self._replica.reads -= 1
+        self._router.primary_reads += 1
+        self._conn = await self._stack.enter_async_context(self._primary.acquire())
+        self._moved = True
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
+        try:
+            return await self._conn.fetch(sql, params)
+        except ConnectionError as exc:
+            await self._move(exc)
+        return await self._conn.fetch(sql, params)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
+        try:
+            return await self._conn.execute(sql, params)
+        except ConnectionError as exc:
+            await self._move(exc)
+        return await self._conn.execute(sql, params)
+
+    async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        try:
+            await self._conn.executemany(sql, params)
+        except ConnectionError as exc:
+            await self._move(exc)
+            await self._conn.executemany(sql, params)
+
+    async def begin(self) -> None:  # pragma: no cover - reads never open a transaction
+        await self._conn.begin()
+
+    async def commit(self) -> None:  # pragma: no cover
+        await self._conn.commit()
+
+    async def rollback(self) -> None:  # pragma: no cover
+        await self._conn.rollback()
