@@ -171,9 +171,14 @@ async def test_standby_killed_then_restarted(
     caplog.set_level(logging.WARNING, logger=LOGGER)
     db = await opened(make)
     assert (await elsewhere(snapshot(db)))[1] is True
+    # A read running on the standby when it dies is re-run on the primary.
+    slow = {**STANDBY, "nap": lambda notes: sa.func.pg_sleep(1)}
+    reading = asyncio.create_task(elsewhere(db.query.notes.find_many(extras=slow)))
+    await anyio.sleep(0.4)
     await anyio.to_thread.run_sync(replication.standby.kill)  # SIGQUIT by PID
-    # At once (before any poll noticed): the read on the dead connection is re-run on
-    # the primary. Then every read goes to the primary.
+    rows = await reading
+    assert rows and {row["standby"] for row in rows} == {False}
+    # Then every read goes to the primary.
     for _ in range(30):
         ids, standby = await elsewhere(snapshot(db))
         assert ids and standby is False
