@@ -134,6 +134,7 @@ class ReadRouter:
         self._times: deque[float] = deque(maxlen=_HISTORY)  # poll start times ...
         self._positions: deque[int] = deque(maxlen=_HISTORY)  # ... and the primary's position
         self._task: asyncio.Task[None] | None = None
+        self._started = 0.0
         self.primary_reads = 0
 
     # -- lifetime ------------------------------------------------------------------
@@ -142,6 +143,7 @@ class ReadRouter:
         """Open the replicas' pools (lazily: a replica that is down fails nothing) and
         start the poller; the first poll runs before this returns."""
         self._primary = primary
+        self._started = time.monotonic()
         self._replicas = [_Replica(url) for url in self._urls]
         lazy = replace(self._options, pool_min_size=0)
         single = PoolOptions(
@@ -220,7 +222,10 @@ class ReadRouter:
         # The newest poll whose primary position this replica has replayed.
         i = bisect.bisect_right(self._positions, replayed)
         r.as_of = self._times[i - 1] if i else -math.inf
-        lag = time.monotonic() - r.as_of
+        now = time.monotonic()
+        lag = now - r.as_of
+        if lag > self.max_lag and r.state == "starting" and now - self._started < self.max_lag:
+            return  # no history yet to place it in: not used, not reported as lagging
         if lag > self.max_lag:
             self._set_state(r, "lagging", f"{lag:.1f} s behind, max_replica_lag={self.max_lag}")
         else:
