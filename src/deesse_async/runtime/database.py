@@ -294,10 +294,12 @@ class BaseDatabase(_View):
         again later."""
         router, self._router = self._router, None
         pool, self._pool = self._pool, None
-        if router is not None:
-            await router.stop()
-        if pool is not None:
-            await pool.close()
+        try:
+            if router is not None:
+                await router.stop()
+        finally:
+            if pool is not None:
+                await pool.close()
 
     def read_routing(self) -> ReadRouting | None:
         """Where reads went since ``connect()`` and each replica's state and lag

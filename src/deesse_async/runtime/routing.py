@@ -167,8 +167,9 @@ class ReadRouter:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # wait(), not ``await task``: a cancellation of the caller must propagate,
+            # not be mistaken for the poller's own and swallowed.
+            await asyncio.wait({task})
         pools = [self._primary_monitor] + [p for r in self._replicas for p in (r.pool, r.monitor)]
         self._primary_monitor = None
         for pool in pools:
