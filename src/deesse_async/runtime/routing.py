@@ -243,7 +243,7 @@ class ReadRouter:
                 logger.warning("deesse_async: replica %s is back: reads use it again", name)
         else:
             logger.warning(
-                "deesse_async: replica %s is %s (%s): its reads go elsewhere until it is healthy",
+                "deesse_async: replica %s is %s (%s): reads skip it until it is healthy",
                 name,
                 state,
                 detail,
