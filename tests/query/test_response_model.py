@@ -407,3 +407,33 @@ async def test_fastapi_routes_and_openapi(make_db: MakeDb, backend: str) -> None
         assert chief[1]["manager"] == {"name": "boss"}
         for staff_body in (anon, chief):
             check_against_openapi(openapi, "/staff", staff_body)
+
+
+async def test_keys_pydantic_reserves(make_db: MakeDb) -> None:
+    """Row keys that cannot be pydantic attribute names (BaseModel's own, a leading
+    underscore) are aliases: validated and dumped under the row's own key."""
+    db = await make_db(BLOG)
+    await seed(db)
+    q = db.query.users.find_many(
+        columns={"id": True},
+        extras={
+            "_e": lambda t: t.c.id + 1,
+            "json": lambda t: t.c.name,
+            "model_fields": lambda t: t.c.id > 1,
+            "copy": lambda t: t.c.age,
+            "f_copy": lambda t: t.c.id,  # the attribute name "copy" would get first
+        },
+        order_by={"id": "asc"},
+    )
+    model = q.response_model
+    rows = await q
+    assert rows[0] == {
+        "id": 1, "_e": 2, "json": "ann", "model_fields": False, "copy": 31, "f_copy": 1
+    }  # fmt: skip
+    for row in rows:
+        same_row(model, row)
+        assert json.loads(model.model_validate(row).model_dump_json()) == row
+    properties = model.model_json_schema(mode="serialization")["properties"]
+    assert list(properties) == ["id", "_e", "json", "model_fields", "copy", "f_copy"]
+    with pytest.raises(pydantic.ValidationError):
+        model.model_validate({k: v for k, v in rows[0].items() if k != "_e"})

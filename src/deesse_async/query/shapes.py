@@ -91,7 +91,7 @@ _TAKEN = frozenset(dir(BaseModel))
 
 
 def _attribute(key: str, used: set[str]) -> str:
-    if not key.startswith("_") and key not in _TAKEN:
+    if not key.startswith("_") and key not in _TAKEN and key not in used:
         return key
     name = f"f_{key.lstrip('_')}"
     while name in used or name in _TAKEN:
