@@ -27,6 +27,7 @@ from .base import (
     PoolOptions,
     Translate,
     commits_itself,
+    conflict_error,
     database_error,
     integrity_error,
     missing_table,
@@ -91,6 +92,9 @@ _INTEGRITY = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "2
 # Classes meaning the connection is gone or unusable -> ConnectionError: 08 connection
 # exception, 57P shutdown / terminated backend, 3D no such database, 28 authentication.
 _CONNECTION_CLASSES = ("08", "57P", "3D", "28")
+# Collisions with a concurrent transaction -> TransactionConflict subclass (retryable):
+# serialization_failure, deadlock_detected, lock_not_available (NOWAIT, lock_timeout).
+_CONFLICTS = {"40001": "serialization", "40P01": "deadlock", "55P03": "lock_timeout"}
 _UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
 
 
@@ -109,6 +113,8 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
                 column=getattr(exc, "column_name", None),
                 detail=getattr(exc, "detail", None) or "",
             )
+        if state in _CONFLICTS:
+            return conflict_error(_CONFLICTS[state], "PostgreSQL", state, str(exc))
         if state == _UNDEFINED_TABLE:
             names = re.findall(r'"([^"]+)"', str(exc))
             return missing_table(names[0] if names else str(exc), url)
