@@ -25,6 +25,7 @@ from deesse_async import (
     Collection,
     ConfigError,
     Database,
+    DatabaseError,
     DeadlockDetected,
     LockTimeout,
     SerializationFailure,
@@ -43,6 +44,7 @@ from deesse_async.drivers import aiosqlite as sqlite_adapter
 from deesse_async.drivers import asyncmy as mysql_adapter
 from deesse_async.drivers import asyncpg as pg_adapter
 from deesse_async.runtime.retries import BACKOFF_CAP, backoff
+from tests.blog import Tags
 from tests.conftest import MakeDb
 
 pytestmark = pytest.mark.anyio
@@ -383,6 +385,32 @@ async def test_a_lock_timeout_is_retried(make_db: MakeDb, backend: str) -> None:
     assert calls == 2
     stored = await db.items.read(row["id"])
     assert stored is not None and (stored["qty"], stored["who"]) == (2, "retried")
+
+
+@pytest.mark.backends("postgresql")
+async def test_a_transaction_aborted_by_a_caught_error_does_not_pass_for_committed(
+    make_db: MakeDb,
+) -> None:
+    # PostgreSQL answers COMMIT in an aborted transaction with ROLLBACK, not an error: a
+    # conflict (or any error) caught inside fn must not make run_in_transaction succeed.
+    db = await make_db([Tags])  # no hooks: a plain create runs in no savepoint
+    await db.tags.create({"name": "taken"})
+
+    async def swallow(tx: Transaction) -> str:
+        await tx.tags.create({"name": "new"})
+        with pytest.raises(UniqueViolation):
+            await tx.tags.create({"name": "taken"})
+        return "looks fine"
+
+    with pytest.raises(DatabaseError, match=r"rolled back, not committed.*tx\.transaction"):
+        await db.run_in_transaction(swallow)
+    with pytest.raises(DatabaseError, match="rolled back, not committed"):
+        async with db.transaction() as tx:
+            await swallow(tx)
+    assert [r["name"] for r in await db.query.tags.find_many()] == ["taken"]
+    async with db.transaction() as tx:  # the connection is fine afterwards
+        await tx.tags.create({"name": "new"})
+    assert await db.tags.count() == 2
 
 
 # -- run_in_transaction: every backend ------------------------------------------------

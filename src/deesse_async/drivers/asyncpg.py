@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from .._types import DriverRow
-from ..errors import ConfigError, ConnectionError, DeesseError
+from ..errors import ConfigError, ConnectionError, DatabaseError, DeesseError
 from .base import (
     STORED,
     Codecs,
@@ -95,7 +95,14 @@ _CONNECTION_CLASSES = ("08", "57P", "3D", "28")
 # Collisions with a concurrent transaction -> TransactionConflict subclass (retryable):
 # serialization_failure, deadlock_detected, lock_not_available (NOWAIT, lock_timeout).
 _CONFLICTS = {"40001": "serialization", "40P01": "deadlock", "55P03": "lock_timeout"}
-_UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
+_UNDEFINED_TABLE = "42P01"
+# COMMIT of a transaction a failed statement aborted rolls back without an error.
+_ABORTED = (
+    "the transaction was rolled back, not committed: a statement in it failed and "
+    "PostgreSQL aborts the whole transaction on an error (the error was caught inside the "
+    "block); nothing of it is stored. Run a statement that may fail in a savepoint, "
+    "`async with tx.transaction():`, to go on after its error"
+)  # 'relation "notes" does not exist' -> "push the schema"
 
 
 def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
@@ -203,7 +210,9 @@ class AsyncpgConnection(Connection):
 
     async def commit(self) -> None:
         with self.errors:
-            await self._raw.execute("COMMIT")
+            status = await self._raw.execute("COMMIT")
+        if status == "ROLLBACK":  # PostgreSQL's answer to COMMIT in an aborted transaction
+            raise DatabaseError(_ABORTED)
 
     async def rollback(self) -> None:
         # Sent even when asyncpg does not report a transaction: a BEGIN whose caller was
