@@ -471,6 +471,36 @@ async def test_a_retried_attempt_starts_afresh_and_on_commit_runs_once(
     assert "retry 1 of 2" in messages[0] and "retry 2 of 2" in messages[1]
 
 
+async def test_a_conflict_raised_after_the_commit_is_not_retried(make_db: MakeDb) -> None:
+    # An on_commit callback runs once the transaction is stored: re-running fn would
+    # store it twice, so the callback's error propagates as it is.
+    def conflicting_callback() -> None:
+        raise LockTimeout("the callback's own write waited too long", code="55P03")
+
+    def register(ctx: Any, row: dict[str, Any]) -> None:
+        ctx.on_commit(conflicting_callback)
+
+    Notes = collection(
+        slug="notes",
+        timestamps=False,
+        fields={"body": required(field(type=text(max=20)))},
+        hooks={"after_change": [register]},
+    )
+    db = await make_db([Notes])
+    calls = 0
+
+    async def fn(tx: Transaction) -> None:
+        nonlocal calls
+        calls += 1
+        await tx.notes.create({"body": f"n{calls}"})
+
+    with pytest.raises(LockTimeout) as caught:
+        await db.run_in_transaction(fn, retries=3)
+    assert calls == 1
+    assert any("raised by an on_commit callback" in n for n in caught.value.__notes__)
+    assert [r["body"] for r in await db.query.notes.find_many()] == ["n1"]
+
+
 async def test_views_keep_their_user_in_run_in_transaction(make_db: MakeDb) -> None:
     db = await make_db(world([]))
     user = {"id": 7}
