@@ -9,7 +9,16 @@ import httpx  # the test extra installs httpx and fastapi: missing is a failure,
 import pytest
 from fastapi import FastAPI
 
-from deesse_async import collection, define_config, field, relation, required, text, unique
+from deesse_async import (
+    collection,
+    define_config,
+    field,
+    integer,
+    relation,
+    required,
+    text,
+    unique,
+)
 from deesse_async.fastapi import install_error_handlers
 
 pytestmark = pytest.mark.anyio
@@ -161,3 +170,34 @@ async def test_request_validation_errors(tmp_path: Path, anyio_backend: str) -> 
             (["body", "extra"], "extra_forbidden"),
         ]
         assert body["detail"].startswith("invalid request: path.id: Input should be a valid")
+
+
+Counters = collection(slug="counters", fields={"n": required(field(type=integer()))})
+
+
+@pytest.mark.backends("postgresql")
+async def test_transaction_conflict_is_503_with_retry_after(make_db: Any) -> None:
+    """A real serialization failure that escapes a route (no retries left) is the server's
+    transient problem: 503 with ``Retry-After``, as problem details."""
+    db = await make_db([Counters])
+    row = await db.counters.create({"n": 0})
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/bump")
+    async def bump() -> Any:
+        async with db.transaction(isolation="repeatable_read") as tx:
+            await tx.counters.read(row["id"])  # the snapshot is taken here
+            await db.counters.update(row["id"], {"n": 5})  # another connection commits
+            return await tx.counters.update(row["id"], {"n": 1})  # 40001
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/bump")
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["retry-after"] == "1"
+    body = r.json()
+    assert (body["title"], body["status"]) == ("Service Unavailable", 503)
+    assert "run_in_transaction" in body["detail"]
+    assert (await db.counters.read(row["id"]))["n"] == 5  # the conflicting write stands

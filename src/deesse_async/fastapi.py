@@ -10,6 +10,7 @@
 | ``UniqueViolation``, ``ForeignKeyViolation`` | 409, ``errors`` names the field |
 | ``AccessDenied`` | 403 |
 | ``QueryError`` | 400, ``errors`` names the option path |
+| ``TransactionConflict`` (retries used up) | 503 with ``Retry-After: 1``: transient, try again |
 | FastAPI's ``RequestValidationError`` | 422, as ``ValidationError`` (``loc`` starts with
   ``"body"``, ``"query"``, ``"path"``...) |
 
@@ -29,6 +30,7 @@ from .errors import (
     IntegrityError,
     NotFound,
     QueryError,
+    TransactionConflict,
     UniqueViolation,
     ValidationError,
 )
@@ -42,7 +44,11 @@ _STATUS: dict[type[DeesseError], tuple[int, str]] = {
     ForeignKeyViolation: (409, "Conflict"),
     AccessDenied: (403, "Forbidden"),
     QueryError: (400, "Bad Request"),
+    # A conflict that outlived run_in_transaction's retries: the server's transient
+    # problem, not the client's mistake; the same request may well succeed again.
+    TransactionConflict: (503, "Service Unavailable"),
 }
+_HEADERS: dict[int, dict[str, str]] = {503: {"Retry-After": "1"}}
 
 
 def problem(exc: DeesseError) -> tuple[int, dict[str, Any]]:
@@ -108,7 +114,12 @@ def install_error_handlers(app: Any, *, request_errors: bool = True) -> None:
     async def handle(request: Any, exc: Exception) -> Any:
         assert isinstance(exc, DeesseError)
         status, body = problem(exc)
-        return JSONResponse(body, status_code=status, media_type="application/problem+json")
+        return JSONResponse(
+            body,
+            status_code=status,
+            media_type="application/problem+json",
+            headers=_HEADERS.get(status),
+        )
 
     for cls in _STATUS:
         app.add_exception_handler(cls, handle)
