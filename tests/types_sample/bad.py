@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from db_types import typed
+from db_types import BlogPostsCreate, typed
 
 
 async def mistakes(app_db: Any) -> None:
@@ -15,9 +15,8 @@ async def mistakes(app_db: Any) -> None:
     user["id"].upper()  # error: int has no upper
     await db.users.create({"name": 3, "email": "x@example.com"})  # error: int for a str
     await db.users.create({"name": "Bob"})  # error: missing required key
-    await db.blog_posts.create(
-        {"title": "t", "author_id": 1, "status": "archived"}
-    )  # error: not a choice
+    post: BlogPostsCreate = {"title": "t", "author_id": 1, "status": "archived"}  # error: choice
+    await db.blog_posts.create(post)
     await db.users.update(1, {"emial": "x@example.com"})  # error: unknown update key
     await db.tags.read(3)  # error: int id for a uuid collection
     rows = await db.query.users.find_many(where={"emial": "x"})  # error: unknown where key
