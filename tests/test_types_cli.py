@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import inspect
 import json
 import os
 import re
@@ -22,7 +23,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx  # test extra: missing is a failure, not a skip
 import pytest
+from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 import deesse_async
@@ -259,6 +262,44 @@ async def test_correct_use_runs_and_rows_match_the_typed_dicts(
     assert out["user"]["settings"] == {"theme": ["dark", 1]}
 
 
+@pytest.mark.anyio
+@pytest.mark.backends("sqlite")
+async def test_typed_dicts_serve_as_fastapi_body_and_response_models(
+    make_db: MakeDb, sample_modules: ModuleType
+) -> None:
+    types = sys.modules["db_types"]
+    db = types.typed(await make_db([Users, Tags, BlogPosts, Comments]))
+    app = FastAPI()
+
+    async def create_user(body: Any) -> Any:
+        return await db.users.create(body)
+
+    async def list_posts() -> Any:
+        return await db.query.blog_posts.find_many(with_={"author": True})
+
+    # Set here: this module's string annotations cannot name the generated module.
+    create_user.__annotations__ = {"body": types.UsersCreate, "return": types.UsersRead}
+    list_posts.__annotations__ = {"return": list[types.BlogPostsRow]}
+    app.post("/users")(create_user)
+    app.get("/posts")(list_posts)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        created = await client.post("/users", json={"name": "Ann", "email": "ann@example.com"})
+        assert created.status_code == 200, created.text
+        assert created.json()["role"] == "member"
+        refused = await client.post("/users", json={"name": "Ann", "emial": "a@example.com"})
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == ["body", "email"]
+        await db.blog_posts.create({"title": "Hi", "author_id": created.json()["id"]})
+        listed = await client.get("/posts")
+        assert listed.status_code == 200, listed.text
+        assert listed.json()[0]["author"]["name"] == "Ann"
+        assert listed.json()[0]["title"] == "Hi"
+    schemas = app.openapi()["components"]["schemas"]
+    assert {"UsersCreate", "UsersRead", "BlogPostsRow", "UsersRow"} <= set(schemas)
+    assert schemas["UsersCreate"]["required"] == ["name", "email"]
+
+
 def test_typed_refuses_a_database_of_other_collections(sample_modules: ModuleType) -> None:
     types = sys.modules["db_types"]
     other = define_config(provider="sqlite://:memory:", collections=[Users, Tags])
@@ -268,6 +309,44 @@ def test_typed_refuses_a_database_of_other_collections(sample_modules: ModuleTyp
         provider="sqlite://:memory:", collections=[Comments, Users, Tags, BlogPosts]
     )
     assert types.typed(same) is same
+
+
+def _members(protocol: type) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in vars(protocol).items()
+        if not name.startswith("_") or name == "__await__"
+    }
+
+
+def _parameters(function: Any) -> list[str]:
+    signature = inspect.signature(function)
+    kinds = (inspect.Parameter.VAR_KEYWORD,)
+    return [p.name for p in signature.parameters.values() if p.kind not in kinds]
+
+
+def test_protocols_match_the_real_objects(sample_modules: ModuleType) -> None:
+    """Every method the typed module declares exists on the object it types, with the
+    same parameters (a renamed option would make the stubs lie)."""
+    types = sys.modules["db_types"]
+    db = define_config(provider="sqlite://:memory:", collections=[Users, Tags, BlogPosts, Comments])
+    query = db.query.users.find_many(where={"id": deesse_async.placeholder("id")})
+    real = {
+        types.TypedDatabase: db,
+        types.UsersCollection: db.users,
+        types.UsersQueries: db.query.users,
+        types.TypedQuery: query,
+        types.TypedPreparedQuery: query.prepare(),
+    }
+    for protocol, obj in real.items():
+        members = _members(protocol)
+        assert members, protocol
+        for name, declared in members.items():
+            assert hasattr(obj, name), (protocol.__name__, name)
+            if inspect.isfunction(declared):
+                actual = _parameters(getattr(obj, name))
+                assert _parameters(declared)[1:] == actual, (protocol.__name__, name)
+    assert _parameters(types.UsersQueries.find_first)[1:] == _parameters(db.query.users.find_first)
 
 
 def test_output_is_deterministic_sorted_and_ruff_clean(project: Path) -> None:

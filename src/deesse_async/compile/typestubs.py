@@ -380,6 +380,7 @@ def _database(slugs: list[str], names: dict[str, str]) -> str:
         [
             ["@property", *_method("query", [], "TypedQueryNamespace")],
             *[["@property", *_method(s, [], f"{names[s]}Collection")] for s in slugs],
+            ["@property", *_method("user", [], "Any")],
             _method("with_user", ["user: Any"], "TypedDatabase"),
             _method("trusted", [], "TypedDatabase"),
             _method("transaction", [], "AbstractAsyncContextManager[TypedDatabase]"),
