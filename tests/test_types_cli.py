@@ -311,11 +311,13 @@ async def test_keyword_and_shadowing_names_work_at_runtime(
     make_db: MakeDb, sample_modules: ModuleType
 ) -> None:
     types = importlib.import_module("edge_types")
-    collections = [edge.People, edge.Events, edge.Imports, edge.Ab, edge.AbToo]
+    collections = [edge.People, edge.Events, edge.Imports, edge.Ab, edge.AbToo, edge.Digit]
     db = types.typed(await make_db(collections, relations=edge.relations))
     ann = await db.people.create({"name": "Ann"})
     bob = await db.people.create({"name": "Bob", "best_friend_id": ann["id"]})
-    await db.events.create({"class": "talk", "kind": 'say "hi"', "from_id": bob["id"]})
+    await db.events.create(
+        {"class": "talk", "kind": 'say "hi"', "from_id": bob["id"], "list": [1], "str": 2}
+    )
     rows = await db.query.events.find_many(with_={"from": {"with": {"best_friend": True}}})
     _valid(list[types.EventsRow], rows)
     assert rows[0]["class"] == "talk"
@@ -323,7 +325,8 @@ async def test_keyword_and_shadowing_names_work_at_runtime(
     assert set(rows[0]) == set(types.EventsRow.__annotations__)
     assert types.EventsWith.__annotations__.keys() == {"from"}
     # Two slugs with one class name: each keeps its slug.
-    assert {"a_bRow", "a__bRow"} <= set(vars(types))
+    assert {"a_bRow", "a__bRow", "_1Row"} <= set(vars(types))
+    _valid(types._1Read, await db._1.create({"Any": "x", "bool": "str"}))
     # db.import is not Python: the collection has its types, not an attribute.
     assert "ImportRow" in vars(types)
     assert "import" not in vars(types.TypedDatabase)

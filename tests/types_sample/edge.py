@@ -1,6 +1,7 @@
 """Names that Python or the generated module could trip on, for ``deesse types``: keyword
-field, relation and collection names, fields named like the modules the types use, quotes
-in choices, slugs with the same class name, explicit relations (tests/test_types_cli.py)."""
+field, relation and collection names, fields named like the modules and types the module
+uses, quotes in choices, slugs with one class name or none, explicit relations
+(tests/test_types_cli.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from deesse_async import (
     define_relations,
     field,
     integer,
+    json,
     many,
     one,
     relation,
@@ -38,10 +40,13 @@ Events = collection(
         "date": field(type=date()),
         "kind": field(type=select("it's", 'say "hi"', "back\\slash")),
         "from": relation("people", related_name="events"),
+        "list": field(type=json()),
+        "str": field(type=integer()),
     },
 )
 
 Imports = collection(slug="import", fields={"note": text()})
+Digit = collection(slug="_1", fields={"Any": text(), "bool": field(type=select("str"))})
 Ab = collection(slug="a_b", fields={"x": text()})
 AbToo = collection(slug="a__b", fields={"x": text()})
 
@@ -54,6 +59,6 @@ relations = define_relations(
 
 db = define_config(
     provider="sqlite://:memory:",
-    collections=[People, Events, Imports, Ab, AbToo],
+    collections=[People, Events, Imports, Ab, AbToo, Digit],
     relations=relations,
 )

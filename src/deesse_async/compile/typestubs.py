@@ -148,11 +148,14 @@ def _uses(body: str, name: str) -> bool:
 
 
 def _names(slugs: list[str]) -> dict[str, str]:
-    """Slug -> class-name stem; slugs that would share one (``a_b``, ``a__b``) get the
-    slug itself, which is unique."""
+    """Slug -> class-name stem; slugs that would share one (``a_b``, ``a__b``) or make
+    no identifier (``_1``) get the slug itself, which is unique and an identifier."""
     stems = {slug: type_name(slug, "") for slug in slugs}
-    taken = [stem for stem in stems.values()]
-    return {slug: stem if taken.count(stem) == 1 else slug for slug, stem in stems.items()}
+    taken = list(stems.values())
+    return {
+        slug: stem if taken.count(stem) == 1 and stem[:1].isalpha() else slug
+        for slug, stem in stems.items()
+    }
 
 
 def _header(command: str) -> str:
@@ -175,6 +178,7 @@ Item = tuple[str, str]  # a TypedDict key and its type
 def _typeddict(name: str, doc: str, items: list[Item], *, total: bool = True) -> str:
     """Class syntax, or the functional one when a key is a Python keyword (a field
     named ``class``, the option ``with``)."""
+    # A key named like a type (``list``, ``Any``) is fine: an annotation binds no name.
     if not any(keyword.iskeyword(key) for key, _ in items):
         base = "TypedDict" if total else "TypedDict, total=False"
         return _class(name, doc, [f"{key}: {py}" for key, py in items], base=base)
