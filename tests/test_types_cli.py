@@ -441,6 +441,9 @@ def test_cli_prints_checks_and_explains(
     assert "has no attribute 'dbb'; did you mean 'db'?" in capsys.readouterr().err
     assert main(["types", "--app", APP, "-o", "missing/db_types.py"]) == 1
     assert "the folder missing does not exist" in capsys.readouterr().err
+    (in_tmp_cwd / "folder.py").mkdir()
+    assert main(["types", "--app", APP, "-o", "folder.py"]) == 1
+    assert "cannot write folder.py: Is a directory" in capsys.readouterr().err
     monkeypatch.delenv("DEESSE_APP", raising=False)
     assert main(["types"]) == 1
     assert "pass --app module:attribute (e.g. --app myapp.db:db)" in capsys.readouterr().err

@@ -81,7 +81,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if current == text:
         console.print(f"[green]✓[/green] {escape(args.output)} is up to date (unchanged)")
         return 0
-    target.write_text(text, encoding="utf-8")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror}") from None
     console.print(
         f"[green]✓[/green] wrote {escape(args.output)}: import its `typed` and write "
         "`db = typed(app_db)` for typed rows (docs/types.md)",
