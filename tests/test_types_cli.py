@@ -101,7 +101,7 @@ def checked(project: Path, pytestconfig: pytest.Config) -> dict[str, Errors]:
     """The errors of one mypy and one pyright run over the three files (in parallel)."""
     # mypy's cache of deesse_async and its dependencies, kept between runs (it is keyed
     # by the files' contents): a cold run takes most of a minute on a loaded machine.
-    cache = pytestconfig.cache.mkdir("types-mypy") if pytestconfig.cache else None
+    cache = pytestconfig.cache.mkdir("types-mypy") if hasattr(pytestconfig, "cache") else None
     mypy = subprocess.Popen(
         [
             sys.executable,
