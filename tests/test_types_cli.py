@@ -264,6 +264,7 @@ async def test_correct_use_runs_and_rows_match_the_typed_dicts(
         "Ann", ["first", "anonymous"], "Ann",
     )  # fmt: skip
     assert (out["day"], out["counted"], out["as_ann"]) == (datetime.date(2024, 5, 1), 2, 1)
+    assert (out["retried"], out["fields"]) == (len("first of two"), ["name"])
     assert out["user"]["settings"] == {"theme": ["dark", 1]}
 
 

@@ -20,6 +20,12 @@ async def add_tag(db: TypedDatabase, label: str) -> uuid.UUID:
     return tag["id"]
 
 
+async def tag_twice(tx: TypedDatabase) -> int:
+    first = await tx.tags.create({"label": "first of two"})
+    await tx.tags.create({"label": "second of two"})
+    return len(first["label"])
+
+
 async def scenario(app_db: Any) -> dict[str, Any]:
     db = typed(app_db)
     ann: UsersRead = await db.users.create(
@@ -77,6 +83,9 @@ async def scenario(app_db: Any) -> dict[str, Any]:
     async with db.transaction() as tx:
         await tx.tags.create({"label": "in a transaction"})
     as_ann: int = await db.with_user({"id": ann["id"]}).users.count()
+    retried: int = await db.run_in_transaction(tag_twice, retries=2)
+    shape = db.query.users.find_many(columns={"name": True}).response_model
+    fields = sorted(shape.model_fields)
     deleted = await db.comments.delete(comments[1]["id"])
     return {
         "user": ann,
@@ -96,5 +105,7 @@ async def scenario(app_db: Any) -> dict[str, Any]:
         "again_name": again_name,
         "counted": counted,
         "as_ann": as_ann,
+        "retried": retried,
+        "fields": fields,
         "deleted": deleted,
     }

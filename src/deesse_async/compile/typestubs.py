@@ -15,6 +15,7 @@ import keyword
 import re
 from collections.abc import Iterable
 
+from ..dialects.base import ISOLATION_LEVELS
 from ..schema.fields import Field, Relation, Select
 from .schema import CompiledCollection, Kind, RelationInfo, Schema
 
@@ -52,6 +53,8 @@ JsonScalar: TypeAlias = str | int | float | bool | None
 JsonInput: TypeAlias = Mapping[str, Any] | Sequence[Any] | JsonScalar
 Direction: TypeAlias = Literal["asc", "desc"]
 Strategy: TypeAlias = Literal["auto", "lateral", "batched"]
+Isolation: TypeAlias = Literal[ISOLATION]
+_T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
 
 
@@ -60,6 +63,9 @@ class TypedPreparedQuery(Protocol[_T_co]):
 
     @property
     def strategy(self) -> str: ...
+
+    @property
+    def response_model(self) -> type[BaseModel]: ...
 
     def to_sql(self) -> str: ...
 
@@ -82,6 +88,9 @@ class TypedQuery(Protocol[_T_co]):
 
     def prepare(self, name: str | None = None) -> TypedPreparedQuery[_T_co]: ...
 
+    @property
+    def response_model(self) -> type[BaseModel]: ...
+
     def to_sql(self) -> str: ...
 '''
 
@@ -103,7 +112,8 @@ def render_types(schema: Schema, command: str) -> str:
     """
     slugs = sorted(schema.collections)
     names = _names(slugs)
-    parts = [_PRELUDE]
+    levels = "".join(f"\n    {_quote(level)}," for level in ISOLATION_LEVELS)
+    parts = [_PRELUDE.replace("Literal[ISOLATION]", f"Literal[{levels}\n]")]
     for slug in slugs:
         parts.extend(_collection_types(schema[slug], names))
     parts.extend(_options(slug, names) for slug in slugs)
@@ -128,12 +138,12 @@ def _imports(body: str) -> str:
         if _uses(body, name)
     ]
     lines += [
-        "from collections.abc import Callable, Generator, Mapping, Sequence",
+        "from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence",
         "from contextlib import AbstractAsyncContextManager",
         f"from typing import {', '.join(typing)}",
         "",
         "from deesse_async import ConfigError, Placeholder",
-        *(["from pydantic import JsonValue"] if _uses(body, "JsonValue") else []),
+        "from pydantic import BaseModel" + (", JsonValue" if _uses(body, "JsonValue") else ""),
         "",
         "# Not typing's: pydantic (a FastAPI response_model) takes only this one on 3.11.",
         "from typing_extensions import TypedDict",
@@ -421,7 +431,21 @@ def _database(slugs: list[str], names: dict[str, str]) -> str:
             ["@property", *_method("user", [], "Any")],
             _method("with_user", ["user: Any"], "TypedDatabase"),
             _method("trusted", [], "TypedDatabase"),
-            _method("transaction", [], "AbstractAsyncContextManager[TypedDatabase]"),
+            _method(
+                "transaction",
+                ["isolation: Isolation | None = None"],
+                "AbstractAsyncContextManager[TypedDatabase]",
+            ),
+            _method(
+                "run_in_transaction",
+                [
+                    "fn: Callable[[TypedDatabase], Awaitable[_T]]",
+                    "retries: int = 3",
+                    'isolation: Isolation | None = "serializable"',
+                ],
+                "_T",
+                is_async=True,
+            ),
         ]
     )
     return "\n\n\n".join(
