@@ -431,6 +431,8 @@ def _database(slugs: list[str], names: dict[str, str]) -> str:
             ["@property", *_method("user", [], "Any")],
             _method("with_user", ["user: Any"], "TypedDatabase"),
             _method("trusted", [], "TypedDatabase"),
+            _method("primary", [], "TypedDatabase"),
+            _method("replica", [], "TypedDatabase"),
             _method(
                 "transaction",
                 ["isolation: Isolation | None = None"],
