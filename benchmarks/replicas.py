@@ -15,6 +15,13 @@ Prints the share of reads the standby served, for the read-only requests and for
 read-backs (those must be served by a server that has the write: the primary, or the
 standby once it has replayed it; every read-back must find its note), and the
 router's own counters (``db.read_routing()``).
+
+Then the cost of routing on the read path: sequential ``find_first`` by id in one
+context, in interleaved rounds, for a database without ``replicas=`` (the primary), the
+routed database reading the standby, and its ``db.primary()`` view; the median time
+per read of each. Routing adds no round trip: only Python work (choosing a replica is a
+comparison of two numbers, plus a wrapper that re-runs a read on the primary if the
+replica's connection is lost).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import asyncio
 import contextvars
 import random
 import shutil
+import statistics
 import sys
 import time
 from collections import Counter
@@ -74,6 +82,8 @@ async def run(primary: str, replica: str, requests: int, concurrency: int, lag: 
         )
         elapsed = time.perf_counter() - started
         routing = db.read_routing()
+        async with define_config(primary, [Notes]) as plain:
+            per_read = await overhead(plain, db)
     reads = seen["read: standby"] + seen["read: primary"]
     backs = seen["read-back: standby"] + seen["read-back: primary"]
     rate = requests / elapsed
@@ -84,11 +94,34 @@ async def run(primary: str, replica: str, requests: int, concurrency: int, lag: 
     print(f"read-backs:         {seen['read-back: standby'] / backs:6.1%} served by the standby "
           f"(after replaying the write), {seen['read-back: primary'] / backs:6.1%} by the "
           "primary; every one found its row")  # fmt: skip
+    for name, seconds in per_read.items():
+        print(f"sequential find_first by id, {name}: {seconds * 1e6:.0f} µs per read")
     if routing is not None:
         r = routing.replicas[0]
         total = routing.primary_reads + r.reads
         print(f"router counters: {r.reads}/{total} reads on the standby "
               f"({r.reads / total:.1%}), state {r.state}, lag {r.lag:.3f} s")  # fmt: skip
+
+
+async def overhead(plain: Any, routed: Any, rounds: int = 15, batch: int = 200) -> dict[str, float]:
+    """Median seconds per read of each way of reading, over interleaved rounds."""
+    ways = {
+        "no replicas= (primary)": plain,
+        "replicas=, routed to the standby": routed,
+        "replicas=, db.primary()": routed.primary(),
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+
+    async def reads() -> None:  # a context of its own that wrote nothing
+        for _ in range(rounds):
+            for name, view in ways.items():
+                started = time.perf_counter()
+                for i in range(batch):
+                    await view.query.bench_notes.find_first(where={"id": 1 + i % 100})
+                times[name].append((time.perf_counter() - started) / batch)
+
+    await asyncio.create_task(reads(), context=contextvars.Context())
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def private_pair() -> tuple[Any, Any, Path]:

@@ -40,10 +40,11 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from types import TracebackType
 from typing import Any, Literal
 
 from .._types import DriverRow
@@ -141,7 +142,7 @@ class ReadRouter:
 
     async def start(self, primary: Pool) -> None:
         """Open the replicas' pools (lazily: a replica that is down fails nothing) and
-        start the poller; the first poll runs before this returns."""
+        start the poller; the first polls run before this returns."""
         self._primary = primary
         self._started = time.monotonic()
         self._replicas = [_Replica(url) for url in self._urls]
@@ -158,6 +159,13 @@ class ReadRouter:
             r.pool = await create_pool(r.url, lazy, self._constraints)
             r.monitor = await create_pool(r.url, single, {})
         await self._poll()
+        # A standby a little behind the first position read has no history to be placed
+        # in yet: a few more polls (a second at most) and the app starts with its
+        # healthy replicas in use, not on the primary alone.
+        deadline = time.monotonic() + min(1.0, self.max_lag)
+        while any(r.state == "starting" for r in self._replicas) and time.monotonic() < deadline:
+            await asyncio.sleep(self.interval)
+            await self._poll()
         self._task = asyncio.get_running_loop().create_task(
             self._poll_forever(), name="deesse_async replica poller"
         )
@@ -270,25 +278,16 @@ class ReadRouter:
                 return r
         return None
 
-    @asynccontextmanager
-    async def reading(self, mode: ReadMode) -> AsyncIterator[Connection]:
-        """A connection for a read: a replica's when the rule allows, else the primary's."""
+    def reading(self, mode: ReadMode) -> AbstractAsyncContextManager[Connection]:
+        """A connection for a read: a replica's when the rule allows, else the primary's
+        (then exactly what a database without replicas does: no wrapper)."""
         primary = self._primary
         assert primary is not None
         r = self.choose(mode)
-        if r is not None and r.pool is not None:
-            async with AsyncExitStack() as stack:
-                try:
-                    conn = await stack.enter_async_context(r.pool.acquire())
-                except ConnectionError as exc:
-                    self.lost(r, exc)
-                else:
-                    r.reads += 1
-                    yield _Failover(self, r, conn, primary, stack)
-                    return
-        self.primary_reads += 1
-        async with primary.acquire() as conn:
-            yield conn
+        if r is None:
+            self.primary_reads += 1
+            return primary.acquire()
+        return _ReplicaRead(self, r, primary)
 
     def status(self) -> ReadRouting:
         """A snapshot for ``db.read_routing()``."""
@@ -302,23 +301,63 @@ class ReadRouter:
         )
 
 
+class _ReplicaRead:
+    """``async with`` a replica's connection (``_Failover``); the primary's when the
+    replica cannot be reached. A class, not a generator: it is on every routed read."""
+
+    __slots__ = ("_borrows", "_primary", "_replica", "_router")
+
+    def __init__(self, router: ReadRouter, r: _Replica, primary: Pool) -> None:
+        self._router = router
+        self._replica = r
+        self._primary = primary
+        self._borrows: list[AbstractAsyncContextManager[Connection]] = []
+
+    async def __aenter__(self) -> Connection:
+        r = self._replica
+        assert r.pool is not None
+        borrow = r.pool.acquire()
+        try:
+            conn = await borrow.__aenter__()
+        except ConnectionError as exc:
+            self._router.lost(r, exc)
+            self._router.primary_reads += 1
+            return await self.borrow_primary()
+        self._borrows.append(borrow)
+        r.reads += 1
+        return _Failover(self._router, r, conn, self)
+
+    async def borrow_primary(self) -> Connection:
+        borrow = self._primary.acquire()
+        conn = await borrow.__aenter__()
+        self._borrows.append(borrow)
+        return conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        borrows = self._borrows
+        try:
+            if len(borrows) > 1:  # the primary's, after a failover
+                await borrows[1].__aexit__(exc_type, exc, tb)
+        finally:
+            await borrows[0].__aexit__(exc_type, exc, tb)
+
+
 class _Failover(Connection):
     """A replica's connection that re-runs a statement on the primary when the
     replica's connection is lost; every later statement of the read goes there too."""
 
     def __init__(
-        self,
-        router: ReadRouter,
-        r: _Replica,
-        conn: Connection,
-        primary: Pool,
-        stack: AsyncExitStack,
+        self, router: ReadRouter, r: _Replica, conn: Connection, read: _ReplicaRead
     ) -> None:
         self._router = router
         self._replica = r
         self._conn = conn
-        self._primary = primary
-        self._stack = stack
+        self._read = read
         self._moved = False
         self.codecs = conn.codecs
 
@@ -336,7 +375,7 @@ class _Failover(Connection):
         self._router.lost(self._replica, exc)
         self._replica.reads -= 1
         self._router.primary_reads += 1
-        self._conn = await self._stack.enter_async_context(self._primary.acquire())
+        self._conn = await self._read.borrow_primary()
         self._moved = True
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
