@@ -21,17 +21,23 @@ from pathlib import Path
 
 from tests.pgcluster import (
     PG_BIN,
+    PREFIX,
     PostgresServer,
     die_with_parent,
     free_port,
     missing,
     run,
+    sweep_stale_dirs,
     temp_dir,
 )
 
 __all__ = ["free_port", "make_certificates", "missing", "temp_dir", "tls_mariadb", "tls_postgres"]
 
 MARIADBD = Path("/usr/sbin/mariadbd")
+# The names this module had before tests/pgcluster.py took the shared code over.
+_PREFIX = PREFIX
+_die_with_parent = die_with_parent
+_sweep_stale_dirs = sweep_stale_dirs
 
 
 def _run(*cmd: str | Path, cwd: Path | None = None) -> None:
