@@ -6,12 +6,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import QueryError, did_you_mean
-from .options import Placeholder
+from .options import Placeholder, suggest
 from .planner import Executor, Query, QueryPlanner, Strategy, build_query
 
 __all__ = ["CollectionQuery", "QueryNamespace"]
 
 _ALIASES = {"with_": "with"}
+_SPELLED = {"with": "with_"}
 
 
 class CollectionQuery:
@@ -24,13 +25,16 @@ class CollectionQuery:
         self._executor = executor
         self.slug = slug
 
-    def _options(self, given: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    def _options(self, given: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
         options = {}
         for key, value in given.items():
             name = _ALIASES.get(key, key)
-            if name not in allowed:
+            if name not in names:
+                # As the caller spells them: keyword arguments (with_, strategy).
+                known = [_SPELLED.get(n, n) for n in names] + ["strategy"]
                 raise QueryError(
-                    f"unknown option {key!r}" + did_you_mean(key, [*allowed, "with_"]), path=key
+                    f"unknown option {key!r}" + suggest(key, known, "options"),
+                    path=key,
                 )
             if value is not None:
                 options[name] = value
