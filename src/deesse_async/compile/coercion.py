@@ -95,14 +95,20 @@ def _lax(kind: Kind, value: Any) -> Any:
     except PydanticValidationError as exc:
         error = exc.errors(include_url=False)[0]
         type_ = error["type"]
-        reason = "" if type_.endswith("_type") else _REASONS.get(type_) or _reason(error["msg"])
+        if type_.endswith("_type"):
+            reason = ""
+        else:
+            reason = _REASONS[type_] if type_ in _REASONS else _reason(error["msg"])
         hint = _HINTS.get(kind, "") if isinstance(value, str) or kind == "bool" else ""
         raise CoercionError(
             f"expected {what}, got {show(value)}{reason}{hint}", error["type"]
         ) from None
 
 
-_REASONS = {"date_from_datetime_inexact": " (it has a time of day)"}
+_REASONS = {
+    "date_from_datetime_inexact": " (it has a time of day)",
+    "bool_parsing": "",  # "unable to interpret input": the hint says what would do
+}
 _HINTS: dict[Kind, str] = {
     "bool": "; use true/false, yes/no, on/off or 1/0",
     "datetime": "; use ISO 8601 such as '2024-05-06T07:08:09+00:00'",
