@@ -200,33 +200,10 @@ class RelationFilter:
 
 Filter = Cmp | InList | IsNull | And | Or | Not | Const | Raw | RelationFilter
 
+COMPARE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "like", "ilike", "not_like", "not_ilike")
+OPERATORS = (*COMPARE_OPS[:6], "in", "not_in", *COMPARE_OPS[6:], "is_null", "is_not_null")
 _TEXT_OPS = ("like", "ilike", "not_like", "not_ilike")
-COMPARE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", *_TEXT_OPS)
-# In the order messages list them.
-OPERATORS = (
-    "eq",
-    "ne",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "in",
-    "not_in",
-    *_TEXT_OPS,
-    "is_null",
-    "is_not_null",
-)
 _COMBINATORS = ("AND", "OR", "NOT")
-# Other libraries' names for the operators (Prisma, Django, SQL), for did-you-mean.
-_OPERATOR_ALIASES = {
-    "equals": "eq", "exact": "eq", "is": "eq", "=": "eq", "==": "eq",
-    "neq": "ne", "not_equals": "ne", "!=": "ne", "<>": "ne",
-    "greater_than": "gt", ">": "gt", "greater_than_or_equal": "gte", ">=": "gte",
-    "less_than": "lt", "<": "lt", "less_than_or_equal": "lte", "<=": "lte",
-    "contains": "like", "starts_with": "like", "startswith": "like", "ends_with": "like",
-    "endswith": "like", "icontains": "ilike", "iexact": "ilike", "nin": "not_in",
-    "notin": "not_in", "isnull": "is_null", "not_null": "is_not_null",
-}  # fmt: skip
 OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
 
 
@@ -264,7 +241,8 @@ class Values:
             known = self.placeholders.get(value.key, kind)
             if value.key in self.placeholders and known != kind and None not in (known, kind):
                 raise QueryError(
-                    f"placeholder {value.key!r} is used for values of kinds {known} and {kind}",
+                    f"placeholder {value.key!r} is used for values of kinds {known} and "
+                    f"{kind}; give each its own placeholder",
                     path=path,
                 )
             self.placeholders[value.key] = kind if kind is not None else known
@@ -276,6 +254,18 @@ class Values:
 
 
 # -- parsing --------------------------------------------------------------------------
+
+
+# Other libraries' names for the operators (Prisma, Django, SQL), for did-you-mean.
+_OPERATOR_ALIASES = {
+    "equals": "eq", "exact": "eq", "is": "eq", "=": "eq", "==": "eq",
+    "neq": "ne", "not_equals": "ne", "!=": "ne", "<>": "ne",
+    "greater_than": "gt", ">": "gt", "greater_than_or_equal": "gte", ">=": "gte",
+    "less_than": "lt", "<": "lt", "less_than_or_equal": "lte", "<=": "lte",
+    "contains": "like", "starts_with": "like", "startswith": "like", "ends_with": "like",
+    "endswith": "like", "icontains": "ilike", "iexact": "ilike", "nin": "not_in",
+    "notin": "not_in", "isnull": "is_null", "not_null": "is_not_null",
+}  # fmt: skip
 
 
 def allowed(label: str, names: Any, most: int = 30) -> str:
