@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import re
@@ -43,6 +44,7 @@ __all__ = [
     "create_pool",
     "schema_connect_args",
     "schema_engine_url",
+    "schema_transaction_sql",
     "translate",
 ]
 
@@ -92,6 +94,14 @@ _INTEGRITY = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "2
 # exception, 57P shutdown / terminated backend, 3D no such database, 28 authentication.
 _CONNECTION_CLASSES = ("08", "57P", "3D", "28")
 _UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
+# A named prepared statement missing or already there (26000 invalid_sql_statement_name,
+# 42P05 duplicate_prepared_statement): the signature of a transaction-mode pooler that
+# hands the server connection holding them to other clients.
+_PREPARED = ("26000", "42P05")
+_POOLER_HINT = (
+    "; a transaction-mode pooler (PgBouncer) seems to be in front of the server: "
+    "add ?pooler=transaction to the URL, or define_config(pooler='transaction')"
+)
 
 
 def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
@@ -113,7 +123,11 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             names = re.findall(r'"([^"]+)"', str(exc))
             return missing_table(names[0] if names else str(exc), url)
         if state.startswith(_CONNECTION_CLASSES):
-            return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
+            # PgBouncer refuses a search_path sent at connect (?schema=).
+            hint = _POOLER_HINT if "unsupported startup parameter" in str(exc) else ""
+            return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}{hint}")
+        if state in _PREPARED:
+            return database_error("PostgreSQL", state, f"{exc}{_POOLER_HINT}")
         return database_error("PostgreSQL", state, str(exc))
     if isinstance(exc, asyncpg.exceptions.DataError):  # a value asyncpg cannot send
         return database_error("asyncpg", type(exc).__name__, str(exc))
@@ -158,22 +172,58 @@ class AsyncpgConnection(Connection):
     Transactions are plain BEGIN/COMMIT/ROLLBACK rather than asyncpg's ``Transaction``
     objects: those refuse ``rollback()`` once a cancellation or a lost connection has
     left them half-started, and that error would replace the real one.
+
+    ``local``: settings that must hold for every statement but cannot live in the
+    session (behind a transaction-mode pooler: ``SET LOCAL search_path`` for
+    ``?schema=``). They are sent with each BEGIN, in the same round trip, and a
+    statement run outside a transaction gets a transaction of its own to carry them.
     """
 
-    __slots__ = ("_raw", "broken", "codecs", "errors", "wrote")
+    __slots__ = ("_begin", "_local", "_raw", "broken", "codecs", "errors", "wrote")
 
-    def __init__(self, raw: Any, translate: Translate) -> None:
+    def __init__(self, raw: Any, translate: Translate, local: str | None = None) -> None:
         self._raw = raw
         self.broken = False
         self.wrote = False  # a self-committing write succeeded on this borrow
         self.codecs = CODECS
         self.errors = DriverErrors(self, DRIVER, translate)
+        self._local = local
+        self._begin = f"BEGIN; {local}" if local else "BEGIN"
 
     async def _run(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
-        if not commits_itself(sql, self._raw.is_in_transaction()):
+        in_transaction = self._raw.is_in_transaction()
+        if self._local is not None and not in_transaction:
+            return await self._run_local(sql, operation)
+        if not commits_itself(sql, in_transaction):
             return await operation
         result = await stored(operation)  # its own COMMIT: see docs/reliability.md
         self.wrote = True
+        return result
+
+    async def _run_local(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
+        """``operation`` in a transaction of its own, opened with the ``local`` settings.
+
+        The cancellation rule of a self-committing write holds: cancelled before COMMIT
+        is sent, nothing is stored; once it is sent, it runs to the end (``stored``).
+        """
+        raw = self._raw
+        try:
+            await raw.execute(self._begin)
+        except BaseException:
+            operation.close()  # never started
+            raise
+        try:
+            result = await operation
+        except BaseException:
+            # Failed or cancelled: undo now (the pool would, but the borrower may go on).
+            with contextlib.suppress(Exception):
+                await shielded(raw.execute("ROLLBACK"))
+            raise
+        if commits_itself(sql, False):
+            await stored(raw.execute("COMMIT"))
+            self.wrote = True
+        else:
+            await raw.execute("COMMIT")
         return result
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
@@ -193,7 +243,7 @@ class AsyncpgConnection(Connection):
 
     async def begin(self) -> None:
         with self.errors:
-            await self._raw.execute("BEGIN")
+            await self._raw.execute(self._begin)
 
     async def commit(self) -> None:
         with self.errors:
@@ -285,8 +335,8 @@ async def create_pool(
             "PostgreSQL needs asyncpg: pip install 'deesse-async[postgres]'"
         ) from None
     u = url.url
-    schema = (url.schema or "").replace('"', '""')
-    settings = {"search_path": f'"{schema}", public'} if schema else {}
+    path = _search_path(url, only_schema=False)
+    pooled = url.pooler is not None
     args = {
         **postgres_connect_args(url),
         "host": u.host or "localhost",
@@ -294,14 +344,17 @@ async def create_pool(
         "user": u.username,
         "password": u.password,
         "database": u.database,
-        "statement_cache_size": options.statement_cache_size,
-        "server_settings": settings,
+        # Behind a transaction-mode pooler: no named statement (each one is parsed
+        # again with its Bind, in the same Sync) and no session setting.
+        "statement_cache_size": 0 if pooled else options.statement_cache_size,
+        "server_settings": {"search_path": path} if path and not pooled else {},
     }
+    local = _set_local(path) if pooled else None
 
     bound: Translate = partial(translate, constraints=constraints, url=url.display)
 
     async def connect() -> AsyncpgConnection:
-        return AsyncpgConnection(await asyncpg.connect(**args), bound)
+        return AsyncpgConnection(await asyncpg.connect(**args), bound, local)
 
     slots: Slots[AsyncpgConnection] = Slots(
         connect,
@@ -315,18 +368,46 @@ async def create_pool(
     return AsyncpgPool(slots, bound, options.pool_timeout)
 
 
+def _search_path(url: DatabaseURL, *, only_schema: bool) -> str | None:
+    """The search_path ``?schema=`` asks for (None: the server's default)."""
+    if not url.schema:
+        return None
+    schema = url.schema.replace('"', '""')
+    # Reflection with no schema lists every *visible* table: for schema sync only the
+    # ?schema= one may be visible, or public's tables would count as ours.
+    return f'"{schema}"' if only_schema else f'"{schema}", public'
+
+
+def _set_local(path: str | None) -> str | None:
+    return f"SET LOCAL search_path TO {path}" if path else None
+
+
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
     """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``)."""
     args = postgres_connect_args(url)
-    if url.schema:
-        schema = url.schema.replace('"', '""')
-        # Reflection with no schema lists every *visible* table: for schema sync only
-        # the ?schema= one may be visible, or public's tables would count as ours.
-        path = f'"{schema}"' if only_schema else f'"{schema}", public'
+    if url.pooler is not None:
+        # No named statements; the search_path goes with each transaction instead
+        # (``schema_transaction_sql``).
+        args["statement_cache_size"] = 0
+        return args
+    path = _search_path(url, only_schema=only_schema)
+    if path:
         args["server_settings"] = {"search_path": path}
     return args
 
 
+def schema_transaction_sql(url: DatabaseURL, *, only_schema: bool = False) -> tuple[str, ...]:
+    """What each schema engine transaction runs first: behind a transaction-mode
+    pooler, the ``?schema=`` search_path (a session setting would land on a server
+    connection other clients get)."""
+    local = _set_local(_search_path(url, only_schema=only_schema))
+    return (local,) if local and url.pooler is not None else ()
+
+
 def schema_engine_url(url: DatabaseURL) -> sa.URL:
-    """The SQLAlchemy URL of a schema engine: the URL as given."""
+    """The SQLAlchemy URL of a schema engine: the URL as given; behind a transaction-
+    mode pooler, without SQLAlchemy's prepared-statement cache (its statements are
+    then unnamed and parsed again at each use: none outlives its Sync)."""
+    if url.pooler is not None:
+        return url.url.update_query_dict({"prepared_statement_cache_size": "0"})
     return url.url
