@@ -1,9 +1,9 @@
 """A real PgBouncer in transaction mode in front of the shared PostgreSQL, for the tests.
 
 It runs from a temp dir on a free loopback port with its own ini (``pool_mode =
-transaction`` and two server connections, so that consecutive statements of one client
-land on different server connections), as the ``postgres`` user (PgBouncer refuses to
-run as root). It is stopped by PID when the session ends and, should pytest be killed,
+transaction`` and three server connections: fewer than a test's pool has clients, so one
+client's consecutive transactions land on different server connections), as the
+``postgres`` user (PgBouncer refuses to run as root). It is stopped by PID when the session ends and, should pytest be killed,
 by the kernel (``PR_SET_PDEATHSIG``). The shared server is never reconfigured.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from sqlalchemy.engine import make_url
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-SERVER_POOL_SIZE = 2
+SERVER_POOL_SIZE = 3
 
 INI = """\
 [databases]
@@ -97,3 +97,18 @@ def pgbouncer(postgres_url: str) -> Iterator[str]:
             yield target.set(host="127.0.0.1", port=listen).render_as_string(hide_password=False)
         finally:
             _stop(proc, signal.SIGTERM)  # immediate shutdown (SIGINT waits for clients)
+
+
+async def reconnect(url: str) -> None:
+    """Make PgBouncer replace its server connections (admin console ``RECONNECT``):
+    whatever session state a test left on them goes with them."""
+    import asyncpg
+
+    u = make_url(url)
+    admin = await asyncpg.connect(
+        host=u.host, port=u.port, user=u.username, database="pgbouncer", statement_cache_size=0
+    )
+    try:
+        await admin.execute(f"RECONNECT {u.database}")
+    finally:
+        await admin.close()
