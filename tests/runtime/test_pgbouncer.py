@@ -10,6 +10,7 @@ a statement that got a transaction of its own, the schema tools, and bad setting
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -186,12 +187,15 @@ async def test_a_statement_cancelled_in_its_own_transaction_stores_nothing(
     async with db:
         await db.push()
         row = await db.notes.create({"title": "a", "n": 1})
-        slow = {"RAW": lambda t: sa.func.pg_sleep(2).is_not(None)}
+        slow = {"RAW": lambda t: sa.func.pg_sleep(10).is_not(None)}
         task = asyncio.ensure_future(db.query.notes.find_many(where={**slow, "id": row["id"]}))
         await asyncio.sleep(0.3)
+        cancelled_at = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # PgBouncer forwarded the cancel request: the server stopped sleeping.
+        assert time.monotonic() - cancelled_at < 5
         # An update waiting for a row lock held elsewhere, cancelled: nothing stored.
         holder = await asyncpg.connect(_plain(POSTGRES_URL))
         try:
