@@ -13,8 +13,10 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import anyio
 import asyncpg
 import pytest
 import sqlalchemy as sa
@@ -261,6 +263,31 @@ async def test_schema_tools_work_through_pgbouncer(pgbouncer_url: str, schema: s
         await conn.close()
     for path, prepared in await _server_state(pgbouncer_url):
         assert (path, prepared) == ('"$user", public', 0)
+
+
+async def test_migrations_generate_and_apply_through_pgbouncer(
+    pgbouncer_url: str, schema: str, tmp_path: Path
+) -> None:
+    from deesse_async.sync.migrations import apply_migrations, generate_migration
+
+    url = f"{pgbouncer_url}?schema={schema}&pooler=transaction"
+    db = define_config(url, [notes()])
+    folder = tmp_path / "migrations"
+    async with db:
+        revision = await anyio.to_thread.run_sync(generate_migration, db, "notes", folder)
+        assert revision is not None and "create_table" in revision.read_text()
+        applied = await anyio.to_thread.run_sync(apply_migrations, db, folder)
+        assert len(applied) == 1
+        assert (await db.plan()).is_empty
+        assert (await db.notes.create({"title": "migrated"}))["title"] == "migrated"
+    conn = await asyncpg.connect(_plain(POSTGRES_URL))
+    try:
+        assert (
+            await conn.fetchval(f'SELECT version_num FROM "{schema}".alembic_version')
+            == (applied[0])
+        )
+    finally:
+        await conn.close()
 
 
 @pytest.mark.parametrize(
