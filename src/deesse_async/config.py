@@ -12,7 +12,7 @@ from .compile.compiler import compile_schema
 from .compile.schema import Schema
 from .database import Database
 from .drivers.base import PoolOptions
-from .drivers.url import DatabaseURL, file_url, parse_url, with_pooler
+from .drivers.url import DatabaseURL, Pooler, file_url, parse_url, with_pooler
 from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
 from .runtime.database import DatabaseView, Transaction
@@ -34,7 +34,7 @@ def define_config(
     *,
     ssl: ssl_module.SSLContext | None = None,
     manage: Manage = None,
-    pooler: str | None = None,
+    pooler: Pooler | None = None,
     **pool_options: Any,
 ) -> Database:
     """Compile ``collections`` and bind them to the database at ``provider``.
