@@ -25,7 +25,6 @@ from sqlalchemy.schema import CreateTable
 
 from deesse_async import (
     ConfigError,
-    ConnectionError,
     DatabaseError,
     collection,
     define_config,
@@ -33,6 +32,7 @@ from deesse_async import (
     integer,
     text,
 )
+from deesse_async.drivers import asyncpg as asyncpg_adapter
 from tests.conftest import POSTGRES_URL, _plain, require_backend
 from tests.pgbouncer import SERVER_POOL_SIZE, reconnect
 
@@ -104,15 +104,45 @@ async def _workload(db: Any, count: int = 40) -> None:
     await asyncio.gather(*(one(i) for i in range(count)))
 
 
-async def test_without_the_option_named_statements_break_and_the_error_says_why(
+async def test_named_statements_break_through_transaction_pooling(
     pgbouncer_url: str, anyio_backend: str
 ) -> None:
-    """The failure this option exists for, with the default statement cache: a named
-    statement prepared on one server connection is used on another."""
+    """The failure the option exists for, with asyncpg's default statement cache: a
+    named statement prepared on one server connection is used on another (``does not
+    exist``) or made again on one that has it (``already exists``)."""
+    clients = [await asyncpg.connect(_plain(pgbouncer_url)) for _ in range(CLIENTS)]
+    try:
+
+        async def queries(client: Any) -> None:
+            for i in range(20):
+                await client.fetchval(f"SELECT $1::int + {i % 7}", i)
+
+        results = await asyncio.gather(*(queries(c) for c in clients), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert errors, "named statements through transaction pooling did not fail"
+        named = asyncpg.InvalidSQLStatementNameError | asyncpg.DuplicatePreparedStatementError
+        assert all(isinstance(e, named) for e in errors), errors
+    finally:
+        for c in clients:
+            await c.close()
+        await reconnect(pgbouncer_url)  # drop the named statements left on the servers
+
+
+@pytest.fixture
+def undetected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget which addresses were found to be poolers (the finding is per process)."""
+    monkeypatch.setattr(asyncpg_adapter, "_DETECTED", {})
+
+
+async def test_a_pooler_is_found_without_the_option(
+    pgbouncer_url: str, undetected: None, anyio_backend: str
+) -> None:
+    """No ?schema=: the first connection sees that the server process answering is not
+    the one the connection announced, and the pool runs as pooler="transaction"."""
     await require_backend("postgresql")
     slug = f"pgb_{uuid.uuid4().hex[:10]}"
-    # The table goes in public (no ?schema=: that fails earlier, see the next test),
-    # made from the collection's own DDL, never through a push to the shared public.
+    # The table goes in public (the URL has no ?schema=), made from the collection's own
+    # DDL, never through a push to the shared public schema.
     table = define_config(POSTGRES_URL, [notes(slug)]).metadata.tables[slug]
     ddl = str(CreateTable(table).compile(dialect=postgresql.dialect()))
     conn = await asyncpg.connect(_plain(POSTGRES_URL))
@@ -120,42 +150,66 @@ async def test_without_the_option_named_statements_break_and_the_error_says_why(
         await conn.execute(ddl)
         db = define_config(pgbouncer_url, [notes(slug)], pool_size=CLIENTS)
         async with db:
-            api = getattr(db, slug)
-            errors: list[BaseException] = []
-            for _ in range(5):  # a race: give it a few chances
-                results = await asyncio.gather(
-                    *(api.count(where={"n": {"gt": i}}) for i in range(3 * CLIENTS)),
-                    return_exceptions=True,
-                )
-                errors = [r for r in results if isinstance(r, BaseException)]
-                if errors:
-                    break
-            assert errors, "named statements through transaction pooling did not fail"
-            error = errors[0]
-            assert isinstance(error, DatabaseError)
-            assert "prepared statement" in str(error)
-            assert "pooler=transaction" in str(error)
-
-        # The same work with the option: every call answers.
-        db = define_config(pgbouncer_url, [notes(slug)], pool_size=CLIENTS, pooler="transaction")
-        async with db:
+            assert db._pool.behind_pooler is True  # type: ignore[union-attr]
             api = getattr(db, slug)
             await api.create({"title": "one", "n": 5})
-            counts = await asyncio.gather(
-                *(api.count(where={"n": {"gt": i}}) for i in range(3 * CLIENTS))
-            )
-            assert counts == [1 if i < 5 else 0 for i in range(3 * CLIENTS)]
+            for _ in range(3):
+                counts = await asyncio.gather(
+                    *(api.count(where={"n": {"gt": i}}) for i in range(3 * CLIENTS))
+                )
+                assert counts == [1 if i < 5 else 0 for i in range(3 * CLIENTS)]
     finally:
         await conn.execute(f'DROP TABLE IF EXISTS public."{slug}"')
         await conn.close()
-        await reconnect(pgbouncer_url)  # drop the named statements left on the servers
+    for _, prepared in await _server_state(pgbouncer_url):
+        assert prepared == 0
 
 
-async def test_schema_without_the_option_names_the_fix(pgbouncer_url: str, schema: str) -> None:
-    db = define_config(f"{pgbouncer_url}?schema={schema}", [notes()])
-    with pytest.raises(ConnectionError, match="unsupported startup parameter") as caught:
-        await db.connect()
-    assert "pooler=transaction" in str(caught.value)
+async def test_a_pooler_refusing_the_search_path_is_found(
+    pgbouncer_url: str, schema: str, undetected: None
+) -> None:
+    """?schema=: PgBouncer refuses the search_path at connect; that finds it too, for
+    the schema tools (before any pool) as for the pool."""
+    db = define_config(f"{pgbouncer_url}?schema={schema}", [notes()], pool_size=CLIENTS)
+    assert not (await db.plan()).is_empty  # the schema tools, no pool open yet
+    async with db:
+        assert db._pool.behind_pooler is True  # type: ignore[union-attr]
+        await db.push()
+        await _workload(db, 10)
+        assert await db.notes.count() == 20
+    for path, prepared in await _server_state(pgbouncer_url):
+        assert (path, prepared) == ('"$user", public', 0)
+
+
+async def test_a_direct_server_is_not_taken_for_a_pooler(schema: str, undetected: None) -> None:
+    db = define_config(f"{POSTGRES_URL}?schema={schema}", [notes()], pool_min_size=0)
+    async with db:
+        assert db._pool.behind_pooler is False  # type: ignore[union-attr]
+        await db.push()
+        await db.notes.create({"title": "x"})
+        assert db._pool.behind_pooler is False  # type: ignore[union-attr]
+        async with db._pool.acquire() as conn:  # type: ignore[union-attr]
+            # The statement cache is on: named statements live on the session.
+            assert conn._raw._stmt_cache_enabled  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (asyncpg.InvalidSQLStatementNameError('prepared statement "s1" does not exist'), "26000"),
+        (
+            asyncpg.DuplicatePreparedStatementError('prepared statement "s1" already exists'),
+            "42P05",
+        ),
+    ],
+)
+def test_a_prepared_statement_error_names_the_option(error: Exception, message: str) -> None:
+    """Should a pooler go unnoticed (one that passes the server's process id on), the
+    error says what to do."""
+    translated = asyncpg_adapter.translate(error, {}, "postgresql://db")
+    assert isinstance(translated, DatabaseError)
+    assert message in str(translated)
+    assert "add ?pooler=transaction to the URL" in str(translated)
 
 
 async def test_many_clients_over_fewer_server_connections_leave_no_state_behind(

@@ -297,11 +297,19 @@ class AsyncpgPool(Pool):
         slots: Slots[AsyncpgConnection],
         translate: Translate,
         timeout: float,
+        connector: _Connector,
     ) -> None:
         self._slots = slots
         self._errors = DriverErrors(None, DRIVER, translate)
         self._timeout = timeout
+        self._connector = connector
         self.codecs = CODECS
+
+    @property
+    def behind_pooler(self) -> bool:
+        """Whether connections run as ``pooler="transaction"`` asks: it was given, or
+        the first connection found a pooler (False until one was opened)."""
+        return self._connector.pooled
 
     def acquire(self) -> _Borrow:
         """Borrow a connection: ``async with pool.acquire() as conn``."""
@@ -334,10 +342,56 @@ async def create_pool(
         raise ConnectionError(
             "PostgreSQL needs asyncpg: pip install 'deesse-async[postgres]'"
         ) from None
+    bound: Translate = partial(translate, constraints=constraints, url=url.display)
+    connector = _Connector(asyncpg, url, options, bound)
+    slots: Slots[AsyncpgConnection] = Slots(
+        connector.connect,
+        max_size=options.pool_size,
+        is_closed=lambda c: c._raw.is_closed(),
+        terminate=lambda c: c._raw.terminate(),
+        close=lambda c: c._raw.close(timeout=2),
+    )
+    with DriverErrors(None, DRIVER, bound):
+        await slots.fill(min(options.pool_min_size, options.pool_size))
+    return AsyncpgPool(slots, bound, options.pool_timeout, connector)
+
+
+class _Connector:
+    """Opens the pool's connections; the first one finds out whether a pooler answers
+    (unless ``pooler=`` said so), and the others are opened accordingly."""
+
+    def __init__(self, asyncpg: Any, url: DatabaseURL, options: PoolOptions, bound: Translate):
+        self._asyncpg = asyncpg
+        self._url = url
+        self._options = options
+        self._bound = bound
+        self._known = asyncio.Lock() if not _pooled(url) else None  # None: known
+        self._use(_pooled(url))
+
+    def _use(self, pooled: bool) -> None:
+        self.pooled = pooled
+        self._args = _connect_args(self._url, self._options, pooled)
+        self._local = _set_local(_search_path(self._url, only_schema=False)) if pooled else None
+
+    async def connect(self) -> AsyncpgConnection:
+        if self._known is not None:
+            async with self._known:
+                if self._known is not None:
+                    args = _connect_args(self._url, self._options, False)
+                    raw, pooled = await _first_connection(self._asyncpg, args)
+                    _DETECTED[_address(self._url)] = pooled
+                    self._use(pooled)
+                    self._known = None
+                    if raw is not None:
+                        return AsyncpgConnection(raw, self._bound, self._local)
+        raw = await self._asyncpg.connect(**self._args)
+        return AsyncpgConnection(raw, self._bound, self._local)
+
+
+def _connect_args(url: DatabaseURL, options: PoolOptions, pooled: bool) -> dict[str, Any]:
     u = url.url
     path = _search_path(url, only_schema=False)
-    pooled = url.pooler is not None
-    args = {
+    return {
         **postgres_connect_args(url),
         "host": u.host or "localhost",
         "port": u.port or 5432,
@@ -349,23 +403,48 @@ async def create_pool(
         "statement_cache_size": 0 if pooled else options.statement_cache_size,
         "server_settings": {"search_path": path} if path and not pooled else {},
     }
-    local = _set_local(path) if pooled else None
 
-    bound: Translate = partial(translate, constraints=constraints, url=url.display)
 
-    async def connect() -> AsyncpgConnection:
-        return AsyncpgConnection(await asyncpg.connect(**args), bound, local)
+# Whether a pooler answers at an address (user@host:port/db), as found by connecting.
+_DETECTED: dict[str, bool] = {}
 
-    slots: Slots[AsyncpgConnection] = Slots(
-        connect,
-        max_size=options.pool_size,
-        is_closed=lambda c: c._raw.is_closed(),
-        terminate=lambda c: c._raw.terminate(),
-        close=lambda c: c._raw.close(timeout=2),
-    )
-    with DriverErrors(None, DRIVER, bound):
-        await slots.fill(min(options.pool_min_size, options.pool_size))
-    return AsyncpgPool(slots, bound, options.pool_timeout)
+
+def _address(url: DatabaseURL) -> str:
+    return url.url.render_as_string(hide_password=True)
+
+
+def _pooled(url: DatabaseURL) -> bool:
+    """``pooler="transaction"`` given, or a pooler found at the URL's address."""
+    return url.pooler is not None or _DETECTED.get(_address(url), False)
+
+
+async def _first_connection(asyncpg: Any, args: dict[str, Any]) -> tuple[Any, bool]:
+    """Connect with the session settings a direct server takes; returns the connection
+    (None when a pooler answered: the pool then opens its own, without them) and
+    whether a pooler answered.
+
+    PgBouncer refuses a ``search_path`` in the startup packet, and it hands each client
+    a BackendKeyData of its own, so the process id the connection announced is not the
+    one of the server process that answers. Asked with the simple query protocol: no
+    prepared statement is left behind. (A session-mode pooler is taken for a
+    transaction-mode one: the safe side, at the cost of the statement cache.)
+    """
+    try:
+        raw = await asyncpg.connect(**args)
+    except asyncpg.ProtocolViolationError as exc:
+        if args.get("server_settings") and "unsupported startup parameter" in str(exc):
+            return None, True
+        raise
+    try:
+        pid = int(raw.get_server_pid())
+        status = await raw.execute(f"SELECT 1 WHERE pg_backend_pid() = {pid}")
+    except BaseException:
+        raw.terminate()
+        raise
+    if status == "SELECT 0":
+        await raw.close(timeout=2)
+        return None, True
+    return raw, False
 
 
 def _search_path(url: DatabaseURL, *, only_schema: bool) -> str | None:
@@ -383,9 +462,20 @@ def _set_local(path: str | None) -> str | None:
 
 
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
-    """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``).
+
+    Whether a pooler answers is found as the pool finds it, when no pool did yet.
+    """
     args = postgres_connect_args(url)
-    if url.pooler is not None:
+    if url.pooler is None and _address(url) not in _DETECTED:
+        import asyncpg
+
+        probe = _connect_args(url, PoolOptions(statement_cache_size=0), False)
+        with DriverErrors(None, DRIVER, partial(translate, constraints={}, url=url.display)):
+            raw, _DETECTED[_address(url)] = await _first_connection(asyncpg, probe)
+        if raw is not None:
+            await raw.close(timeout=2)
+    if _pooled(url):
         # No named statements; the search_path goes with each transaction instead
         # (``schema_transaction_sql``).
         args["statement_cache_size"] = 0
@@ -401,13 +491,14 @@ def schema_transaction_sql(url: DatabaseURL, *, only_schema: bool = False) -> tu
     pooler, the ``?schema=`` search_path (a session setting would land on a server
     connection other clients get)."""
     local = _set_local(_search_path(url, only_schema=only_schema))
-    return (local,) if local and url.pooler is not None else ()
+    return (local,) if local and _pooled(url) else ()
 
 
 def schema_engine_url(url: DatabaseURL) -> sa.URL:
     """The SQLAlchemy URL of a schema engine: the URL as given; behind a transaction-
     mode pooler, without SQLAlchemy's prepared-statement cache (its statements are
-    then unnamed and parsed again at each use: none outlives its Sync)."""
-    if url.pooler is not None:
+    then unnamed and parsed again at each use: none outlives its Sync). Called after
+    ``schema_connect_args``, which finds out whether a pooler answers."""
+    if _pooled(url):
         return url.url.update_query_dict({"prepared_statement_cache_size": "0"})
     return url.url

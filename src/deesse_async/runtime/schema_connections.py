@@ -44,9 +44,8 @@ async def _connect(url: DatabaseURL, opening: Any) -> Any:
 @asynccontextmanager
 async def admin_connection(url: DatabaseURL) -> AsyncIterator[AsyncConnection]:
     """A SQLAlchemy ``AsyncConnection`` inside a transaction, for schema work."""
-    engine = create_async_engine(
-        schema_engine_url(url), poolclass=NullPool, connect_args=await schema_connect_args(url)
-    )
+    args = await schema_connect_args(url)  # first: it finds out whether a pooler answers
+    engine = create_async_engine(schema_engine_url(url), poolclass=NullPool, connect_args=args)
     try:
         conn_cm = engine.begin()
         conn = await _connect(url, conn_cm.__aenter__())
