@@ -51,7 +51,8 @@ def define_config(
 
     ``pooler="transaction"`` (or ``?pooler=transaction`` in a PostgreSQL URL): a
     transaction-mode pooler such as PgBouncer is in front of the server; no prepared
-    statement or setting outlives a transaction (docs/production.md).
+    statement or setting outlives a transaction. Without it, a pooler is found when
+    the first connection is opened (docs/production.md).
 
     >>> from deesse_async import collection, field, text
     >>> Tags = collection(slug="tags", fields={"name": field(type=text())})
