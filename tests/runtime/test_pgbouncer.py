@@ -233,6 +233,36 @@ async def test_many_clients_over_fewer_server_connections_leave_no_state_behind(
         assert prepared == 0
 
 
+async def test_an_isolation_level_and_the_schema_hold_in_the_same_transaction(
+    pgbouncer_url: str, schema: str
+) -> None:
+    """``transaction(isolation=...)`` opens with its own BEGIN: the search_path goes with
+    it, and the level holds (the settings are read inside, by the query itself)."""
+    url = f"{pgbouncer_url}?schema={schema}&pooler=transaction"
+    db = define_config(url, [notes()], pool_size=CLIENTS)
+    settings = {
+        "level": lambda t: sa.func.current_setting("transaction_isolation"),
+        "path": lambda t: sa.func.current_setting("search_path"),
+    }
+    async with db:
+        await db.push()
+        await db.notes.create({"title": "a"})
+        for isolation in ("serializable", "repeatable_read", None):
+            async with db.transaction(isolation=isolation) as tx:
+                await tx.notes.create({"title": "b"})
+                rows = await tx.query.notes.find_many(extras=settings, order_by={"id": "asc"})
+            want = (isolation or "read_committed").replace("_", " ")
+            assert [(r["level"], r["path"]) for r in rows][-1] == (want, f"{schema}, public")
+
+        async def retried(tx: Any) -> int:
+            await tx.notes.create({"title": "c"})
+            return int(await tx.notes.count())
+
+        assert await db.run_in_transaction(retried) == 5
+    for path, prepared in await _server_state(pgbouncer_url):
+        assert (path, prepared) == ('"$user", public', 0)
+
+
 async def test_a_statement_cancelled_in_its_own_transaction_stores_nothing(
     pgbouncer_url: str, schema: str
 ) -> None:

@@ -19,12 +19,13 @@ from .command import Command
 from .demo import DEMO
 from .dev import DEV
 from .sync import SYNC_COMMANDS
+from .types import TYPES
 
 __all__ = ["Command", "main"]
 
 
 def _commands() -> list[Command]:
-    return [*SYNC_COMMANDS, DEV, DEMO]
+    return [*SYNC_COMMANDS, TYPES, DEV, DEMO]
 
 
 def _parser(commands: Sequence[Command]) -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from .._types import DriverRow
-from ..errors import ConfigError, ConnectionError, DeesseError
+from ..errors import ConfigError, ConnectionError, DatabaseError, DeesseError
 from .base import (
     STORED,
     Codecs,
@@ -28,6 +28,7 @@ from .base import (
     PoolOptions,
     Translate,
     commits_itself,
+    conflict_error,
     database_error,
     integrity_error,
     missing_table,
@@ -93,7 +94,17 @@ _INTEGRITY = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "2
 # Classes meaning the connection is gone or unusable -> ConnectionError: 08 connection
 # exception, 57P shutdown / terminated backend, 3D no such database, 28 authentication.
 _CONNECTION_CLASSES = ("08", "57P", "3D", "28")
+# Collisions with a concurrent transaction -> TransactionConflict subclass (retryable):
+# serialization_failure, deadlock_detected, lock_not_available (NOWAIT, lock_timeout).
+_CONFLICTS = {"40001": "serialization", "40P01": "deadlock", "55P03": "lock_timeout"}
 _UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
+# COMMIT of a transaction a failed statement aborted rolls back without an error.
+_ABORTED = (
+    "the transaction was rolled back, not committed: a statement in it failed and "
+    "PostgreSQL aborts the whole transaction on an error (the error was caught inside the "
+    "block); nothing of it is stored. Run a statement that may fail in a savepoint, "
+    "`async with tx.transaction():`, to go on after its error"
+)
 # A named prepared statement missing or already there (26000 invalid_sql_statement_name,
 # 42P05 duplicate_prepared_statement): the signature of a transaction-mode pooler that
 # hands the server connection holding them to other clients.
@@ -119,6 +130,8 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
                 column=getattr(exc, "column_name", None),
                 detail=getattr(exc, "detail", None) or "",
             )
+        if state in _CONFLICTS:
+            return conflict_error(_CONFLICTS[state], "PostgreSQL", state, str(exc))
         if state == _UNDEFINED_TABLE:
             names = re.findall(r'"([^"]+)"', str(exc))
             return missing_table(names[0] if names else str(exc), url)
@@ -192,7 +205,7 @@ class AsyncpgConnection(Connection):
 
     async def _run(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
         in_transaction = self._raw.is_in_transaction()
-        if self._local is not None and not in_transaction:
+        if self._local is not None and not in_transaction and not sql.startswith("BEGIN"):
             return await self._run_local(sql, operation)
         if not commits_itself(sql, in_transaction):
             return await operation
@@ -231,6 +244,9 @@ class AsyncpgConnection(Connection):
             return await self._run(sql, self._raw.fetch(sql, *params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
+        if self._local is not None and sql.startswith("BEGIN") and not params:
+            # The caller's own BEGIN (an isolation level): the settings ride on it.
+            sql = f"{sql}; {self._local}"
         with self.errors:
             status: str = await self._run(sql, self._raw.execute(sql, *params))
         # "INSERT 0 3", "UPDATE 2", "DELETE 1": the row count is the last word.
@@ -247,7 +263,9 @@ class AsyncpgConnection(Connection):
 
     async def commit(self) -> None:
         with self.errors:
-            await self._raw.execute("COMMIT")
+            status = await self._raw.execute("COMMIT")
+        if status == "ROLLBACK":  # PostgreSQL's answer to COMMIT in an aborted transaction
+            raise DatabaseError(_ABORTED)
 
     async def rollback(self) -> None:
         # Sent even when asyncpg does not report a transaction: a BEGIN whose caller was
