@@ -30,7 +30,13 @@ POSTGRES_URL = os.environ.get(
 MYSQL_URL = os.environ.get("DEESSE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 BACKENDS = ("sqlite", "postgresql", "mysql")
 # Test files and folders (relative to tests/) that also run through PgBouncer.
-PGBOUNCER_PATHS = ("query/", "access/", "runtime/test_crud.py", "runtime/test_create_many.py")
+PGBOUNCER_PATHS = (
+    "query/",
+    "access/",
+    "runtime/test_crud.py",
+    "runtime/test_create_many.py",
+    "runtime/test_retries.py",
+)
 # Tests of those files that do not run through PgBouncer, and why (by function name).
 PGBOUNCER_DESELECTED = {
     # Hundreds of random trees: the SQL is PostgreSQL's, checked on that backend; through
