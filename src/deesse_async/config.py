@@ -12,7 +12,7 @@ from .compile.compiler import compile_schema
 from .compile.schema import Schema
 from .database import Database
 from .drivers.base import PoolOptions
-from .drivers.url import file_url, parse_url
+from .drivers.url import DatabaseURL, Pooler, file_url, parse_url, with_pooler
 from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
 from .runtime.database import DatabaseView, Transaction
@@ -34,6 +34,7 @@ def define_config(
     *,
     ssl: ssl_module.SSLContext | None = None,
     manage: Manage = None,
+    pooler: Pooler | None = None,
     **pool_options: Any,
 ) -> Database:
     """Compile ``collections`` and bind them to the database at ``provider``.
@@ -48,6 +49,11 @@ def define_config(
     only those it created). Glob patterns (``["legacy_*", "!legacy_audit"]``) or a callable
     ``name -> True | False | None``; see docs/sync.md.
 
+    ``pooler="transaction"`` (or ``?pooler=transaction`` in a PostgreSQL URL): a
+    transaction-mode pooler such as PgBouncer is in front of the server; no prepared
+    statement or setting outlives a transaction. Without it, a pooler is found when
+    the first connection is opened (docs/production.md).
+
     >>> from deesse_async import collection, field, text
     >>> Tags = collection(slug="tags", fields={"name": field(type=text())})
     >>> db = define_config(provider="sqlite://:memory:", collections=[Tags])
@@ -58,6 +64,7 @@ def define_config(
         raise ConfigError("define_config(relations=...) takes the result of define_relations(...)")
     options = _pool_options(pool_options)
     url = connection_settings(parse_url(provider), ssl, options)
+    url = _pooled(url, pooler, pool_options)
     if isinstance(collections, Collection) or not isinstance(collections, Sequence | set):
         raise ConfigError("collections must be a list of collection(...) definitions")
     schema = compile_schema(list(collections), relations)
@@ -133,6 +140,18 @@ def _check_predefined_filters(schema: Schema) -> None:
 # asyncmy accepts for connect_timeout.
 _SECONDS = ("pool_timeout", "connect_timeout")
 _MAX_SECONDS = 365 * 24 * 3600
+
+
+def _pooled(url: DatabaseURL, pooler: str | None, given: dict[str, Any]) -> DatabaseURL:
+    """``url`` with ``pooler=`` applied; a statement cache cannot be had behind one."""
+    url = with_pooler(url, pooler)
+    if url.pooler is not None and given.get("statement_cache_size"):
+        raise ConfigError(
+            "define_config: statement_cache_size keeps prepared statements on the server "
+            "connection, which a transaction-mode pooler hands to other clients; drop "
+            "statement_cache_size (pooler='transaction' prepares each statement per use)"
+        )
+    return url
 
 
 def _pool_options(given: dict[str, Any]) -> PoolOptions:
