@@ -99,7 +99,9 @@ async def test_descending_walk_with_inserts(make_db: MakeDb) -> None:
     # NULLs come first in DESC: a NULL age now sorts before the position (never seen).
     await db.users.create({"name": "null", "email": "null@example.com"})
     rest = await walk(db.query.users, 15, order_by={"age": "desc"})
-    assert rest[0]["name"] == "null"  # a fresh walk sees it first
+    # A fresh walk sees it at the end of the NULLs (ties broken by id, ascending).
+    assert [r["age"] for r in rest[:12]] == [None] * 11 + [40]
+    assert rest[10]["name"] == "null"
     tail = []
     after = page["next"]
     while after is not None:
