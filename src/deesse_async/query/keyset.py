@@ -128,6 +128,8 @@ def after_filter(keys: Sequence[KeyColumn], last: Sequence[Any], values: Values)
             IsNull(col.name, negate=False) if value is None else Cmp(col.name, "eq", slot(value))
         )
     found: Filter = Or(tuple(terms)) if len(terms) > 1 else terms[0] if terms else Const(False)
+    if len(keys) == 1:
+        return found  # already a range
     bound = _bound(keys[0], last[0], lambda v: values.slot(v, keys[0].kind, "after[0]"))
     return found if bound is None else And((bound, found))
 
