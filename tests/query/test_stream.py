@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
+import httpx
 import pytest
+from fastapi import FastAPI, Query
+from fastapi.responses import StreamingResponse
 
 from deesse_async import Database, QueryError, placeholder
+from deesse_async.fastapi import install_error_handlers
 from tests.access.world import VIEWERS, world_collections
 from tests.access.world import seed as seed_world
 from tests.blog import BLOG
@@ -178,3 +183,59 @@ async def test_bad_options_are_query_errors_before_any_sql(
     with pytest.raises(QueryError) as info:
         db.query.users.stream(**kwargs)
     assert info.value.path == path
+
+
+async def test_fastapi_ndjson_export_and_paginated_endpoint(make_db: MakeDb) -> None:
+    """The two snippets of docs/production.md, through real HTTP requests."""
+    db = await make_db(BLOG, pool_size=1)
+    await seed(db, 25)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/export/users.ndjson")
+    async def export_users() -> Any:
+        rows = db.query.users.stream(
+            columns={"id": True, "name": True, "last_seen": True},
+            with_={"posts": {"columns": {"title": True}}},
+            order_by={"last_seen": "desc"},
+            chunk_size=4,
+        )
+
+        async def lines() -> Any:
+            async for chunk in rows.chunks():
+                yield "".join(json.dumps(row, default=str) + "\n" for row in chunk)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @app.get("/users")
+    async def list_users(after: str | None = None, first: int = Query(20, ge=1, le=100)) -> Any:
+        return await db.query.users.find_page(
+            columns={"id": True, "name": True}, order_by={"age": "desc"}, first=first, after=after
+        )
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/export/users.ndjson")
+        exported = [json.loads(line) for line in response.text.splitlines()]
+        expected = await db.query.users.find_many(
+            columns={"id": True, "name": True, "last_seen": True},
+            with_={"posts": {"columns": {"title": True}}},
+            order_by={"last_seen": "desc"},
+        )
+        assert [r["id"] for r in exported] == [r["id"] for r in expected]
+        assert exported[5]["last_seen"] == str(expected[5]["last_seen"])
+        assert [len(r["posts"]) for r in exported] == [len(r["posts"]) for r in expected]
+
+        walked, after = [], None
+        while True:
+            params = {"first": 7, **({"after": after} if after else {})}
+            page = (await client.get("/users", params=params)).json()
+            walked += page["items"]
+            if not page["has_more"]:
+                break
+            after = page["next"]
+        assert walked == await db.query.users.find_many(
+            columns={"id": True, "name": True}, order_by={"age": "desc"}
+        )
+        bad = await client.get("/users", params={"after": "forged"})
+        assert bad.status_code == 400 and "after" in bad.text
