@@ -22,6 +22,7 @@ ORDERS: list[dict[str, str] | None] = [
     {"score": "asc", "age": "desc"},
     {"last_seen": "desc"},
     {"last_seen": "asc", "born": "desc"},
+    {"born": "desc", "age": "asc"},
     {"external_id": "asc"},
     {"active": "desc", "id": "desc", "name": "asc"},
 ]

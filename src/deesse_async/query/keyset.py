@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from .._types import Row
@@ -138,18 +139,19 @@ def chunk_node(
     node: QueryNode,
     values: Values,
     keys: Sequence[KeyColumn],
-    last: Sequence[Any] | None,
     size: int,
+    after: Callable[[Values], Filter] | None,
     *,
     keep_offset: bool,
 ) -> tuple[QueryNode, Values]:
-    """``node`` reading ``size`` rows after ``last`` (None: from the first row)."""
+    """``node`` reading ``size`` rows that pass ``after(values)`` (None: from the first
+    row), with the key columns selected as hidden extras."""
     values = _copy(values)
     where = node.where
-    if last is not None:
-        after = after_filter(keys, last, values)
+    if after is not None:
+        found = after(values)
         items = where.items if isinstance(where, And) else (where,) if where is not None else ()
-        where = And((*items, after)) if items else after
+        where = And((*items, found)) if items else found
     hidden: list[tuple[str, Callable[[Any], Any]]] = [
         (f"{KEY}{i}", _Column(k.name)) for i, k in enumerate(keys)
     ]
@@ -212,9 +214,30 @@ class KeysetReader:
     async def fetch(
         self, last: Sequence[Any] | None, size: int, *, first: bool
     ) -> tuple[list[Row], list[tuple[Any, ...]]]:
-        """Up to ``size`` rows after ``last``, and each row's key values."""
+        """Up to ``size`` rows after ``last`` (None: from the first row), and each row's
+        key values."""
+        keys, head = self.keys, self.keys[0]
+        if last is None:
+            return await self._read(size, None, first=first)
+        if not head.nullable or head.desc or last[0] is None:
+            return await self._read(size, partial(after_filter, keys, last), first=first)
+        # Ascending on a nullable column from a non-NULL position: what follows is the
+        # non-NULL rows after it, then every NULL. Read as two ranges, each one index
+        # range scan (as one OR, the database would filter from the top of the index).
+        ranged = (replace(head, nullable=False), *keys[1:])
+        rows, key_values = await self._read(size, partial(after_filter, ranged, last), first=first)
+        if len(rows) < size:
+            nulls = IsNull(head.name, negate=False)
+            more, more_keys = await self._read(size - len(rows), lambda _: nulls, first=False)
+            rows += more
+            key_values += more_keys
+        return rows, key_values
+
+    async def _read(
+        self, size: int, after: Callable[[Values], Filter] | None, *, first: bool
+    ) -> tuple[list[Row], list[tuple[Any, ...]]]:
         q = self.q
-        node, values = chunk_node(q.node, q.values, self.keys, last, size, keep_offset=first)
+        node, values = chunk_node(q.node, q.values, self.keys, size, after, keep_offset=first)
         plan, required, merged, padded = self._plan(node, values)
         params = q.planner.params(values, None, required)
         if self.rules is not None:
