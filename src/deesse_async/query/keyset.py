@@ -135,6 +135,16 @@ def after_filter(keys: Sequence[KeyColumn], last: Sequence[Any], values: Values)
     return found if bound is None else And((bound, found))
 
 
+def _before_the_switch(keys: Sequence[KeyColumn], last: Sequence[Any], values: Values) -> Filter:
+    """The rows after ``last`` on its side of the NULL / non-NULL switch of the first
+    column (``KeysetReader.fetch``)."""
+    head = keys[0]
+    if head.desc:  # last[0] is NULL: the NULL rows after it
+        return And((IsNull(head.name, negate=False), after_filter(keys[1:], last[1:], values)))
+    # last[0] is a value: the values after it
+    return after_filter((replace(head, nullable=False), *keys[1:]), last, values)
+
+
 def chunk_node(
     node: QueryNode,
     values: Values,
@@ -219,16 +229,17 @@ class KeysetReader:
         keys, head = self.keys, self.keys[0]
         if last is None:
             return await self._read(size, None, first=first)
-        if not head.nullable or head.desc or last[0] is None:
+        if not head.nullable or head.desc != (last[0] is None):
             return await self._read(size, partial(after_filter, keys, last), first=first)
-        # Ascending on a nullable column from a non-NULL position: what follows is the
-        # non-NULL rows after it, then every NULL. Read as two ranges, each one index
-        # range scan (as one OR, the database would filter from the top of the index).
-        ranged = (replace(head, nullable=False), *keys[1:])
-        rows, key_values = await self._read(size, partial(after_filter, ranged, last), first=first)
+        # A nullable first column with the NULLs still ahead (ASC from a value) or the
+        # values still ahead (DESC from a NULL): what follows is two ranges, read one
+        # after the other, so that each is one index range scan (as one OR the database
+        # would filter from the top of the index on every chunk).
+        first_range = partial(_before_the_switch, keys, last)
+        rows, key_values = await self._read(size, first_range, first=first)
         if len(rows) < size:
-            nulls = IsNull(head.name, negate=False)
-            more, more_keys = await self._read(size - len(rows), lambda _: nulls, first=False)
+            then = IsNull(head.name, negate=head.desc)  # ASC: the NULLs; DESC: the values
+            more, more_keys = await self._read(size - len(rows), lambda _: then, first=False)
             rows += more
             key_values += more_keys
         return rows, key_values
