@@ -100,6 +100,11 @@ class Dialect:
     max_bind_params: ClassVar[int] = 32767
     # The statement that opens a write transaction
     begin_sql: ClassVar[str] = "BEGIN"
+    # The backend sorts NULL below every value (NULLs first in ASC). The library sorts
+    # NULL above every value on every backend (last in ASC, first in DESC: PostgreSQL's
+    # own order, which its indexes serve); where this is set, a nullable ORDER BY column
+    # gets an ``x IS NULL`` key in front (query/clauses.py).
+    nulls_sort_low: ClassVar[bool] = False
 
     def begin_isolated(self, isolation: Isolation) -> tuple[str, ...]:
         """The statements that open a transaction at ``isolation``, run in order.
