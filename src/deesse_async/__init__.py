@@ -32,8 +32,10 @@ from .query.api import CollectionQuery as CollectionQuery
 from .query.api import QueryNamespace as QueryNamespace
 from .query.options import Placeholder as Placeholder
 from .query.options import placeholder as placeholder
+from .query.pages import Page as Page
 from .query.planner import PreparedQuery as PreparedQuery
 from .query.planner import Query as Query
+from .query.stream import RowStream as RowStream
 from .runtime.crud import CollectionAPI as CollectionAPI
 from .runtime.database import DatabaseView as DatabaseView
 from .runtime.database import Transaction as Transaction
@@ -115,6 +117,7 @@ __all__ = [
     "NotFound",
     "NotNullViolation",
     "Number",
+    "Page",
     "Placeholder",
     "PlanChange",
     "PlannedStatement",
@@ -127,6 +130,7 @@ __all__ = [
     "RelationSpec",
     "Relations",
     "ReplicaStatus",
+    "RowStream",
     "SchemaSyncError",
     "Select",
     "SerializationFailure",

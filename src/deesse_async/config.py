@@ -13,7 +13,7 @@ from .compile.schema import Schema
 from .database import Database
 from .dialects import DIALECTS
 from .drivers.base import PoolOptions
-from .drivers.url import DatabaseURL, file_url, parse_url
+from .drivers.url import DatabaseURL, Pooler, file_url, parse_url, with_pooler
 from .errors import ConfigError, QueryError, did_you_mean
 from .query.options import parse_where
 from .runtime.database import DatabaseView, Transaction
@@ -37,6 +37,7 @@ def define_config(
     manage: Manage = None,
     replicas: Sequence[str] = (),
     max_replica_lag: float = 5.0,
+    pooler: Pooler | None = None,
     **pool_options: Any,
 ) -> Database:
     """Compile ``collections`` and bind them to the database at ``provider``.
@@ -54,6 +55,10 @@ def define_config(
     ``replicas``: URLs of hot standbys of ``provider`` (PostgreSQL). Reads go to them
     when that cannot show the caller stale data of its own; a replica lagging more than
     ``max_replica_lag`` seconds (default 5), or down, is skipped. See docs/production.md.
+    ``pooler="transaction"`` (or ``?pooler=transaction`` in a PostgreSQL URL): a
+    transaction-mode pooler such as PgBouncer is in front of the server; no prepared
+    statement or setting outlives a transaction. Without it, a pooler is found when
+    the first connection is opened (docs/production.md).
 
     >>> from deesse_async import collection, field, text
     >>> Tags = collection(slug="tags", fields={"name": field(type=text())})
@@ -65,6 +70,7 @@ def define_config(
         raise ConfigError("define_config(relations=...) takes the result of define_relations(...)")
     options = _pool_options(pool_options)
     url = connection_settings(parse_url(provider), ssl, options)
+    url = _pooled(url, pooler, pool_options)
     if isinstance(collections, Collection) or not isinstance(collections, Sequence | set):
         raise ConfigError("collections must be a list of collection(...) definitions")
     schema = compile_schema(list(collections), relations)
@@ -74,7 +80,7 @@ def define_config(
         raise ConfigError(
             f"table name {reserved[0]!r} is reserved for schema bookkeeping: choose another slug"
         )
-    replica_urls = _replicas(url, replicas, max_replica_lag, ssl, options)
+    replica_urls = _replicas(url, replicas, max_replica_lag, ssl, options, pooler)
     db = Database(schema, url, options, replica_urls, float(max_replica_lag))
     _check_slugs_shadow_nothing(db)
     db.manage = manage_rule(manage)
@@ -143,8 +149,10 @@ def _replicas(
     max_lag: float,
     ssl: ssl_module.SSLContext | None,
     options: PoolOptions,
+    pooler: Pooler | None,
 ) -> list[DatabaseURL]:
-    """``replicas=`` checked: URLs of the primary's backend, when its dialect has replicas."""
+    """``replicas=`` checked: URLs of the primary's backend, when its dialect has replicas
+    (``ssl=`` and ``pooler=`` apply to them as to the provider)."""
     if isinstance(given, str) or not isinstance(given, Sequence):
         raise ConfigError("define_config(replicas=...) takes a list of URLs: replicas=[url, ...]")
     if isinstance(max_lag, bool) or not isinstance(max_lag, int | float) or not max_lag > 0:
@@ -169,7 +177,7 @@ def _replicas(
                 f"define_config(replicas=...): {url.display} is not a "
                 f"{dialect.display_name} URL like the provider {primary.display}"
             )
-        urls.append(url)
+        urls.append(with_pooler(url, pooler))
     return urls
 
 
@@ -177,6 +185,18 @@ def _replicas(
 # asyncmy accepts for connect_timeout.
 _SECONDS = ("pool_timeout", "connect_timeout")
 _MAX_SECONDS = 365 * 24 * 3600
+
+
+def _pooled(url: DatabaseURL, pooler: str | None, given: dict[str, Any]) -> DatabaseURL:
+    """``url`` with ``pooler=`` applied; a statement cache cannot be had behind one."""
+    url = with_pooler(url, pooler)
+    if url.pooler is not None and given.get("statement_cache_size"):
+        raise ConfigError(
+            "define_config: statement_cache_size keeps prepared statements on the server "
+            "connection, which a transaction-mode pooler hands to other clients; drop "
+            "statement_cache_size (pooler='transaction' prepares each statement per use)"
+        )
+    return url
 
 
 def _pool_options(given: dict[str, Any]) -> PoolOptions:

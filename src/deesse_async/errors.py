@@ -28,7 +28,8 @@ Driver exceptions never escape: ``drivers/`` translates them at the adapter boun
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -239,11 +240,29 @@ class CheckViolation(IntegrityError):
     """A CHECK constraint (select choices, number range) refused the value."""
 
 
-def did_you_mean(name: str, options: Iterable[str]) -> str:
+def did_you_mean(
+    name: str, options: Iterable[str], aliases: Mapping[str, str] | None = None
+) -> str:
     """``"; did you mean 'x'?"`` when one of ``options`` is close to ``name``, else ``""``.
+
+    Close: the same name in another case or spelled camelCase (``"OR"`` for ``"or"``,
+    ``"not_in"`` for ``"notIn"``), another library's name for it in ``aliases``
+    (``{"equals": "eq"}``), or a near spelling.
 
     >>> "unknown field 'emial'" + did_you_mean("emial", ["email", "name"])
     "unknown field 'emial'; did you mean 'email'?"
     """
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    options = [str(o) for o in options]
+    snake = _SNAKE.sub("_", name).lower()
+    folded = {o.lower(): o for o in options}
+    close = folded.get(name.lower()) or folded.get(snake)
+    if close is None and aliases:
+        close = aliases.get(name) or aliases.get(snake)
+        close = close if close in options else None
+    if close is None:
+        found = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+        close = found[0] if found else None
+    return f"; did you mean {close!r}?" if close else ""
+
+
+_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

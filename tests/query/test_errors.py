@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deesse_async import QueryError, define_config, placeholder
+from deesse_async import QueryError, ValidationError, define_config, placeholder
+from deesse_async.query.api import _MANY
+from deesse_async.query.options import OPTION_KEYS
 from tests.blog import BLOG
 
 db = define_config(provider="sqlite://:memory:", collections=BLOG)  # never connected: no SQL
+schema = db.schema
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
     (
@@ -30,7 +35,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "unknown nested option",
         {"with_": {"posts": {"limt": 3}}},
-        "with_.posts: unknown option 'limt'; did you mean 'limit'?",
+        "with_.posts.limt: unknown option 'limt'; did you mean 'limit'?",
     ),
     (
         "unknown column in columns",
@@ -52,7 +57,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "wrong value type",
         {"where": {"age": "old"}},
-        "where.age: value 'old' does not fit a int column",
+        "where.age: expected an integer, got 'old' (unable to parse string as an integer)",
     ),
     (
         "like on non-string",
@@ -72,8 +77,18 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("OR not a list", {"where": {"OR": {"age": 1}}}, "where.OR: OR takes a list, got dict"),
     ("empty operator dict", {"where": {"age": {}}}, "where.age: empty operator dict"),
     ("negative limit", {"limit": -1}, "limit: must be >= 0, got -1"),
-    ("limit not int", {"limit": "10"}, "limit: expected a non-negative integer, got '10'"),
-    ("bool limit", {"limit": True}, "limit: expected a non-negative integer, got True"),
+    (
+        "limit not int",
+        {"limit": "ten"},
+        "limit: expected an integer, got 'ten' (unable to parse string as an integer); "
+        "give a non-negative integer",
+    ),
+    (
+        "bool limit",
+        {"limit": True},
+        "limit: expected an integer, got True (a boolean is not a number); "
+        "give a non-negative integer",
+    ),
     (
         "negative nested offset",
         {"with_": {"posts": {"offset": -2}}},
@@ -92,7 +107,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "bad direction",
         {"order_by": {"name": "up"}},
-        "order_by.name: expected 'asc' or 'desc', got 'up'",
+        "order_by.name: 'up' is not a direction; use 'asc' or 'desc'",
     ),
     (
         "order_by unknown column",
@@ -159,3 +174,147 @@ def test_placeholder_names_are_checked() -> None:
 def test_placeholder_kind_conflict() -> None:
     with pytest.raises(QueryError, match="placeholder 'p' is used for values of kinds"):
         db.query.users.find_many(where={"age": placeholder("p"), "name": placeholder("p")})
+
+
+# -- messages list what is allowed (issue 10) -------------------------------------------------
+
+OPERATOR_LIST = (
+    "operators: eq, ne, gt, gte, lt, lte, in, not_in, like, ilike, not_like, not_ilike, "
+    "is_null, is_not_null, AND, OR, NOT"
+)
+NESTED_OPTIONS = "options: " + ", ".join(OPTION_KEYS)  # what the parser accepts, whatever it is
+TOP_OPTIONS = "options: " + ", ".join([*("with_" if k == "with" else k for k in _MANY), "strategy"])
+
+EXACT: list[tuple[str, Callable[[], Any], str]] = [
+    (
+        "operator from another library",
+        lambda: db.query.posts.find_many(where={"status": {"equals": "draft"}}),
+        f"where.status.equals: unknown operator 'equals'; did you mean 'eq'? {OPERATOR_LIST}",
+    ),
+    (
+        "operator camelCase",
+        lambda: db.query.users.find_many(where={"age": {"notIn": [1]}}),
+        f"where.age.notIn: unknown operator 'notIn'; did you mean 'not_in'? {OPERATOR_LIST}",
+    ),
+    (
+        "operator in a relation filter",
+        lambda: db.query.users.find_many(where={"posts": {"title": {"contains": "x"}}}),
+        "where.posts.title.contains: unknown operator 'contains'; did you mean 'like'? "
+        + OPERATOR_LIST,
+    ),
+    (
+        "operator without a suggestion",
+        lambda: db.query.users.find_many(where={"age": {"between": [1, 2]}}),
+        f"where.age.between: unknown operator 'between'; {OPERATOR_LIST}",
+    ),
+    (
+        "combinator in lower case",
+        lambda: db.query.users.find_many(where={"age": {"not": 3}}),
+        f"where.age.not: unknown operator 'not'; did you mean 'NOT'? {OPERATOR_LIST}",
+    ),
+    (
+        "direction",
+        lambda: db.query.users.find_many(order_by={"id": "descending"}),
+        "order_by.id: 'descending' is not a direction; use 'asc' or 'desc'",
+    ),
+    (
+        "direction in a relation",
+        lambda: db.query.users.find_many(with_={"posts": {"order_by": {"id": "DESC"}}}),
+        "with_.posts.order_by.id: 'DESC' is not a direction; use 'asc' or 'desc'",
+    ),
+    (
+        "nested option",
+        lambda: db.query.users.find_many(with_={"posts": {"limt": 3}}),
+        f"with_.posts.limt: unknown option 'limt'; did you mean 'limit'? {NESTED_OPTIONS}",
+    ),
+    (
+        "nested option two levels down",
+        lambda: db.query.users.find_many(with_={"posts": {"with": {"tags": {"whre": {}}}}}),
+        "with_.posts.with.tags.whre: unknown option 'whre'; did you mean 'where'? "
+        + NESTED_OPTIONS,
+    ),
+    (
+        "top-level option",
+        lambda: db.query.users.find_many(wehre={}),
+        f"wehre: unknown option 'wehre'; did you mean 'where'? {TOP_OPTIONS}",
+    ),
+    (
+        "top-level option, find_first",
+        lambda: db.query.users.find_first(ordr_by={"id": "asc"}),
+        f"ordr_by: unknown option 'ordr_by'; did you mean 'order_by'? {TOP_OPTIONS}",
+    ),
+    (
+        "strategy",
+        lambda: db.query.users.find_many(strategy="lateal"),  # type: ignore[arg-type]
+        "strategy: unknown strategy 'lateal'; did you mean 'lateral'? "
+        "strategies: auto, lateral, batched",
+    ),
+    (
+        "relation",
+        lambda: db.query.users.find_many(with_={"post": True}),
+        "with_.post: unknown relation 'post' on 'users'; did you mean 'posts'? "
+        "relations: " + ", ".join(schema["users"].relations),
+    ),
+    (
+        "column in order_by",
+        lambda: db.query.tags.find_many(order_by={"nam": "asc"}),
+        "order_by.nam: unknown column 'nam' on 'tags'; did you mean 'name'? columns: "
+        + ", ".join(schema["tags"].columns),
+    ),
+    (
+        "where key in lower case",
+        lambda: db.query.tags.find_many(where={"or": []}),
+        "where.or: unknown column or relation 'or' on 'tags'; did you mean 'OR'? columns: "
+        + ", ".join(schema["tags"].columns)
+        + "; relations: "
+        + ", ".join(schema["tags"].relations),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "message"), EXACT, ids=[c[0] for c in EXACT])
+def test_messages_list_what_is_allowed(case: str, call: Callable[[], Any], message: str) -> None:
+    with pytest.raises(QueryError) as info:
+        call()
+    assert str(info.value) == message
+    assert message.startswith(f"{info.value.path}: ")  # the path first
+
+
+def test_long_lists_are_cut() -> None:
+    from deesse_async.query.options import allowed
+
+    assert allowed("columns", [f"c{i}" for i in range(40)], most=3) == (
+        "columns: c0, c1, c2, ... (40 in all)"
+    )
+
+
+@pytest.mark.anyio
+async def test_count_where_uses_the_same_messages() -> None:
+    with pytest.raises(QueryError) as info:
+        await db.posts.count(where={"status": {"equals": "draft"}})
+    assert str(info.value) == (
+        f"where.status.equals: unknown operator 'equals'; did you mean 'eq'? {OPERATOR_LIST}"
+    )
+
+
+@pytest.mark.anyio
+async def test_crud_unknown_fields_list_the_fields(tmp_path: Path) -> None:
+    local = define_config(provider=f"sqlite:///{tmp_path / 'e.db'}", collections=BLOG)
+    async with local:
+        await local.push()
+        with pytest.raises(ValidationError) as info:
+            await local.posts.create({"title": "t", "author": 1})
+        fields = ", ".join(local.posts._s.cc.create_model.model_fields)
+        assert {"loc": ("author",), "type": "extra_forbidden"}.items() <= info.value.errors[
+            -1
+        ].items()
+        assert info.value.errors[-1]["msg"] == (
+            f"unknown field 'author'; did you mean 'author_id'? fields: {fields}"
+        )
+        with pytest.raises(ValidationError) as info:
+            await local.users.create_many([{"name": "a", "email": "a@b.co", "nmae": "x"}])
+        assert info.value.errors[0]["loc"] == (0, "nmae")
+        assert info.value.errors[0]["msg"].startswith(
+            "unknown field 'nmae'; did you mean 'name'? fields: "
+        )
+        assert await local.users.count() == 0

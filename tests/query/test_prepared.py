@@ -84,7 +84,7 @@ async def test_placeholder_misuse(make_db: MakeDb) -> None:
         await prepared.execute()
     with pytest.raises(QueryError, match="unexpected 'ix'"):
         await prepared.execute(id=1, ix=2)
-    with pytest.raises(QueryError, match="placeholder 'id': 'one' does not fit"):
+    with pytest.raises(QueryError, match="placeholder 'id': expected an integer, got 'one'"):
         await prepared.execute(id="one")
     limited = db.query.users.find_many(limit=placeholder("n")).prepare()
     with pytest.raises(QueryError, match="limit/offset must be >= 0"):

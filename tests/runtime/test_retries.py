@@ -282,7 +282,7 @@ async def test_write_skew_is_retried_until_both_commit_serializably(
     # on_commit: once per committed transaction; the failed attempt's never ran.
     assert sorted(log) == sorted(f"{r['who']} {r['amount']}" for r in rows)
     # PostgreSQL: 40001; MariaDB's SERIALIZABLE read locks make it a deadlock (1213).
-    conflict = SerializationFailure if backend == "postgresql" else DeadlockDetected
+    conflict = SerializationFailure if backend in ("postgresql", "pgbouncer") else DeadlockDetected
     retried = [r for r in caplog.records if "re-running it" in r.getMessage()]
     assert len(retried) == 1 and conflict.__name__ in retried[0].getMessage()
 
@@ -299,9 +299,9 @@ async def test_the_last_conflict_propagates_when_retries_run_out(
     failed = [r for r in results if isinstance(r, TransactionConflict)]
     assert len(failed) == 1 and LIMIT in results
     error = failed[0]
-    conflict = SerializationFailure if backend == "postgresql" else DeadlockDetected
+    conflict = SerializationFailure if backend in ("postgresql", "pgbouncer") else DeadlockDetected
     assert type(error) is conflict
-    assert error.code == ("40001" if backend == "postgresql" else "1213")
+    assert error.code == ("40001" if backend in ("postgresql", "pgbouncer") else "1213")
     assert "run it again" in str(error) and "run_in_transaction(fn, retries=3)" in str(error)
     assert any("gave up after 1 attempt(s) (retries=0)" in n for n in error.__notes__)
     assert sum(calls.values()) == 2  # retries=0: each ran once
@@ -354,7 +354,7 @@ async def test_a_lock_timeout_is_retried(make_db: MakeDb, backend: str) -> None:
     locked, release = anyio.Event(), anyio.Event()
     short_wait = (
         "SET LOCAL lock_timeout = '100ms'"
-        if backend == "postgresql"
+        if backend in ("postgresql", "pgbouncer")
         else "SET SESSION innodb_lock_wait_timeout = 1"
     )
     calls = 0

@@ -337,8 +337,8 @@ DSL_CASES: list[tuple[str, Callable[[], Any], str]] = [
     ),
     (
         "default of the wrong type",
-        lambda: _define(("t", {"n": field(type=integer(), default="3")})),
-        r"collection 't', field 'n': default '3' does not fit the field",
+        lambda: _define(("t", {"n": field(type=integer(), default="three")})),
+        r"collection 't', field 'n': default 'three' does not fit the field",
     ),
     (
         "default out of range",
@@ -372,7 +372,7 @@ def test_default_factory_result_is_validated_on_create() -> None:
     """A callable default cannot be checked up front: its value is validated on create."""
     import pydantic
 
-    t = collection(slug="t", fields={"n": field(type=integer(), default=lambda: "3")})
+    t = collection(slug="t", fields={"n": field(type=integer(), default=lambda: "three")})
     define_config(provider="sqlite://:memory:", collections=[t])
     with pytest.raises(pydantic.ValidationError) as info:
         t.create_model.model_validate({})

@@ -1,20 +1,30 @@
-"""Type checks for values that callers put in filters (the write path uses pydantic).
+"""The coercion rule: how a value given for a column becomes that column's Python type.
 
-The coercion rule is the write models' (``compile/models.py``): a value must already have
-its column's type; only timestamp, date and uuid columns also take their ISO / canonical
-string (the form JSON carries them in). ``"3"`` is not an integer, ``"yes"`` not a
-boolean, ``1`` not ``True``. Range limits come from ``compile/limits.py``.
+One rule for every path a value takes: create/update data (the write models of
+``compile/models.py`` call these functions), ids given to read/update/delete, where
+filters (``find_many``, ``count``, ``in`` lists), a prepared query's placeholder values, and
+``limit``/``offset``. A value that already has the column's type is taken as it is (the
+fast path: one ``type()`` check). Anything else is converted as pydantic's lax mode
+converts it, which is what FastAPI does with a request: ``"7"`` -> 7, ``7.0`` -> 7,
+``"1.5"`` -> 1.5, ``"true"``/``"yes"``/``"1"``/``1`` -> True, an ISO 8601 string or a Unix
+time -> a datetime, a UUID's text -> a UUID. Two exceptions: a boolean is never a number
+(``True`` is not 1), and bytes are never converted. What cannot convert raises
+``CoercionError`` (a ``ValueError``) naming the expected type and the value; the range
+checks of ``compile/limits.py`` then apply to the converted value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import reprlib
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from .limits import (
     check_date,
@@ -26,55 +36,137 @@ from .limits import (
 )
 from .schema import Kind
 
-__all__ = ["coerce_value", "type_kind", "value_kind"]
+__all__ = ["CoercionError", "coerce_value", "show", "type_kind", "value_kind"]
+
+
+class CoercionError(ValueError):
+    """A value that does not convert to its column's type; ``type`` is pydantic's error
+    type for it (``int_parsing``, ``bool_type``, ...), used by the write models."""
+
+    def __init__(self, message: str, type_: str) -> None:
+        super().__init__(message)
+        self.type = type_
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+
+
+def show(value: Any) -> str:
+    """A short repr of a caller's value for a message (values may nest thousands deep)."""
+    return _REPR.repr(value)
+
+
+# The lax conversions, pydantic's own (built once).
+_LAX: dict[Kind, TypeAdapter[Any]] = {
+    "int": TypeAdapter(int),
+    "float": TypeAdapter(float),
+    "bool": TypeAdapter(bool),
+    "datetime": TypeAdapter(dt.datetime),
+    "date": TypeAdapter(dt.date),
+    "uuid": TypeAdapter(uuid.UUID),
+    "str": TypeAdapter(str),
+}
+_WHAT: dict[Kind, str] = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "datetime": "a datetime",
+    "date": "a date",
+    "uuid": "a UUID",
+    "str": "a string",
+}
+_NUMBERS: frozenset[Kind] = frozenset(("int", "float"))
+
+
+def _lax(kind: Kind, value: Any) -> Any:
+    """``value`` converted to ``kind`` by pydantic's lax mode, or ``CoercionError``."""
+    what = _WHAT[kind]
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise CoercionError(
+            f"expected {what}, got {show(value)} (bytes are not converted)", f"{kind}_type"
+        )
+    if isinstance(value, bool) and kind in _NUMBERS:
+        raise CoercionError(
+            f"expected {what}, got {value} (a boolean is not a number)", f"{kind}_type"
+        )
+    try:
+        return _LAX[kind].validate_python(value)
+    except PydanticValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        type_ = error["type"]
+        if type_.endswith("_type"):
+            reason = ""
+        else:
+            reason = _REASONS[type_] if type_ in _REASONS else _reason(error["msg"])
+        hint = _HINTS.get(kind, "") if isinstance(value, str) or kind == "bool" else ""
+        raise CoercionError(
+            f"expected {what}, got {show(value)}{reason}{hint}", error["type"]
+        ) from None
+
+
+_REASONS = {
+    "date_from_datetime_inexact": " (it has a time of day)",
+    "bool_parsing": "",  # "unable to interpret input": the hint says what would do
+}
+_HINTS: dict[Kind, str] = {
+    "bool": "; use true/false, yes/no, on/off or 1/0",
+    "datetime": "; use ISO 8601 such as '2024-05-06T07:08:09+00:00'",
+    "date": "; use ISO 8601 such as '2024-05-06'",
+}
+
+
+def _reason(msg: str) -> str:
+    # pydantic's "Input should be a valid integer, unable to parse string as an integer":
+    # the part after the comma (the first part restates the type).
+    if msg.startswith("Input should be"):
+        msg = msg.partition(", ")[2]
+    msg = msg.removeprefix("got ")
+    return f" ({msg})" if msg else ""
 
 
 def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise TypeError(f"expected a string, got {type(v).__name__}")
+    if type(v) is not str:
+        v = _lax("str", v)
     return check_text(v)
 
 
 def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"expected an integer, got {type(v).__name__}")
+    if type(v) is not int:
+        v = _lax("int", v)
     return check_int(v)
 
 
 def _float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise TypeError(f"expected a number, got {type(v).__name__}")
+    if type(v) is not float and type(v) is not int:
+        v = _lax("float", v)
     return check_float(v)
 
 
 def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise TypeError(f"expected True or False, got {type(v).__name__}")
-    return v
+    if type(v) is bool:
+        return v
+    out: bool = _lax("bool", v)
+    return out
 
 
 def _datetime(v: Any) -> dt.datetime:
-    if isinstance(v, str):
-        v = dt.datetime.fromisoformat(v)
     if not isinstance(v, dt.datetime):
-        raise TypeError(f"expected a datetime, got {type(v).__name__}")
+        v = _lax("datetime", v)
     return utc_datetime(v)
 
 
 def _date(v: Any) -> dt.date:
-    if isinstance(v, str):
-        v = dt.date.fromisoformat(v)
-    if isinstance(v, dt.datetime) or not isinstance(v, dt.date):
-        raise TypeError(f"expected a date, got {type(v).__name__}")
+    if type(v) is not dt.date:
+        v = _lax("date", v)
     return check_date(v)
 
 
 def _uuid(v: Any) -> uuid.UUID:
-    if isinstance(v, str):
-        return uuid.UUID(v)
-    if not isinstance(v, uuid.UUID):
-        raise TypeError(f"expected a UUID, got {type(v).__name__}")
-    return v
+    if type(v) is uuid.UUID:
+        return v
+    out: uuid.UUID = _lax("uuid", v)
+    return out
 
 
 _COERCE: dict[Kind, Callable[[Any], Any]] = {
@@ -90,10 +182,11 @@ _COERCE: dict[Kind, Callable[[Any], Any]] = {
 
 
 def coerce_value(kind: Kind, value: Any) -> Any:
-    """Check ``value`` fits a column of ``kind``; raises TypeError/ValueError if not.
+    """``value`` as a column of ``kind`` holds it (the coercion rule, module docstring);
+    raises ``ValueError`` (``CoercionError`` or a range check's) if it cannot be.
 
-    >>> coerce_value("int", 3)
-    3
+    >>> coerce_value("int", 3), coerce_value("int", "3"), coerce_value("bool", "yes")
+    (3, 3, True)
     """
     return _COERCE[kind](value)
 

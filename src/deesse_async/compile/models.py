@@ -26,19 +26,16 @@ from pydantic import (
 )
 from pydantic import Field as PydanticField
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError
 from ..schema.collection import Collection
 from ..schema.fields import Field, Integer, Number, Relation, Select, Text
-from .coercion import coerce_value
+from .coercion import CoercionError, coerce_value
 from .limits import (
     INT64_MAX,
     INT64_MIN,
-    check_date,
-    check_float,
     check_json,
-    check_text,
-    utc_datetime,
 )
 from .schema import ColumnInfo, Junction, Kind
 
@@ -50,23 +47,32 @@ def _checked(check: Any) -> Any:
     return AfterValidator(check)
 
 
-def _not_bool(value: Any) -> Any:
-    # True is an int in Python; a bool in a number field is a mistake.
-    if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
-    return value
+def _as(kind: Kind) -> Any:
+    """The coercion rule (``compile/coercion.py``, the filters' too) before pydantic's own
+    validation, which then sees the column's type (its ``Strict()`` never refuses) and
+    checks the field's constraints (lengths, ranges)."""
+
+    def check(value: Any) -> Any:
+        try:
+            return coerce_value(kind, value)
+        except ValueError as exc:
+            type_ = exc.type if isinstance(exc, CoercionError) else "value_error"
+            raise PydanticCustomError(type_, "{reason}", {"reason": str(exc)}) from None
+
+    return BeforeValidator(check)
 
 
 def _int_type(lo: int | None, hi: int | None) -> Any:
     lo = INT64_MIN if lo is None else max(lo, INT64_MIN)
     hi = INT64_MAX if hi is None else min(hi, INT64_MAX)
     # Constraints before the validator, or pydantic's JSON schema shows them as "ge"/"le".
-    return Annotated[
-        int, Strict(), annotated_types.Interval(ge=lo, le=hi), BeforeValidator(_not_bool)
-    ]
+    return Annotated[int, Strict(), annotated_types.Interval(ge=lo, le=hi), _as("int")]
 
 
-ID_TYPES: dict[Kind, Any] = {"int": _int_type(1, None), "uuid": uuidlib.UUID}
+ID_TYPES: dict[Kind, Any] = {
+    "int": _int_type(1, None),
+    "uuid": Annotated[uuidlib.UUID, _as("uuid")],
+}
 READ_TYPES: dict[Kind, Any] = {
     "str": str,
     "float": float,
@@ -86,7 +92,7 @@ def _write_type(f: Field, kind: Kind) -> Any:
         return ID_TYPES[kind]
     if isinstance(t, Text):
         return Annotated[
-            str, Strict(), StringConstraints(min_length=t.min, max_length=t.max), _TEXT
+            str, Strict(), StringConstraints(min_length=t.min, max_length=t.max), _as("str")
         ]
     if isinstance(t, Select):
         return Literal[t.choices]
@@ -98,43 +104,17 @@ def _write_type(f: Field, kind: Kind) -> Any:
             Strict(),  # an int is still accepted: JSON has one number type
             annotated_types.Interval(ge=t.min, le=t.max),
             PydanticField(allow_inf_nan=False),
-            BeforeValidator(_finite),
+            _as("float"),
         ]
     by_kind: dict[str, Any] = {
-        "email": Annotated[EmailStr, StringConstraints(max_length=320), _TEXT],
-        "boolean": Annotated[bool, Strict()],
-        "timestamp": Annotated[
-            dt.datetime, BeforeValidator(_as("datetime")), _checked(utc_datetime)
-        ],
-        "date": Annotated[dt.date, BeforeValidator(_as("date")), _checked(check_date)],
-        "uuid": Annotated[uuidlib.UUID, BeforeValidator(_as("uuid"))],
+        "email": Annotated[EmailStr, StringConstraints(max_length=320), _as("str")],
+        "boolean": Annotated[bool, Strict(), _as("bool")],
+        "timestamp": Annotated[dt.datetime, _as("datetime")],
+        "date": Annotated[dt.date, _as("date")],
+        "uuid": Annotated[uuidlib.UUID, _as("uuid")],
         "json": Annotated[JsonValue, _checked(check_json)],
     }
     return by_kind[t.kind]
-
-
-_TEXT = _checked(check_text)
-
-
-def _as(kind: Kind) -> Any:
-    # The filters' rule (compile/coercion.py) on writes too: the Python type or its ISO /
-    # canonical string, nothing pydantic's lax mode would also take (a Unix time, a
-    # datetime for a date, bytes for a UUID).
-    def check(value: Any) -> Any:
-        try:
-            return coerce_value(kind, value)
-        except TypeError as exc:
-            raise ValueError(str(exc)) from None
-
-    return check
-
-
-def _finite(value: Any) -> Any:
-    # Before pydantic's float conversion, which raises OverflowError on 10**400.
-    _not_bool(value)
-    if isinstance(value, int):
-        check_float(value)
-    return value
 
 
 def _dedupe(ids: list[Any] | None) -> list[Any] | None:

@@ -35,8 +35,9 @@ _READ: dict[Kind, str] = {
     "uuid": "_uuid.UUID",
     "json": "JsonValue",
 }
-# What a write accepts: timestamp, date and uuid also take their ISO / canonical string
-# (compile/coercion.py); JSON takes any mapping or sequence of JSON values.
+# What typed code writes: the column's type; timestamp, date and uuid also their ISO /
+# canonical string (at run time the coercion rule converts more: compile/coercion.py);
+# JSON takes any mapping or sequence of JSON values.
 _WRITE: dict[Kind, str] = {
     **_READ,
     "datetime": "_dt.datetime | str",

@@ -105,6 +105,11 @@ class Dialect:
     # of the write-ahead log. ``None``: the backend has no replicas to route reads to.
     primary_position_sql: ClassVar[str | None] = None
     replica_position_sql: ClassVar[str | None] = None
+    # The backend sorts NULL below every value (NULLs first in ASC). The library sorts
+    # NULL above every value on every backend (last in ASC, first in DESC: PostgreSQL's
+    # own order, which its indexes serve); where this is set, a nullable ORDER BY column
+    # gets an ``x IS NULL`` key in front (query/clauses.py).
+    nulls_sort_low: ClassVar[bool] = False
 
     def begin_isolated(self, isolation: Isolation) -> tuple[str, ...]:
         """The statements that open a transaction at ``isolation``, run in order.

@@ -73,6 +73,7 @@ class MySQLDialect(Dialect):
     # one query per level even under one parent row.
     auto_lateral_few_depth = 1
     max_bind_params = 65535
+    nulls_sort_low = True
 
     def _sa_dialect(self) -> SADialect:
         return sa_dialect(sa_asyncmy.dialect)

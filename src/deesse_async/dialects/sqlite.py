@@ -35,6 +35,7 @@ class SQLiteDialect(Dialect):
     # Take the write lock up front (IMMEDIATE) so that two transactions cannot deadlock
     # upgrading a read lock.
     begin_sql = "BEGIN IMMEDIATE"
+    nulls_sort_low = True
 
     def _sa_dialect(self) -> SADialect:
         return sa_dialect(sa_aiosqlite.dialect)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import re
@@ -44,6 +45,7 @@ __all__ = [
     "create_pool",
     "schema_connect_args",
     "schema_engine_url",
+    "schema_transaction_sql",
     "translate",
 ]
 
@@ -95,14 +97,22 @@ _CONNECTION_CLASSES = ("08", "57P", "3D", "28")
 # Collisions with a concurrent transaction -> TransactionConflict subclass (retryable):
 # serialization_failure, deadlock_detected, lock_not_available (NOWAIT, lock_timeout).
 _CONFLICTS = {"40001": "serialization", "40P01": "deadlock", "55P03": "lock_timeout"}
-_UNDEFINED_TABLE = "42P01"
+_UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
 # COMMIT of a transaction a failed statement aborted rolls back without an error.
 _ABORTED = (
     "the transaction was rolled back, not committed: a statement in it failed and "
     "PostgreSQL aborts the whole transaction on an error (the error was caught inside the "
     "block); nothing of it is stored. Run a statement that may fail in a savepoint, "
     "`async with tx.transaction():`, to go on after its error"
-)  # 'relation "notes" does not exist' -> "push the schema"
+)
+# A named prepared statement missing or already there (26000 invalid_sql_statement_name,
+# 42P05 duplicate_prepared_statement): the signature of a transaction-mode pooler that
+# hands the server connection holding them to other clients.
+_PREPARED = ("26000", "42P05")
+_POOLER_HINT = (
+    "; a transaction-mode pooler (PgBouncer) seems to be in front of the server: "
+    "add ?pooler=transaction to the URL, or define_config(pooler='transaction')"
+)
 
 
 def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
@@ -126,7 +136,11 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             names = re.findall(r'"([^"]+)"', str(exc))
             return missing_table(names[0] if names else str(exc), url)
         if state.startswith(_CONNECTION_CLASSES):
-            return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}")
+            # PgBouncer refuses a search_path sent at connect (?schema=).
+            hint = _POOLER_HINT if "unsupported startup parameter" in str(exc) else ""
+            return ConnectionError(f"cannot use PostgreSQL at {url}: {exc}{hint}")
+        if state in _PREPARED:
+            return database_error("PostgreSQL", state, f"{exc}{_POOLER_HINT}")
         return database_error("PostgreSQL", state, str(exc))
     if isinstance(exc, asyncpg.exceptions.DataError):  # a value asyncpg cannot send
         return database_error("asyncpg", type(exc).__name__, str(exc))
@@ -171,22 +185,58 @@ class AsyncpgConnection(Connection):
     Transactions are plain BEGIN/COMMIT/ROLLBACK rather than asyncpg's ``Transaction``
     objects: those refuse ``rollback()`` once a cancellation or a lost connection has
     left them half-started, and that error would replace the real one.
+
+    ``local``: settings that must hold for every statement but cannot live in the
+    session (behind a transaction-mode pooler: ``SET LOCAL search_path`` for
+    ``?schema=``). They are sent with each BEGIN, in the same round trip, and a
+    statement run outside a transaction gets a transaction of its own to carry them.
     """
 
-    __slots__ = ("_raw", "broken", "codecs", "errors", "wrote")
+    __slots__ = ("_begin", "_local", "_raw", "broken", "codecs", "errors", "wrote")
 
-    def __init__(self, raw: Any, translate: Translate) -> None:
+    def __init__(self, raw: Any, translate: Translate, local: str | None = None) -> None:
         self._raw = raw
         self.broken = False
         self.wrote = False  # a self-committing write succeeded on this borrow
         self.codecs = CODECS
         self.errors = DriverErrors(self, DRIVER, translate)
+        self._local = local
+        self._begin = f"BEGIN; {local}" if local else "BEGIN"
 
     async def _run(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
-        if not commits_itself(sql, self._raw.is_in_transaction()):
+        in_transaction = self._raw.is_in_transaction()
+        if self._local is not None and not in_transaction and not sql.startswith("BEGIN"):
+            return await self._run_local(sql, operation)
+        if not commits_itself(sql, in_transaction):
             return await operation
         result = await stored(operation)  # its own COMMIT: see docs/reliability.md
         self.wrote = True
+        return result
+
+    async def _run_local(self, sql: str, operation: Coroutine[Any, Any, T]) -> T:
+        """``operation`` in a transaction of its own, opened with the ``local`` settings.
+
+        The cancellation rule of a self-committing write holds: cancelled before COMMIT
+        is sent, nothing is stored; once it is sent, it runs to the end (``stored``).
+        """
+        raw = self._raw
+        try:
+            await raw.execute(self._begin)
+        except BaseException:
+            operation.close()  # never started
+            raise
+        try:
+            result = await operation
+        except BaseException:
+            # Failed or cancelled: undo now (the pool would, but the borrower may go on).
+            with contextlib.suppress(Exception):
+                await shielded(raw.execute("ROLLBACK"))
+            raise
+        if commits_itself(sql, False):
+            await stored(raw.execute("COMMIT"))
+            self.wrote = True
+        else:
+            await raw.execute("COMMIT")
         return result
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
@@ -194,6 +244,9 @@ class AsyncpgConnection(Connection):
             return await self._run(sql, self._raw.fetch(sql, *params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
+        if self._local is not None and sql.startswith("BEGIN") and not params:
+            # The caller's own BEGIN (an isolation level): the settings ride on it.
+            sql = f"{sql}; {self._local}"
         with self.errors:
             status: str = await self._run(sql, self._raw.execute(sql, *params))
         # "INSERT 0 3", "UPDATE 2", "DELETE 1": the row count is the last word.
@@ -206,7 +259,7 @@ class AsyncpgConnection(Connection):
 
     async def begin(self) -> None:
         with self.errors:
-            await self._raw.execute("BEGIN")
+            await self._raw.execute(self._begin)
 
     async def commit(self) -> None:
         with self.errors:
@@ -262,11 +315,19 @@ class AsyncpgPool(Pool):
         slots: Slots[AsyncpgConnection],
         translate: Translate,
         timeout: float,
+        connector: _Connector,
     ) -> None:
         self._slots = slots
         self._errors = DriverErrors(None, DRIVER, translate)
         self._timeout = timeout
+        self._connector = connector
         self.codecs = CODECS
+
+    @property
+    def behind_pooler(self) -> bool:
+        """Whether connections run as ``pooler="transaction"`` asks: it was given, or
+        the first connection found a pooler (False until one was opened)."""
+        return self._connector.pooled
 
     def acquire(self) -> _Borrow:
         """Borrow a connection: ``async with pool.acquire() as conn``."""
@@ -299,27 +360,10 @@ async def create_pool(
         raise ConnectionError(
             "PostgreSQL needs asyncpg: pip install 'deesse-async[postgres]'"
         ) from None
-    u = url.url
-    schema = (url.schema or "").replace('"', '""')
-    settings = {"search_path": f'"{schema}", public'} if schema else {}
-    args = {
-        **postgres_connect_args(url),
-        "host": u.host or "localhost",
-        "port": u.port or 5432,
-        "user": u.username,
-        "password": u.password,
-        "database": u.database,
-        "statement_cache_size": options.statement_cache_size,
-        "server_settings": settings,
-    }
-
     bound: Translate = partial(translate, constraints=constraints, url=url.display)
-
-    async def connect() -> AsyncpgConnection:
-        return AsyncpgConnection(await asyncpg.connect(**args), bound)
-
+    connector = _Connector(asyncpg, url, options, bound)
     slots: Slots[AsyncpgConnection] = Slots(
-        connect,
+        connector.connect,
         max_size=options.pool_size,
         is_closed=lambda c: c._raw.is_closed(),
         terminate=lambda c: c._raw.terminate(),
@@ -327,21 +371,152 @@ async def create_pool(
     )
     with DriverErrors(None, DRIVER, bound):
         await slots.fill(min(options.pool_min_size, options.pool_size))
-    return AsyncpgPool(slots, bound, options.pool_timeout)
+    return AsyncpgPool(slots, bound, options.pool_timeout, connector)
+
+
+class _Connector:
+    """Opens the pool's connections; the first one finds out whether a pooler answers
+    (unless ``pooler=`` said so), and the others are opened accordingly."""
+
+    def __init__(self, asyncpg: Any, url: DatabaseURL, options: PoolOptions, bound: Translate):
+        self._asyncpg = asyncpg
+        self._url = url
+        self._options = options
+        self._bound = bound
+        self._known = asyncio.Lock() if not _pooled(url) else None  # None: known
+        self._use(_pooled(url))
+
+    def _use(self, pooled: bool) -> None:
+        self.pooled = pooled
+        self._args = _connect_args(self._url, self._options, pooled)
+        self._local = _set_local(_search_path(self._url, only_schema=False)) if pooled else None
+
+    async def connect(self) -> AsyncpgConnection:
+        if self._known is not None:
+            async with self._known:
+                if self._known is not None:
+                    args = _connect_args(self._url, self._options, False)
+                    raw, pooled = await _first_connection(self._asyncpg, args)
+                    _DETECTED[_address(self._url)] = pooled
+                    self._use(pooled)
+                    self._known = None
+                    if raw is not None:
+                        return AsyncpgConnection(raw, self._bound, self._local)
+        raw = await self._asyncpg.connect(**self._args)
+        return AsyncpgConnection(raw, self._bound, self._local)
+
+
+def _connect_args(url: DatabaseURL, options: PoolOptions, pooled: bool) -> dict[str, Any]:
+    u = url.url
+    path = _search_path(url, only_schema=False)
+    return {
+        **postgres_connect_args(url),
+        "host": u.host or "localhost",
+        "port": u.port or 5432,
+        "user": u.username,
+        "password": u.password,
+        "database": u.database,
+        # Behind a transaction-mode pooler: no named statement (each one is parsed
+        # again with its Bind, in the same Sync) and no session setting.
+        "statement_cache_size": 0 if pooled else options.statement_cache_size,
+        "server_settings": {"search_path": path} if path and not pooled else {},
+    }
+
+
+# Whether a pooler answers at an address (user@host:port/db), as found by connecting.
+_DETECTED: dict[str, bool] = {}
+
+
+def _address(url: DatabaseURL) -> str:
+    return url.url.render_as_string(hide_password=True)
+
+
+def _pooled(url: DatabaseURL) -> bool:
+    """``pooler="transaction"`` given, or a pooler found at the URL's address."""
+    return url.pooler is not None or _DETECTED.get(_address(url), False)
+
+
+async def _first_connection(asyncpg: Any, args: dict[str, Any]) -> tuple[Any, bool]:
+    """Connect with the session settings a direct server takes; returns the connection
+    (None when a pooler answered: the pool then opens its own, without them) and
+    whether a pooler answered.
+
+    PgBouncer refuses a ``search_path`` in the startup packet, and it hands each client
+    a BackendKeyData of its own, so the process id the connection announced is not the
+    one of the server process that answers. Asked with the simple query protocol: no
+    prepared statement is left behind. (A session-mode pooler is taken for a
+    transaction-mode one: the safe side, at the cost of the statement cache.)
+    """
+    try:
+        raw = await asyncpg.connect(**args)
+    except asyncpg.ProtocolViolationError as exc:
+        if args.get("server_settings") and "unsupported startup parameter" in str(exc):
+            return None, True
+        raise
+    try:
+        pid = int(raw.get_server_pid())
+        status = await raw.execute(f"SELECT 1 WHERE pg_backend_pid() = {pid}")
+    except BaseException:
+        raw.terminate()
+        raise
+    if status == "SELECT 0":
+        await raw.close(timeout=2)
+        return None, True
+    return raw, False
+
+
+def _search_path(url: DatabaseURL, *, only_schema: bool) -> str | None:
+    """The search_path ``?schema=`` asks for (None: the server's default)."""
+    if not url.schema:
+        return None
+    schema = url.schema.replace('"', '""')
+    # Reflection with no schema lists every *visible* table: for schema sync only the
+    # ?schema= one may be visible, or public's tables would count as ours.
+    return f'"{schema}"' if only_schema else f'"{schema}", public'
+
+
+def _set_local(path: str | None) -> str | None:
+    return f"SET LOCAL search_path TO {path}" if path else None
 
 
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
-    """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``)."""
+    """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``).
+
+    Whether a pooler answers is found as the pool finds it, when no pool did yet.
+    """
     args = postgres_connect_args(url)
-    if url.schema:
-        schema = url.schema.replace('"', '""')
-        # Reflection with no schema lists every *visible* table: for schema sync only
-        # the ?schema= one may be visible, or public's tables would count as ours.
-        path = f'"{schema}"' if only_schema else f'"{schema}", public'
+    if url.pooler is None and _address(url) not in _DETECTED:
+        import asyncpg
+
+        probe = _connect_args(url, PoolOptions(statement_cache_size=0), False)
+        with DriverErrors(None, DRIVER, partial(translate, constraints={}, url=url.display)):
+            raw, _DETECTED[_address(url)] = await _first_connection(asyncpg, probe)
+        if raw is not None:
+            await raw.close(timeout=2)
+    if _pooled(url):
+        # No named statements; the search_path goes with each transaction instead
+        # (``schema_transaction_sql``).
+        args["statement_cache_size"] = 0
+        return args
+    path = _search_path(url, only_schema=only_schema)
+    if path:
         args["server_settings"] = {"search_path": path}
     return args
 
 
+def schema_transaction_sql(url: DatabaseURL, *, only_schema: bool = False) -> tuple[str, ...]:
+    """What each schema engine transaction runs first: behind a transaction-mode
+    pooler, the ``?schema=`` search_path (a session setting would land on a server
+    connection other clients get)."""
+    local = _set_local(_search_path(url, only_schema=only_schema))
+    return (local,) if local and _pooled(url) else ()
+
+
 def schema_engine_url(url: DatabaseURL) -> sa.URL:
-    """The SQLAlchemy URL of a schema engine: the URL as given."""
+    """The SQLAlchemy URL of a schema engine: the URL as given; behind a transaction-
+    mode pooler, without SQLAlchemy's prepared-statement cache (its statements are
+    then unnamed and parsed again at each use: none outlives its Sync). Called after
+    ``schema_connect_args``, which finds out whether a pooler answers."""
+    if _pooled(url):
+        return url.url.update_query_dict({"prepared_statement_cache_size": "0"})
     return url.url

@@ -19,7 +19,12 @@ from ..errors import ConfigError, ConnectionError
 from . import adapter
 from .url import DatabaseURL
 
-__all__ = ["schema_connect_args", "schema_connect_errors", "schema_engine_url"]
+__all__ = [
+    "schema_connect_args",
+    "schema_connect_errors",
+    "schema_engine_url",
+    "schema_transaction_sql",
+]
 
 
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
@@ -32,6 +37,17 @@ async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) ->
         url, only_schema=only_schema
     )
     return args
+
+
+def schema_transaction_sql(url: DatabaseURL, *, only_schema: bool = False) -> tuple[str, ...]:
+    """Statements each schema-engine transaction runs first (after BEGIN).
+
+    Behind a transaction-mode pooler a session setting would stay on a server connection
+    other clients get, so what ``schema_connect_args`` would set for the session
+    (PostgreSQL's ``?schema=`` search_path) is set per transaction instead.
+    """
+    make = getattr(adapter(url.backend), "schema_transaction_sql", None)
+    return () if make is None else tuple(make(url, only_schema=only_schema))
 
 
 def schema_engine_url(url: DatabaseURL) -> sa.URL:

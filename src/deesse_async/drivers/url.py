@@ -5,7 +5,8 @@ string takes a fixed set of options per backend (anything else is a ``ConfigErro
 
 - PostgreSQL: ``schema`` (Prisma's convention: first in the ``search_path``), ``sslmode``
   (``disable|prefer|require|verify-ca|verify-full``, libpq's meanings), ``sslrootcert``,
-  ``sslcert``, ``sslkey``.
+  ``sslcert``, ``sslkey``, ``pooler`` (``transaction``: a transaction-mode pooler such
+  as PgBouncer sits in front of the server; see ``with_pooler``).
 - MySQL/MariaDB: ``ssl_mode`` (``DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY``,
   the mysql client's meanings), ``ssl_ca``, ``ssl_cert``, ``ssl_key``.
 - SQLite: ``mode`` (``ro`` opens the file read-only, ``rw``, ``rwc`` the default).
@@ -13,6 +14,7 @@ string takes a fixed set of options per backend (anything else is a ``ConfigErro
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import ssl
@@ -28,7 +30,17 @@ from sqlalchemy.exc import ArgumentError
 from ..dialects import Backend
 from ..errors import ConfigError
 
-__all__ = ["Backend", "DatabaseURL", "TLSMode", "TLSSettings", "file_url", "parse_url"]
+__all__ = [
+    "POOLERS",
+    "Backend",
+    "DatabaseURL",
+    "Pooler",
+    "TLSMode",
+    "TLSSettings",
+    "file_url",
+    "parse_url",
+    "with_pooler",
+]
 
 # scheme -> (backend, the only async driver we run it with)
 SCHEMES: dict[str, tuple[Backend, str]] = {
@@ -54,7 +66,7 @@ _MYSQL_MODES: dict[str, TLSMode] = {
 }
 # backend -> accepted query options; for TLS: option name -> TLSSettings attribute
 _OPTIONS: dict[Backend, tuple[str, ...]] = {
-    "postgresql": ("schema", "sslmode", "sslrootcert", "sslcert", "sslkey"),
+    "postgresql": ("schema", "sslmode", "sslrootcert", "sslcert", "sslkey", "pooler"),
     "mysql": ("ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"),
     "sqlite": ("mode",),
 }
@@ -67,6 +79,9 @@ _TLS_FILES: dict[str, str] = {
     "ssl_key": "key",
 }
 _SQLITE_MODES = ("ro", "rw", "rwc")
+
+Pooler = Literal["transaction"]
+POOLERS: tuple[Pooler, ...] = ("transaction",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +163,12 @@ class DatabaseURL:
         """PostgreSQL schema to put first in the search_path (``?schema=``)."""
         return self.options.get("schema")
 
+    @property
+    def pooler(self) -> Pooler | None:
+        """``"transaction"`` when a transaction-mode pooler (PgBouncer) is in front of
+        the server (``?pooler=transaction`` or ``define_config(pooler=...)``)."""
+        return "transaction" if self.options.get("pooler") == "transaction" else None
+
 
 def parse_url(provider: str) -> DatabaseURL:
     """Parse a provider URL into a ``DatabaseURL``; a wrong URL raises ``ConfigError``.
@@ -179,6 +200,8 @@ def parse_url(provider: str) -> DatabaseURL:
             f"not {driver}; use {scheme}:// or {scheme}+{async_driver}://"
         )
     options = _options(url, backend, shown)
+    if "pooler" in options:
+        _check_pooler(options["pooler"], f"provider {shown!r}: pooler=")
     if backend == "sqlite":
         return _sqlite(url, memory, options, shown)
     if not url.database:
@@ -203,6 +226,42 @@ def _options(url: URL, backend: Backend, shown: str) -> dict[str, str]:
             raise ConfigError(f"provider {shown!r}: URL option {name!r} has no value")
         options[name] = value
     return options
+
+
+def _check_pooler(value: object, where: str) -> None:
+    if value == "statement":
+        raise ConfigError(
+            f"{where}{value!r}: statement-mode pooling cannot run transactions; use "
+            "pool_mode = transaction (or session) in the pooler, and pooler='transaction'"
+        )
+    if value not in POOLERS:
+        raise ConfigError(
+            f"{where}{value!r} is not supported: use 'transaction' for a transaction-mode "
+            "pooler such as PgBouncer (a session-mode pooler needs nothing)"
+        )
+
+
+def with_pooler(url: DatabaseURL, pooler: str | None) -> DatabaseURL:
+    """``url`` with ``define_config(pooler=...)`` applied (``None``: as the URL says).
+
+    The keyword and ``?pooler=`` must agree when both are given; only PostgreSQL has
+    poolers of this kind (PgBouncer, RDS Proxy, Supavisor...).
+    """
+    if pooler is None:
+        return url
+    _check_pooler(pooler, "define_config(pooler=...): ")
+    if url.backend != "postgresql":
+        raise ConfigError(
+            f"define_config(pooler={pooler!r}) is for PostgreSQL behind PgBouncer-style "
+            f"pooling; {url.display} is {url.backend}: drop pooler="
+        )
+    given = url.options.get("pooler")
+    if given is not None and given != pooler:
+        raise ConfigError(
+            f"define_config(pooler={pooler!r}) disagrees with ?pooler={given} in the "
+            "provider URL: give one of them"
+        )
+    return dataclasses.replace(url, options={**url.options, "pooler": pooler})
 
 
 def _tls(backend: Backend, options: dict[str, str], shown: str) -> TLSSettings:

@@ -6,12 +6,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import QueryError, did_you_mean
-from .options import Placeholder
+from .options import Placeholder, check_count, suggest
+from .pages import Page, check_first, run_page
 from .planner import Executor, Query, QueryPlanner, Strategy, build_query
+from .stream import RowStream, check_chunk_size
 
 __all__ = ["CollectionQuery", "QueryNamespace"]
 
 _ALIASES = {"with_": "with"}
+_SPELLED = {"with": "with_"}
 
 
 class CollectionQuery:
@@ -24,13 +27,16 @@ class CollectionQuery:
         self._executor = executor
         self.slug = slug
 
-    def _options(self, given: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    def _options(self, given: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
         options = {}
         for key, value in given.items():
             name = _ALIASES.get(key, key)
-            if name not in allowed:
+            if name not in names:
+                # As the caller spells them: keyword arguments (with_, strategy).
+                known = [_SPELLED.get(n, n) for n in names] + ["strategy"]
                 raise QueryError(
-                    f"unknown option {key!r}" + did_you_mean(key, [*allowed, "with_"]), path=key
+                    f"unknown option {key!r}" + suggest(key, known, "options"),
+                    path=key,
                 )
             if value is not None:
                 options[name] = value
@@ -82,6 +88,73 @@ class CollectionQuery:
         return build_query(
             self._planner, self._executor, self.slug, options, single=True, strategy=strategy
         )
+
+    def stream(
+        self,
+        *,
+        columns: Mapping[str, bool] | None = None,
+        with_: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        order_by: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        strategy: Strategy = "auto",
+        chunk_size: int = 1000,
+        **kwargs: Any,
+    ) -> RowStream:
+        """The rows ``find_many`` would return, read ``chunk_size`` at a time (keyset
+        chunks: memory stays flat, no connection is held between chunks).
+
+        >>> # async for user in db.query.users.stream(with_={"posts": True}):
+        >>> #     ...
+        """
+        size = check_chunk_size(chunk_size)
+        cap = None if limit is None else check_count(limit, "limit")
+        given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
+                     offset=offset, extras=extras, **kwargs)  # fmt: skip
+        options = self._options(given, _MANY)
+        query = build_query(
+            self._planner, self._executor, self.slug, options, single=False, strategy=strategy
+        )
+        return RowStream(query, size, cap)
+
+    async def find_page(
+        self,
+        *,
+        columns: Mapping[str, bool] | None = None,
+        with_: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        order_by: Mapping[str, str] | None = None,
+        extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        strategy: Strategy = "auto",
+        first: int = 20,
+        after: str | None = None,
+        **kwargs: Any,
+    ) -> Page:
+        """One page of rows in keyset order: ``{"items": [...], "next": token | None,
+        "has_more": bool}``; pass ``next`` as ``after`` for the following page.
+
+        >>> # page = await db.query.users.find_page(order_by={"created_at": "desc"}, first=20)
+        >>> # page2 = await db.query.users.find_page(order_by=..., first=20, after=page["next"])
+        """
+        size = check_first(first)
+        given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
+                     extras=extras, **kwargs)  # fmt: skip
+        for key in ("limit", "offset"):
+            if key in given:
+                raise QueryError(
+                    f"find_page takes no {key}: pages are sized by first and start after the "
+                    "token of the previous page",
+                    path=key,
+                )
+        options = self._options(given, _MANY)
+        query = build_query(
+            self._planner, self._executor, self.slug, options, single=False, strategy=strategy
+        )
+        if query.values.placeholders:
+            raise QueryError("find_page() takes values, not placeholders")
+        return await run_page(query, size, after)
 
 
 _MANY = ("columns", "with", "where", "order_by", "limit", "offset", "extras")

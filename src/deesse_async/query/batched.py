@@ -210,7 +210,7 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
     link_kinds = [ctx.schema[rel.source].columns[c].kind for c in rel.source_columns]
     filters = [ctx.dialect.key_filter(link_columns, link_kinds, KEYS)]
     filters += compiler.target_filters(rel, cc, target, node.where)
-    order = list(forced) or order_expressions(node, target)
+    order = list(forced) or order_expressions(node, target, nulls_low=ctx.dialect.nulls_sort_low)
     links = [c.label(f"__l{i}") for i, c in enumerate(link_columns)]
     start = len(columns) + len(keys)
     link = tuple(range(start, start + len(links)))

@@ -20,16 +20,25 @@ if TYPE_CHECKING:
 __all__ = ["extra_kinds", "order_expressions", "selected", "top_level"]
 
 
-def order_expressions(node: QueryNode, table: sa.FromClause) -> list[Any]:
+def order_expressions(
+    node: QueryNode, table: sa.FromClause, *, nulls_low: bool = False
+) -> list[Any]:
     """The level's ORDER BY: the caller's order, then the primary key as tiebreak.
 
-    The tiebreak makes every result deterministic (and equal across strategies).
+    The tiebreak makes every result deterministic (and equal across strategies). NULL
+    sorts above every value on every backend (last in ASC, first in DESC): on a backend
+    that sorts it below (``nulls_low``, ``Dialect.nulls_sort_low``) a nullable column is
+    preceded by ``column IS NULL`` in the same direction.
     """
     if callable(node.order_by):
         given = node.order_by(table)
         exprs = list(given) if isinstance(given, list | tuple) else [given]
     else:
-        exprs = [table.c[c].desc() if desc else table.c[c].asc() for c, desc in node.order_by]
+        exprs = []
+        for c, desc in node.order_by:
+            column = table.c[c]
+            keys = [column.is_(None), column] if nulls_low and column.nullable else [column]
+            exprs += [k.desc() if desc else k.asc() for k in keys]
         if any(c == "id" for c, _ in node.order_by):
             return exprs  # the caller's order already ends every tie
     return [*exprs, table.c.id.asc()]
@@ -64,7 +73,7 @@ def top_level(
     """The top level's WHERE, ORDER BY, LIMIT (1 for find_first) and OFFSET."""
     if node.where is not None:
         stmt = stmt.where(compiler.compile(node.where, ctx.schema[node.slug], table))
-    stmt = stmt.order_by(*order_expressions(node, table))
+    stmt = stmt.order_by(*order_expressions(node, table, nulls_low=ctx.dialect.nulls_sort_low))
     if node.single:
         stmt = stmt.limit(1)
     elif node.limit is not None:

@@ -116,7 +116,9 @@ class _Builder:
         related = self.compiler.related(rel, target)
         conditions = [related.of(parent)]
         conditions += self.compiler.target_filters(rel, cc, target, node.where)
-        order = list(related.order) or order_expressions(node, target)
+        order = list(related.order) or order_expressions(
+            node, target, nulls_low=self.dialect.nulls_sort_low
+        )
         rows = sa.select().select_from(related.source).where(*conditions).correlate(parent)
         limit, offset = self.ctx.limit_bind(node.limit), self.ctx.limit_bind(node.offset)
         view, source = target, related.source

@@ -9,14 +9,13 @@ path and a did-you-mean before any SQL exists. Values are lifted out of the tree
 from __future__ import annotations
 
 import re
-import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..compile.coercion import coerce_value
+from ..compile.coercion import coerce_value, show
 from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
 from ..errors import QueryError, did_you_mean
@@ -202,7 +201,7 @@ class RelationFilter:
 Filter = Cmp | InList | IsNull | And | Or | Not | Const | Raw | RelationFilter
 
 COMPARE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "like", "ilike", "not_like", "not_ilike")
-OPERATORS = (*COMPARE_OPS, "in", "not_in", "is_null", "is_not_null")
+OPERATORS = (*COMPARE_OPS[:6], "in", "not_in", *COMPARE_OPS[6:], "is_null", "is_not_null")
 _TEXT_OPS = ("like", "ilike", "not_like", "not_ilike")
 _COMBINATORS = ("AND", "OR", "NOT")
 OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
@@ -242,7 +241,8 @@ class Values:
             known = self.placeholders.get(value.key, kind)
             if value.key in self.placeholders and known != kind and None not in (known, kind):
                 raise QueryError(
-                    f"placeholder {value.key!r} is used for values of kinds {known} and {kind}",
+                    f"placeholder {value.key!r} is used for values of kinds {known} and "
+                    f"{kind}; give each its own placeholder",
                     path=path,
                 )
             self.placeholders[value.key] = kind if kind is not None else known
@@ -256,13 +256,33 @@ class Values:
 # -- parsing --------------------------------------------------------------------------
 
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+# Other libraries' names for the operators (Prisma, Django, SQL), for did-you-mean.
+_OPERATOR_ALIASES = {
+    "equals": "eq", "exact": "eq", "is": "eq", "=": "eq", "==": "eq",
+    "neq": "ne", "not_equals": "ne", "!=": "ne", "<>": "ne",
+    "greater_than": "gt", ">": "gt", "greater_than_or_equal": "gte", ">=": "gte",
+    "less_than": "lt", "<": "lt", "less_than_or_equal": "lte", "<=": "lte",
+    "contains": "like", "starts_with": "like", "startswith": "like", "ends_with": "like",
+    "endswith": "like", "icontains": "ilike", "iexact": "ilike", "nin": "not_in",
+    "notin": "not_in", "isnull": "is_null", "not_null": "is_not_null",
+}  # fmt: skip
 
 
-def show(value: Any) -> str:
-    """A short repr of a caller's value for a message (values may nest thousands deep)."""
-    return _REPR.repr(value)
+def allowed(label: str, names: Any, most: int = 30) -> str:
+    """``"options: a, b, c"``: what a message lists as allowed (at most ``most`` names)."""
+    names = [str(n) for n in names]
+    if not names:
+        return f"{label}: none"
+    more = f", ... ({len(names)} in all)" if len(names) > most else ""
+    return f"{label}: {', '.join(names[:most])}{more}"
+
+
+def suggest(name: Any, names: Any, label: str, aliases: Mapping[str, str] | None = None) -> str:
+    """What follows "unknown x 'name'": ``"; did you mean 'y'? label: ..."`` (the names
+    that are allowed, and the closest of them when one is close)."""
+    names = [str(n) for n in names]
+    hint = did_you_mean(str(name), names, aliases)
+    return (f"{hint} " if hint else "; ") + allowed(label, names)
 
 
 def _join(path: str, key: str) -> str:
@@ -287,7 +307,8 @@ class _Parser:
         for key in options:
             if key not in OPTION_KEYS:
                 raise QueryError(
-                    f"unknown option {key!r}" + did_you_mean(str(key), OPTION_KEYS), path=path
+                    f"unknown option {key!r}" + suggest(key, OPTION_KEYS, "options"),
+                    path=_join(path, str(key)),
                 )
         is_one = relation is not None and relation.cardinality == "one"
         if options.get("limit") is not None and (single or is_one):
@@ -327,7 +348,7 @@ class _Parser:
         for key, flag in spec.items():
             if key not in cc.columns:
                 raise QueryError(
-                    f"unknown column {key!r} on {cc.slug!r}" + did_you_mean(str(key), names),
+                    f"unknown column {key!r} on {cc.slug!r}" + suggest(key, names, "columns"),
                     path=f"{path}.{key}",
                 )
             if not isinstance(flag, bool):
@@ -379,7 +400,7 @@ class _Parser:
             if info is None:
                 raise QueryError(
                     f"unknown relation {name!r} on {cc.slug!r}"
-                    + did_you_mean(str(name), list(cc.relations)),
+                    + suggest(name, cc.relations, "relations"),
                     path=sub_path,
                 )
             if sub is False or sub is None:
@@ -410,12 +431,13 @@ class _Parser:
             if column not in cc.columns:
                 raise QueryError(
                     f"unknown column {column!r} on {cc.slug!r}"
-                    + did_you_mean(str(column), list(cc.columns)),
+                    + suggest(column, cc.columns, "columns"),
                     path=f"{path}.{column}",
                 )
             if direction not in ("asc", "desc"):
                 raise QueryError(
-                    f"expected 'asc' or 'desc', got {show(direction)}", path=f"{path}.{column}"
+                    f"{show(direction)} is not a direction; use 'asc' or 'desc'",
+                    path=f"{path}.{column}",
                 )
             out.append((column, direction == "desc"))
         return tuple(out)
@@ -455,7 +477,8 @@ class _Parser:
                 options = [*cc.columns, *cc.relations, *_COMBINATORS, "RAW"]
                 raise QueryError(
                     f"unknown column or relation {key!r} on {cc.slug!r}"
-                    + did_you_mean(key, options),
+                    + (f"{hint} " if (hint := did_you_mean(key, options)) else "; ")
+                    + f"{allowed('columns', cc.columns)}; {allowed('relations', cc.relations)}",
                     path=sub,
                 )
         if not items:  # {} filters nothing, as in Drizzle
@@ -504,8 +527,9 @@ class _Parser:
             elif op in OPERATORS:
                 items.append(self.apply(column, kind, op, value, sub))
             else:
+                known = [*OPERATORS, *_COMBINATORS]
                 raise QueryError(
-                    f"unknown operator {op!r}" + did_you_mean(str(op), [*OPERATORS, *_COMBINATORS]),
+                    f"unknown operator {op!r}" + suggest(op, known, "operators", _OPERATOR_ALIASES),
                     path=sub,
                 )
         return items[0] if len(items) == 1 else And(tuple(items))
@@ -546,22 +570,25 @@ class _Parser:
             raise QueryError("None is not a value here; use is_null", path=path)
         try:
             checked = coerce_value(kind, value)
-        except (TypeError, ValueError) as exc:
-            raise QueryError(
-                f"value {show(value)} does not fit a {kind} column: {exc}", path=path
-            ) from None
+        except ValueError as exc:
+            raise QueryError(str(exc), path=path) from None
         return self.values.slot(checked, kind, path)
 
 
 def check_count(value: Any, path: str) -> int:
-    """A limit/offset: an int in [0, 2**63 - 1] (the range every backend's LIMIT takes)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise QueryError(f"expected a non-negative integer, got {show(value)}", path=path)
-    if value < 0:
-        raise QueryError(f"must be >= 0, got {value}", path=path)
-    if value > INT64_MAX:
-        raise QueryError(f"must be <= 2**63 - 1, got {value}", path=path)
-    return value
+    """A limit/offset: an int in [0, 2**63 - 1] (the range every backend's LIMIT takes),
+    converted by the coercion rule of every value (``"10"`` is 10)."""
+    count: int = value
+    if type(value) is not int:
+        try:
+            count = coerce_value("int", value)
+        except ValueError as exc:
+            raise QueryError(f"{exc}; give a non-negative integer", path=path) from None
+    if count < 0:
+        raise QueryError(f"must be >= 0, got {count}", path=path)
+    if count > INT64_MAX:
+        raise QueryError(f"must be <= 2**63 - 1, got {count}", path=path)
+    return count
 
 
 def parse_query(

@@ -50,6 +50,7 @@ from .options import (
     parse_query,
     parse_where,
     show,
+    suggest,
 )
 from .shapes import response_model
 
@@ -269,9 +270,7 @@ class Binder:
                 else:
                     out[name] = encode(kind, coerce_value(kind, value))
             except (TypeError, ValueError) as exc:
-                raise QueryError(
-                    f"placeholder {name!r}: {show(value)} does not fit ({exc})"
-                ) from None
+                raise QueryError(f"placeholder {name!r}: {exc}") from None
             if is_count:
                 try:
                     check_count(value, "")
@@ -591,7 +590,7 @@ def build_query(
     """Parse options (raising ``QueryError`` now) into a ``Query``."""
     if strategy not in STRATEGIES:
         raise QueryError(
-            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}",
+            f"unknown strategy {show(strategy)}" + suggest(strategy, STRATEGIES, "strategies"),
             path="strategy",
         )
     node, values = parse_query(planner.schema, slug, options, single=single)

@@ -13,6 +13,7 @@ import pydantic
 from pydantic import BaseModel, TypeAdapter
 
 from .._types import Row
+from ..compile.coercion import CoercionError, coerce_value
 from ..drivers.base import Connection, row_builder
 from ..errors import (
     AccessDenied,
@@ -32,7 +33,7 @@ from ..query.access import (
     reshape,
     rule_filter,
 )
-from ..query.options import Const
+from ..query.options import Const, suggest
 from .crud_statements import CollectionStatements
 from .integrity import explain_delete, explain_write
 
@@ -76,17 +77,18 @@ class Executor(Protocol):
     async def _settle(self, callbacks: list[Callable[[], Any]]) -> None: ...
 
 
-_ID_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    "int": TypeAdapter(pydantic.conint(strict=True, ge=-(2**63), le=2**63 - 1)),
-    "uuid": TypeAdapter(uuid.UUID),
-}
-
-
-def _errors(exc: pydantic.ValidationError, prefix: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return [
-        {"loc": prefix + tuple(e["loc"]), "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False)
-    ]
+def _errors(
+    exc: pydantic.ValidationError, prefix: tuple[Any, ...], model: type[BaseModel]
+) -> list[dict[str, Any]]:
+    out = []
+    for e in exc.errors(include_url=False):
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+            fields = list(model.model_fields)
+            key = str(e["loc"][0])
+            msg = f"unknown field {key!r}" + suggest(key, fields, "fields")
+        out.append({"loc": prefix + tuple(e["loc"]), "msg": msg, "type": e["type"]})
+    return out
 
 
 class CollectionAPI:
@@ -123,14 +125,18 @@ class CollectionAPI:
         try:
             validated = model.model_validate(data)
         except pydantic.ValidationError as exc:
-            raise ValidationError(self.slug, op, _errors(exc, prefix)) from None
+            raise ValidationError(self.slug, op, _errors(exc, prefix, model)) from None
         return validated.model_dump(exclude_unset=op == "update")
 
     def _check_id(self, id: Any, op: str) -> Any:
+        # The coercion rule of every value (compile/coercion.py): "7" is the id 7.
         try:
-            return _ID_ADAPTERS[self._s.cc.id_kind].validate_python(id)
-        except pydantic.ValidationError as exc:
-            raise ValidationError(self.slug, op, _errors(exc, ("id",))) from None
+            return coerce_value(self._s.cc.id_kind, id)
+        except ValueError as exc:
+            type_ = exc.type if isinstance(exc, CoercionError) else "value_error"
+            raise ValidationError(
+                self.slug, op, [{"loc": ("id",), "msg": str(exc), "type": type_}]
+            ) from None
 
     def _pk(self, id: Any) -> dict[str, Any]:
         return {"pk": self._s.codecs.encode(self._s.cc.id_kind, id)}

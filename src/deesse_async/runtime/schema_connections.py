@@ -19,7 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from ..dialects import DIALECTS
-from ..drivers.engines import schema_connect_args, schema_connect_errors, schema_engine_url
+from ..drivers.engines import (
+    schema_connect_args,
+    schema_connect_errors,
+    schema_engine_url,
+    schema_transaction_sql,
+)
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,14 +44,13 @@ async def _connect(url: DatabaseURL, opening: Any) -> Any:
 @asynccontextmanager
 async def admin_connection(url: DatabaseURL) -> AsyncIterator[AsyncConnection]:
     """A SQLAlchemy ``AsyncConnection`` inside a transaction, for schema work."""
-    engine = create_async_engine(
-        schema_engine_url(url), poolclass=NullPool, connect_args=await schema_connect_args(url)
-    )
+    args = await schema_connect_args(url)  # first: it finds out whether a pooler answers
+    engine = create_async_engine(schema_engine_url(url), poolclass=NullPool, connect_args=args)
     try:
         conn_cm = engine.begin()
         conn = await _connect(url, conn_cm.__aenter__())
         try:
-            for sql in DIALECTS[url.backend].admin_connection_sql:
+            for sql in (*DIALECTS[url.backend].admin_connection_sql, *schema_transaction_sql(url)):
                 await conn.exec_driver_sql(sql)
             yield conn
         except BaseException as exc:
@@ -98,6 +102,8 @@ async def schema_connection(url: DatabaseURL, *, write: bool) -> AsyncIterator[A
     conn = await _connect(url, engine.connect())
     try:
         await conn.begin()
+        for sql in schema_transaction_sql(url, only_schema=True):
+            await conn.exec_driver_sql(sql)
         yield conn
     finally:
         await conn.close()  # rolls back what was not committed
