@@ -162,7 +162,7 @@ async def test_bad_tokens_are_query_errors(make_db: MakeDb) -> None:
         (_forge({"v": 1, "o": digest, "k": [1]}), "number of key values"),
         (_forge({"v": 1, "o": digest, "k": ["abc", 1]}), "does not fit 'age'"),
         (_forge({"v": 1, "o": digest, "k": [20, None]}), "'id' cannot be null"),
-        (_forge({"v": 1, "o": digest, "k": [20, "1"]}), "does not fit 'id'"),
+        (_forge({"v": 1, "o": digest, "k": [20, "one"]}), "does not fit 'id'"),
         (_forge({"v": 1, "o": digest, "k": [2**70, 1]}), "does not fit 'age'"),
         (123, "expected a page token"),
     ]
