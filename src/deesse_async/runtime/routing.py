@@ -171,7 +171,8 @@ class ReadRouter:
         )
 
     async def stop(self) -> None:
-        """Stop the poller and close the replicas' pools (never raises)."""
+        """Stop the poller and close the replicas' pools (raises only the caller's own
+        cancellation)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
