@@ -51,7 +51,7 @@ RESERVED_SLUGS = frozenset(
         "query", "transaction", "metadata", "connect", "close", "push", "plan", "schema",
         "lifespan", "with_user", "collections", "dialect", "url", "execute", "is_connected",
         "acquire", "atomic", "collection", "manage", "trusted", "user",
-        "acquire_read", "primary", "replica", "read_routing",
+        "acquire_read", "primary", "replica", "read_routing", "run_in_transaction",
     }
 )  # fmt: skip
 
