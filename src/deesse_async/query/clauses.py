@@ -1,9 +1,10 @@
-"""The SELECT pieces both strategies share: what a level selects (columns, extras and
-how their values decode), its ORDER BY with the primary-key tiebreak, and the top
-level's WHERE / LIMIT / OFFSET."""
+"""The SELECT pieces both strategies share: what a level selects (columns, extras,
+aggregates and how their values decode), its ORDER BY with the primary-key tiebreak,
+and the top level's WHERE / LIMIT / OFFSET."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -17,26 +18,43 @@ from .options import QueryNode
 if TYPE_CHECKING:
     from .context import PlanContext
 
-__all__ = ["extra_kinds", "order_expressions", "selected", "top_level"]
+__all__ = [
+    "extra_kinds",
+    "order_expressions",
+    "selected",
+    "top_level",
+    "value_kinds",
+    "value_names",
+]
+
+_NONE: Mapping[str, Any] = {}
 
 
-def order_expressions(node: QueryNode, table: sa.FromClause) -> list[Any]:
+def order_expressions(
+    node: QueryNode, table: sa.FromClause, computed: Mapping[str, Any] = _NONE
+) -> list[Any]:
     """The level's ORDER BY: the caller's order, then the primary key as tiebreak.
 
+    ``computed``: the level's aggregates over ``table`` (``aggregate_expressions``).
     The tiebreak makes every result deterministic (and equal across strategies).
     """
     if callable(node.order_by):
         given = node.order_by(table)
         exprs = list(given) if isinstance(given, list | tuple) else [given]
     else:
-        exprs = [table.c[c].desc() if desc else table.c[c].asc() for c, desc in node.order_by]
+        exprs = []
+        for c, desc in node.order_by:
+            expr = computed[c] if c in computed else table.c[c]
+            exprs.append(expr.desc() if desc else expr.asc())
         if any(c == "id" for c, _ in node.order_by):
             return exprs  # the caller's order already ends every tie
     return [*exprs, table.c.id.asc()]
 
 
-def selected(node: QueryNode, table: sa.FromClause) -> list[Any]:
-    """Selected columns, then extras (labelled with their names)."""
+def selected(
+    node: QueryNode, table: sa.FromClause, computed: Mapping[str, Any] = _NONE
+) -> list[Any]:
+    """Selected columns, then extras and aggregates (labelled with their names)."""
     out: list[Any] = [table.c[c] for c in node.columns]
     for name, build in node.extras:
         expr = build(table)
@@ -46,7 +64,22 @@ def selected(node: QueryNode, table: sa.FromClause) -> list[Any]:
                 "not a SQLAlchemy expression"
             )
         out.append(expr.label(name))
+    out += [computed[name].label(name) for name, _ in node.aggregates]
     return out
+
+
+def value_names(node: QueryNode) -> list[str]:
+    """The row keys ``selected`` gives values for, in order."""
+    return [*node.columns, *(n for n, _ in node.extras), *(n for n, _ in node.aggregates)]
+
+
+def value_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:
+    """How each of ``selected``'s values decodes, in order."""
+    return [
+        *(cc.columns[c].kind for c in node.columns),
+        *extra_kinds(node, cc),
+        *(a.kind for _, a in node.aggregates),
+    ]
 
 
 def extra_kinds(node: QueryNode, cc: CompiledCollection) -> list[Kind | None]:
@@ -64,7 +97,7 @@ def top_level(
     """The top level's WHERE, ORDER BY, LIMIT (1 for find_first) and OFFSET."""
     if node.where is not None:
         stmt = stmt.where(compiler.compile(node.where, ctx.schema[node.slug], table))
-    stmt = stmt.order_by(*order_expressions(node, table))
+    stmt = stmt.order_by(*order_expressions(node, table, compiler.computed.get(id(table), _NONE)))
     if node.single:
         stmt = stmt.limit(1)
     elif node.limit is not None:
