@@ -25,6 +25,7 @@ report to the lead):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import operator
 import re
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from deesse_async import Aggregate
 from deesse_async.compile.schema import RelationInfo, Schema
 
 __all__ = [
@@ -97,6 +99,8 @@ def map_params(tree: Any, replace: Callable[[Param], Any]) -> Any:
     """A copy of ``tree`` with every ``Param`` replaced by ``replace(param)``."""
     if isinstance(tree, Param):
         return replace(tree)
+    if isinstance(tree, Aggregate) and tree.where is not None:
+        return dataclasses.replace(tree, where=map_params(tree.where, replace))
     if isinstance(tree, Mapping):
         return {k: map_params(v, replace) for k, v in tree.items()}
     if isinstance(tree, list | tuple):
