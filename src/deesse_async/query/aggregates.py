@@ -246,6 +246,7 @@ def _expression(
             .where(candidates.of(parent), *compiler.target_filters(rel, target_cc, first, a.where))
             .order_by(*(candidates.order or (first.c.id.asc(),)))
             .limit(1)
+            .correlate(parent)  # two levels up: auto-correlation sees one level only
             .scalar_subquery()
         )
         source: Any = target
