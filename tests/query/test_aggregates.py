@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from deesse_async import (
+    Aggregate,
     Database,
     QueryError,
     agg,
@@ -382,6 +383,14 @@ ERRORS: list[tuple[str, dict[str, Any], str]] = [
      {"aggregates": {"n": agg.count("posts", where={"score": "x"})}},
      "aggregates.n.where.score: value 'x' does not fit a int column"),
     ("not an aggregate", {"aggregates": {"n": 3}}, "aggregates.n: expected agg.count(...)"),
+    ("reserved name", {"aggregates": {"OR": agg.count("posts")}},
+     "aggregates.OR: aggregate name 'OR' is reserved"),
+    ("unknown function", {"aggregates": {"n": Aggregate("median", "posts", "score")}},  # type: ignore[arg-type]
+     "aggregates.n: unknown aggregate function 'median'"),
+    ("min of a boolean-free kind", {"aggregates": {"n": agg.min("posts", "tags")}},
+     "aggregates.n: agg.min: unknown column 'tags' on 'posts'"),
+    ("where not a dict", {"aggregates": {"n": agg.count("posts", where=5)}},  # type: ignore[arg-type]
+     "aggregates.n.where: expected a dict, got int"),
     ("not a dict", {"aggregates": [agg.count("posts")]},
      "aggregates: expected a dict of name -> agg.count(...)"),
     ("unknown name in where", {"aggregates": {"post_n": agg.count("posts")},

@@ -64,7 +64,7 @@ _PYTHON_TYPES: dict[Kind, type] = {
 }
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class Aggregate:
     """An aggregate over a relation's rows, as ``agg.count(...)`` & co. make it.
 

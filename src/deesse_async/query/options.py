@@ -394,11 +394,16 @@ class _Parser:
             if not isinstance(name, str) or not name.isidentifier():
                 raise QueryError(f"aggregate name {name!r} must be an identifier", path=path)
             sub = f"{path}.{name}"
+            if name.startswith("__") or name in (*_COMBINATORS, "RAW"):
+                raise QueryError(
+                    f"aggregate name {name!r} is reserved (AND, OR, NOT, RAW and names "
+                    "starting with '__' are not aggregate names); rename it",
+                    path=sub,
+                )
             taken = (
                 "a column" if name in cc.columns
                 else "a relation" if name in cc.relations
                 else "an extra" if name in extras
-                else "reserved" if name.startswith("__") or name in (*_COMBINATORS, "RAW")
                 else None
             )  # fmt: skip
             if taken is not None:
@@ -417,6 +422,12 @@ class _Parser:
         return tuple(out)
 
     def aggregate(self, cc: CompiledCollection, a: Aggregate, path: str) -> AggregateNode:
+        if a.function not in ("count", *AGGREGATE_KINDS):
+            raise QueryError(
+                f"unknown aggregate function {a.function!r}; use agg.count, agg.sum, agg.avg, "
+                "agg.min or agg.max",
+                path=path,
+            )
         info = cc.relations.get(a.relation) if isinstance(a.relation, str) else None
         if info is None:
             raise QueryError(
