@@ -4,9 +4,11 @@ the mistakes a caller can make."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+import sqlglot
 
 from deesse_async import (
     Aggregate,
@@ -14,6 +16,7 @@ from deesse_async import (
     QueryError,
     agg,
     collection,
+    define_config,
     define_relations,
     field,
     integer,
@@ -494,3 +497,92 @@ async def test_hidden_fields_cannot_be_aggregated(make_db: MakeDb, strategy: str
     # a nested level's aggregate is checked too
     with pytest.raises(QueryError, match=r"with_\.posts\.aggregates\.h\.where\.hidden"):
         await member.query.users.find_many(with_={"posts": hidden_where}, strategy=strategy)
+
+
+# -- golden SQL ---------------------------------------------------------------------------
+
+GOLDEN_URLS = {
+    "sqlite": "sqlite://:memory:",
+    "postgresql": "postgresql://localhost/golden",
+    "mysql": "mysql://localhost/golden",
+}
+GOLDEN = {
+    "postgresql": """
+        SELECT users_1.name,
+          (SELECT count(*) AS count_1 FROM posts AS posts_2
+           WHERE posts_2.author_id = users_1.id AND posts_2.status = $1::VARCHAR) AS n,
+          (SELECT CAST(sum(posts_3.score) AS BIGINT) AS sum_1 FROM posts AS posts_3
+           WHERE posts_3.author_id = users_1.id) AS total,
+          (SELECT CAST(sum(posts_4.score) AS DOUBLE PRECISION) / nullif(count(posts_4.score), 0)
+             AS anon_1 FROM posts AS posts_4 WHERE posts_4.author_id = users_1.id) AS mean
+        FROM users AS users_1
+        WHERE (SELECT count(*) AS count_1 FROM posts AS posts_2
+               WHERE posts_2.author_id = users_1.id AND posts_2.status = $1::VARCHAR)
+              > $2::BIGINT
+        ORDER BY (SELECT count(*) AS count_1 FROM posts AS posts_2
+                  WHERE posts_2.author_id = users_1.id AND posts_2.status = $1::VARCHAR) DESC,
+                 users_1.id ASC
+    """,
+    "mysql": """
+        SELECT users_1.name,
+          (SELECT count(*) AS count_1 FROM posts AS posts_2
+           WHERE posts_2.author_id = users_1.id AND posts_2.status = %s) AS n,
+          (SELECT CAST(sum(posts_3.score) AS SIGNED INTEGER) AS sum_1 FROM posts AS posts_3
+           WHERE posts_3.author_id = users_1.id) AS total,
+          (SELECT CAST(sum(posts_4.score) AS DOUBLE) / nullif(count(posts_4.score), 0)
+             AS anon_1 FROM posts AS posts_4 WHERE posts_4.author_id = users_1.id) AS mean
+        FROM users AS users_1
+        WHERE (SELECT count(*) AS count_1 FROM posts AS posts_2
+               WHERE posts_2.author_id = users_1.id AND posts_2.status = %s) > %s
+        ORDER BY (SELECT count(*) AS count_1 FROM posts AS posts_2
+                  WHERE posts_2.author_id = users_1.id AND posts_2.status = %s) DESC,
+                 users_1.id ASC
+    """,
+}
+
+
+def _normalise(sql: str) -> str:
+    text = " ".join(sql.split())
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
+
+
+def _golden_sql(backend: str) -> str:
+    collections, relations = blog()
+    db = define_config(provider=GOLDEN_URLS[backend], collections=collections, relations=relations)
+    return db.query.users.find_many(
+        columns={"name": True},
+        aggregates={
+            "n": agg.count("posts", where={"status": "published"}),
+            "total": agg.sum("posts", "score"),
+            "mean": agg.avg("posts", "score"),
+        },
+        where={"n": {"gt": 0}},
+        order_by={"n": "desc"},
+        strategy="lateral",
+    ).to_sql()
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize("backend", GOLDEN_URLS)
+def test_golden_sql(backend: str) -> None:
+    sql = _golden_sql(backend)
+    if backend == "sqlite":  # the same as PostgreSQL's, but for the bind markers
+        expected = re.sub(r"\$\d+::\w+", "?", GOLDEN["postgresql"])
+    else:
+        expected = GOLDEN[backend]
+    assert _normalise(sql) == _normalise(expected)
+    if backend != "mysql":  # sqlglot reads neither %s nor MySQL's CAST AS DOUBLE
+        read = "postgres" if backend == "postgresql" else "sqlite"
+        assert len(sqlglot.parse(re.sub(r"\$\d+", "1", sql), read=read)) == 1
+
+
+async def test_large_counts_and_sums_bind_as_64_bit(make_db: MakeDb) -> None:
+    db, _ = await seeded(make_db)
+    for strategy in STRATEGIES:
+        got = await db.query.users.find_many(
+            columns={"name": True},
+            aggregates={"n": agg.count("posts"), "s": agg.sum("posts", "score")},
+            where={"n": {"lt": 2**40}, "s": {"gt": -(2**62)}},
+            strategy=strategy,
+        )
+        assert got == [{"name": "ada", "n": 3, "s": 21}, {"name": "bob", "n": 1, "s": 1}]

@@ -189,7 +189,8 @@ def _as_double_mysql(element: AsDouble, compiler: Any, **kw: Any) -> str:
 
 def _value(node: AggregateNode, target: sa.FromClause) -> Any:
     if node.function == "count":
-        return sa.func.count()
+        # BIGINT: asyncpg binds a compared value as int4 for an Integer (2**31 would fail).
+        return sa.func.count(type_=sa.BigInteger())
     assert node.column is not None
     column = target.c[node.column]
     if node.function == "avg":
