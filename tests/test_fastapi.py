@@ -9,7 +9,16 @@ import httpx  # the test extra installs httpx and fastapi: missing is a failure,
 import pytest
 from fastapi import FastAPI
 
-from deesse_async import collection, define_config, field, relation, required, text, unique
+from deesse_async import (
+    collection,
+    define_config,
+    field,
+    integer,
+    relation,
+    required,
+    text,
+    unique,
+)
 from deesse_async.fastapi import install_error_handlers
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +134,70 @@ async def test_user_view_binds_the_request_user(tmp_path: Path, anyio_backend: s
             ]
             assert (await client.get("/documents", headers={"x-user": "bob"})).json() == ["b1"]
             assert (await client.get("/documents")).json() == []  # anonymous
+
+
+async def test_request_validation_errors(tmp_path: Path, anyio_backend: str) -> None:
+    """FastAPI's own 422s share the problem-details shape, unless ``request_errors=False``."""
+    from fastapi import Query
+
+    define_config(provider=f"sqlite:///{tmp_path / 'r.db'}", collections=[Authors, Notes])
+
+    for request_errors in (True, False):
+        app = FastAPI()
+        install_error_handlers(app, request_errors=request_errors)
+
+        @app.post("/notes/{id}")
+        async def note(id: int, body: Notes.create_model, n: int = Query(ge=1)) -> Any:  # type: ignore[name-defined]
+            return {}
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            r = await client.post("/notes/x?n=0", json={"body": "", "extra": 1})
+        assert r.status_code == 422
+        if not request_errors:
+            assert r.headers["content-type"] == "application/json"
+            assert isinstance(r.json()["detail"], list)
+            continue
+        assert r.headers["content-type"] == "application/problem+json"
+        body = r.json()
+        assert {k: body[k] for k in ("type", "title", "status")} == {
+            "type": "about:blank", "title": "Unprocessable Content", "status": 422
+        }  # fmt: skip
+        assert [(e["loc"], e["type"]) for e in body["errors"]] == [
+            (["path", "id"], "int_parsing"),
+            (["query", "n"], "greater_than_equal"),
+            (["body", "body"], "string_too_short"),
+            (["body", "extra"], "extra_forbidden"),
+        ]
+        assert body["detail"].startswith("invalid request: path.id: Input should be a valid")
+
+
+Counters = collection(slug="counters", fields={"n": required(field(type=integer()))})
+
+
+@pytest.mark.backends("postgresql")
+async def test_transaction_conflict_is_503_with_retry_after(make_db: Any) -> None:
+    """A real serialization failure that escapes a route (no retries left) is the server's
+    transient problem: 503 with ``Retry-After``, as problem details."""
+    db = await make_db([Counters])
+    row = await db.counters.create({"n": 0})
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/bump")
+    async def bump() -> Any:
+        async with db.transaction(isolation="repeatable_read") as tx:
+            await tx.counters.read(row["id"])  # the snapshot is taken here
+            await db.counters.update(row["id"], {"n": 5})  # another connection commits
+            return await tx.counters.update(row["id"], {"n": 1})  # 40001
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/bump")
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["retry-after"] == "1"
+    body = r.json()
+    assert (body["title"], body["status"]) == ("Service Unavailable", 503)
+    assert "run_in_transaction" in body["detail"]
+    assert (await db.counters.read(row["id"]))["n"] == 5  # the conflicting write stands

@@ -13,14 +13,18 @@ from .errors import ConnectionError as ConnectionError
 from .errors import DatabaseError as DatabaseError
 from .errors import DataConflictError as DataConflictError
 from .errors import DataLossError as DataLossError
+from .errors import DeadlockDetected as DeadlockDetected
 from .errors import DeesseError as DeesseError
 from .errors import ForeignKeyViolation as ForeignKeyViolation
 from .errors import HookRecursionError as HookRecursionError
 from .errors import IntegrityError as IntegrityError
+from .errors import LockTimeout as LockTimeout
 from .errors import NotFound as NotFound
 from .errors import NotNullViolation as NotNullViolation
 from .errors import QueryError as QueryError
 from .errors import SchemaSyncError as SchemaSyncError
+from .errors import SerializationFailure as SerializationFailure
+from .errors import TransactionConflict as TransactionConflict
 from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
 from .query.access import AccessContext as AccessContext
@@ -98,6 +102,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseView",
     "Date",
+    "DeadlockDetected",
     "DeesseError",
     "Email",
     "Field",
@@ -107,6 +112,7 @@ __all__ = [
     "Integer",
     "IntegrityError",
     "Json",
+    "LockTimeout",
     "NotFound",
     "NotNullViolation",
     "Number",
@@ -122,11 +128,13 @@ __all__ = [
     "Relations",
     "SchemaSyncError",
     "Select",
+    "SerializationFailure",
     "SyncPlan",
     "Text",
     "Through",
     "Timestamp",
     "Transaction",
+    "TransactionConflict",
     "UniqueViolation",
     "Uuid",
     "ValidationError",

@@ -10,6 +10,10 @@ DeesseError
  ├── DataLossError          a schema plan would lose data and was not accepted
  ├── ConnectionError        the database cannot be reached (URL shown, password hidden)
  └── DatabaseError          any other error the database reported
+      ├── TransactionConflict  concurrent transactions collided: run it again
+      │    ├── SerializationFailure  (SQLSTATE 40001)
+      │    ├── DeadlockDetected      (40P01, MariaDB 1213)
+      │    └── LockTimeout           (55P03, MariaDB 1205, SQLite busy)
       ├── SchemaSyncError   the database refused a statement of a schema plan (names it)
       │    └── DataConflictError  the live data would make the plan fail (nothing ran)
       └── IntegrityError    a constraint refused the write
@@ -35,14 +39,18 @@ __all__ = [
     "DataConflictError",
     "DataLossError",
     "DatabaseError",
+    "DeadlockDetected",
     "DeesseError",
     "ForeignKeyViolation",
     "HookRecursionError",
     "IntegrityError",
+    "LockTimeout",
     "NotFound",
     "NotNullViolation",
     "QueryError",
     "SchemaSyncError",
+    "SerializationFailure",
+    "TransactionConflict",
     "UniqueViolation",
     "ValidationError",
     "did_you_mean",
@@ -123,6 +131,46 @@ class ConnectionError(DeesseError):
 
 class DatabaseError(DeesseError):
     """The database refused a statement for a reason not covered by a narrower class."""
+
+
+class TransactionConflict(DatabaseError):
+    """Concurrent transactions collided and the database gave up on this one; running the
+    whole transaction again usually succeeds (``db.run_in_transaction`` does it).
+
+    ``code`` is the SQLSTATE or error number the database reported. Catch this class to
+    retry by hand; the subclasses say which collision it was.
+    """
+
+    what = "this transaction collided with a concurrent one"
+
+    def __init__(self, detail: str, *, code: str = "") -> None:
+        self.code = code
+        super().__init__(
+            f"{self.what} ({detail}); the transaction is rolled back: run it again, e.g. "
+            "`await db.run_in_transaction(fn, retries=3)` re-runs fn on such conflicts "
+            "(raise retries= if they are frequent)"
+        )
+
+
+class SerializationFailure(TransactionConflict):
+    """A serializable (or repeatable-read) transaction read data that a concurrent one
+    changed (SQLSTATE 40001); running it again sees the new data."""
+
+    what = "could not serialize this transaction with a concurrent one that changed what it read"
+
+
+class DeadlockDetected(TransactionConflict):
+    """Two transactions waited for each other's locks; the database rolled this one back
+    (PostgreSQL 40P01, MariaDB/MySQL 1213). Locking rows in the same order avoids it."""
+
+    what = "deadlock: this transaction and a concurrent one waited for each other's locks"
+
+
+class LockTimeout(TransactionConflict):
+    """A lock stayed held by another transaction past the lock timeout (PostgreSQL
+    55P03, MariaDB/MySQL 1205, SQLite's busy timeout)."""
+
+    what = "a lock held by a concurrent transaction was not released in time"
 
 
 class SchemaSyncError(DatabaseError):

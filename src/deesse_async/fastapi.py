@@ -10,6 +10,9 @@
 | ``UniqueViolation``, ``ForeignKeyViolation`` | 409, ``errors`` names the field |
 | ``AccessDenied`` | 403 |
 | ``QueryError`` | 400, ``errors`` names the option path |
+| ``TransactionConflict`` (retries used up) | 503 with ``Retry-After: 1``: transient, try again |
+| FastAPI's ``RequestValidationError`` | 422, as ``ValidationError`` (``loc`` starts with
+  ``"body"``, ``"query"``, ``"path"``...) |
 
 Other errors are left to the app (a ``ConnectionError`` is a server problem, not the
 client's). Needs Starlette (FastAPI depends on it): ``pip install 'deesse-async[fastapi]'``.
@@ -17,6 +20,7 @@ client's). Needs Starlette (FastAPI depends on it): ``pip install 'deesse-async[
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import (
@@ -26,11 +30,12 @@ from .errors import (
     IntegrityError,
     NotFound,
     QueryError,
+    TransactionConflict,
     UniqueViolation,
     ValidationError,
 )
 
-__all__ = ["install_error_handlers", "problem", "user_view"]
+__all__ = ["install_error_handlers", "problem", "request_problem", "user_view"]
 
 _STATUS: dict[type[DeesseError], tuple[int, str]] = {
     NotFound: (404, "Not Found"),
@@ -39,7 +44,11 @@ _STATUS: dict[type[DeesseError], tuple[int, str]] = {
     ForeignKeyViolation: (409, "Conflict"),
     AccessDenied: (403, "Forbidden"),
     QueryError: (400, "Bad Request"),
+    # A conflict that outlived run_in_transaction's retries: the server's transient
+    # problem, not the client's mistake; the same request may well succeed again.
+    TransactionConflict: (503, "Service Unavailable"),
 }
+_HEADERS: dict[int, dict[str, str]] = {503: {"Retry-After": "1"}}
 
 
 def problem(exc: DeesseError) -> tuple[int, dict[str, Any]]:
@@ -66,9 +75,29 @@ def problem(exc: DeesseError) -> tuple[int, dict[str, Any]]:
     return status, body
 
 
-def install_error_handlers(app: Any) -> None:
+def request_problem(errors: Sequence[Mapping[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """The 422 problem-details body for FastAPI's request validation ``errors`` (its
+    ``RequestValidationError.errors()``), shaped as a ``ValidationError``'s.
+
+    >>> status, body = request_problem(
+    ...     [{"loc": ("body", "title"), "msg": "Field required", "type": "missing"}])
+    >>> status, body["detail"], body["errors"][0]["loc"]
+    (422, 'invalid request: body.title: Field required', ['body', 'title'])
+    """
+    items = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+    detail = "; ".join(".".join(map(str, e["loc"])) + f": {e['msg']}" for e in items)
+    status, title = _STATUS[ValidationError]
+    body = {"type": "about:blank", "title": title, "status": status}
+    return status, {**body, "detail": f"invalid request: {detail}", "errors": items}
+
+
+def install_error_handlers(app: Any, *, request_errors: bool = True) -> None:
     """Answer the library's client errors as problem-details JSON on ``app`` (a FastAPI
     or Starlette application).
+
+    ``request_errors``: also answer FastAPI's own request validation errors (a body that
+    does not fit ``Posts.create_model``, a path parameter that is not an int) in the same
+    format, so that clients read one error shape (422) whoever found the mistake.
 
     >>> # app = FastAPI(lifespan=db.lifespan()); install_error_handlers(app)
     """
@@ -85,10 +114,28 @@ def install_error_handlers(app: Any) -> None:
     async def handle(request: Any, exc: Exception) -> Any:
         assert isinstance(exc, DeesseError)
         status, body = problem(exc)
-        return JSONResponse(body, status_code=status, media_type="application/problem+json")
+        return JSONResponse(
+            body,
+            status_code=status,
+            media_type="application/problem+json",
+            headers=_HEADERS.get(status),
+        )
 
     for cls in _STATUS:
         app.add_exception_handler(cls, handle)
+    if not request_errors:
+        return
+    try:
+        from fastapi.exceptions import RequestValidationError
+    except ImportError:  # plain Starlette: no request validation of its own
+        return
+
+    async def handle_request(request: Any, exc: Exception) -> Any:
+        assert isinstance(exc, RequestValidationError)
+        status, body = request_problem(exc.errors())
+        return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+    app.add_exception_handler(RequestValidationError, handle_request)
 
 
 def user_view(db: Any, current_user: Any) -> Any:

@@ -5,18 +5,29 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.sql import util as sql_util
 
+from ..errors import ConfigError, did_you_mean
 from .sync_rules import CheckSpelling, TypeRules
 
 if TYPE_CHECKING:  # importing it loads sqlalchemy.orm (~0.1 s at import deesse_async)
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["Backend", "ColumnType", "CompiledSQL", "Dialect", "compile_sql", "sa_dialect"]
+__all__ = [
+    "ISOLATION_LEVELS",
+    "Backend",
+    "ColumnType",
+    "CompiledSQL",
+    "Dialect",
+    "Isolation",
+    "compile_sql",
+    "isolation_level",
+    "sa_dialect",
+]
 
 Backend: TypeAlias = Literal["postgresql", "sqlite", "mysql"]
 """A database family (``Dialect.name``); MariaDB is "mysql"."""
@@ -25,6 +36,28 @@ ColumnType: TypeAlias = Literal["timestamp", "int_id", "indexed_text", "json"]
 """The column types a backend may spell its own way (``Dialect.column_variants``):
 ``timestamp`` (aware datetime), ``int_id`` (auto-increment integer key), ``indexed_text``
 (unbounded text under a unique constraint or index), ``json``."""
+
+Isolation: TypeAlias = Literal[
+    "serializable", "repeatable_read", "read_committed", "read_uncommitted"
+]
+"""A transaction isolation level (``db.transaction(isolation=...)``), strongest first."""
+ISOLATION_LEVELS: tuple[Isolation, ...] = get_args(Isolation)
+
+
+def isolation_level(value: object) -> Isolation | None:
+    """``value`` checked as an isolation level (``None``: the database's default).
+
+    >>> isolation_level("serializable")
+    'serializable'
+    """
+    if value is None or value in ISOLATION_LEVELS:
+        return value
+    allowed = ", ".join(repr(v) for v in ISOLATION_LEVELS)
+    hint = did_you_mean(str(value), ISOLATION_LEVELS)
+    raise ConfigError(
+        f"unknown isolation level {value!r}{hint}: use one of {allowed}, or None for the "
+        "database's default"
+    )
 
 
 class Dialect:
@@ -67,6 +100,18 @@ class Dialect:
     max_bind_params: ClassVar[int] = 32767
     # The statement that opens a write transaction
     begin_sql: ClassVar[str] = "BEGIN"
+
+    def begin_isolated(self, isolation: Isolation) -> tuple[str, ...]:
+        """The statements that open a transaction at ``isolation``, run in order.
+
+        The default is one ``BEGIN ISOLATION LEVEL ...`` (PostgreSQL's spelling): one
+        statement, so nothing of it outlives the transaction on the session.
+
+        >>> from deesse_async.dialects import DIALECTS
+        >>> DIALECTS["postgresql"].begin_isolated("repeatable_read")
+        ('BEGIN ISOLATION LEVEL REPEATABLE READ',)
+        """
+        return (f"BEGIN ISOLATION LEVEL {isolation.replace('_', ' ').upper()}",)
 
     def __init__(self) -> None:
         self.sa_dialect: SADialect = self._sa_dialect()

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from .base import ColumnType, Dialect, sa_dialect
+from .base import ColumnType, Dialect, Isolation, sa_dialect
 from .sync_rules import TypeRules
 
 __all__ = ["MySQLDialect"]
@@ -76,6 +76,20 @@ class MySQLDialect(Dialect):
 
     def _sa_dialect(self) -> SADialect:
         return sa_dialect(sa_asyncmy.dialect)
+
+    def begin_isolated(self, isolation: Isolation) -> tuple[str, ...]:
+        """``SET TRANSACTION ISOLATION LEVEL ...`` then ``START TRANSACTION``.
+
+        Without SESSION the SET applies to the next transaction only, and a ROLLBACK
+        (what a failed or cancelled START TRANSACTION gets) clears it: it never leaks to
+        the connection's next borrower.
+
+        >>> from deesse_async.dialects import DIALECTS
+        >>> DIALECTS["mysql"].begin_isolated("serializable")
+        ('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'START TRANSACTION')
+        """
+        level = isolation.replace("_", " ").upper()
+        return (f"SET TRANSACTION ISOLATION LEVEL {level}", "START TRANSACTION")
 
     # -- queries (query/): key sets, JSON aggregation, values inside JSON -----------
 

@@ -34,6 +34,7 @@ from .base import (
     PoolOptions,
     Translate,
     commits_itself,
+    conflict_error,
     database_error,
     integrity_error,
     missing_table,
@@ -105,6 +106,10 @@ _INTEGRITY = {
     "SQLITE_CONSTRAINT_CHECK": "check",
 }
 
+# "database is locked": another connection kept the write lock past busy_timeout (5 s)
+# -> LockTimeout, a TransactionConflict (retryable).
+_BUSY = "SQLITE_BUSY"
+
 
 def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
     """sqlite3 exception -> ``DeesseError`` (None: not a database error)."""
@@ -127,6 +132,9 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             f"SQLite database {url} is read-only (opened with ?mode=ro, or its file or "
             f"directory cannot be written): the write was refused ({exc})"
         )
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(_BUSY):
+        return conflict_error("lock_timeout", "SQLite", name, str(exc))
     if isinstance(exc, sqlite3.Error):
         return database_error("SQLite", getattr(exc, "sqlite_errorname", "error"), str(exc))
     if isinstance(exc, ValueError) and "closed" in str(exc):

@@ -26,6 +26,7 @@ from .base import (
     PoolOptions,
     Translate,
     commits_itself,
+    conflict_error,
     database_error,
     integrity_error,
     missing_table,
@@ -114,6 +115,11 @@ _INTEGRITY = {
 # denied; 1049: unknown database; 1053: server shutdown in progress; 1927: connection
 # killed (MariaDB); 2014: commands out of sync; 4031: disconnected for inactivity (MySQL 8).
 _CONNECTION = {1044, 1045, 1049, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2055, 4031}
+# Collisions with a concurrent transaction -> TransactionConflict subclass (retryable):
+# 1213 deadlock (InnoDB rolled the transaction back), 1205 lock wait timeout, 3572
+# NOWAIT (MySQL 8), 1020 "record has changed since last read" (MariaDB's
+# innodb_snapshot_isolation: a repeatable-read write conflict).
+_CONFLICTS = {1213: "deadlock", 1205: "lock_timeout", 3572: "lock_timeout", 1020: "serialization"}
 _NO_SUCH_TABLE = 1146  # "Table 'shop.notes' doesn't exist" -> "push the schema"
 _TLS_FAILED = (2003, 2026)  # with "SSL" in the message: the TLS handshake failed
 
@@ -141,6 +147,8 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
             return integrity_error(
                 _INTEGRITY[errno], constraints, constraint=_constraint(errno, message)
             )
+        if errno in _CONFLICTS:
+            return conflict_error(_CONFLICTS[errno], "MySQL", errno, message)
         if errno == _NO_SUCH_TABLE:
             names = quoted_names(message)
             return missing_table(names[0].rpartition(".")[2] if names else message, url)

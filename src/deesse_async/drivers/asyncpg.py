@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from .._types import DriverRow
-from ..errors import ConfigError, ConnectionError, DeesseError
+from ..errors import ConfigError, ConnectionError, DatabaseError, DeesseError
 from .base import (
     STORED,
     Codecs,
@@ -27,6 +27,7 @@ from .base import (
     PoolOptions,
     Translate,
     commits_itself,
+    conflict_error,
     database_error,
     integrity_error,
     missing_table,
@@ -91,7 +92,17 @@ _INTEGRITY = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "2
 # Classes meaning the connection is gone or unusable -> ConnectionError: 08 connection
 # exception, 57P shutdown / terminated backend, 3D no such database, 28 authentication.
 _CONNECTION_CLASSES = ("08", "57P", "3D", "28")
-_UNDEFINED_TABLE = "42P01"  # 'relation "notes" does not exist' -> "push the schema"
+# Collisions with a concurrent transaction -> TransactionConflict subclass (retryable):
+# serialization_failure, deadlock_detected, lock_not_available (NOWAIT, lock_timeout).
+_CONFLICTS = {"40001": "serialization", "40P01": "deadlock", "55P03": "lock_timeout"}
+_UNDEFINED_TABLE = "42P01"
+# COMMIT of a transaction a failed statement aborted rolls back without an error.
+_ABORTED = (
+    "the transaction was rolled back, not committed: a statement in it failed and "
+    "PostgreSQL aborts the whole transaction on an error (the error was caught inside the "
+    "block); nothing of it is stored. Run a statement that may fail in a savepoint, "
+    "`async with tx.transaction():`, to go on after its error"
+)  # 'relation "notes" does not exist' -> "push the schema"
 
 
 def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> DeesseError | None:
@@ -109,6 +120,8 @@ def translate(exc: BaseException, constraints: ConstraintNames, url: str) -> Dee
                 column=getattr(exc, "column_name", None),
                 detail=getattr(exc, "detail", None) or "",
             )
+        if state in _CONFLICTS:
+            return conflict_error(_CONFLICTS[state], "PostgreSQL", state, str(exc))
         if state == _UNDEFINED_TABLE:
             names = re.findall(r'"([^"]+)"', str(exc))
             return missing_table(names[0] if names else str(exc), url)
@@ -197,7 +210,9 @@ class AsyncpgConnection(Connection):
 
     async def commit(self) -> None:
         with self.errors:
-            await self._raw.execute("COMMIT")
+            status = await self._raw.execute("COMMIT")
+        if status == "ROLLBACK":  # PostgreSQL's answer to COMMIT in an aborted transaction
+            raise DatabaseError(_ABORTED)
 
     async def rollback(self) -> None:
         # Sent even when asyncpg does not report a transaction: a BEGIN whose caller was

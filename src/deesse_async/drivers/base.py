@@ -27,10 +27,14 @@ from ..errors import (
     CheckViolation,
     ConnectionError,
     DatabaseError,
+    DeadlockDetected,
     DeesseError,
     ForeignKeyViolation,
     IntegrityError,
+    LockTimeout,
     NotNullViolation,
+    SerializationFailure,
+    TransactionConflict,
     UniqueViolation,
 )
 
@@ -45,6 +49,7 @@ __all__ = [
     "PoolOptions",
     "Translate",
     "commits_itself",
+    "conflict_error",
     "integrity_error",
     "shielded",
     "stored",
@@ -355,6 +360,18 @@ def integrity_error(
     if detail:
         message += f" ({detail})"
     return INTEGRITY_CLASSES[kind](message, collection=slug, field=field)
+
+
+CONFLICT_CLASSES: dict[str, type[TransactionConflict]] = {
+    "serialization": SerializationFailure,
+    "deadlock": DeadlockDetected,
+    "lock_timeout": LockTimeout,
+}
+
+
+def conflict_error(kind: str, database: str, code: object, message: str) -> DeesseError:
+    """The ``TransactionConflict`` subclass for ``kind`` (a retryable collision)."""
+    return CONFLICT_CLASSES[kind](f"{database} error {code}: {message}", code=str(code))
 
 
 def quoted_names(message: str) -> list[str]:

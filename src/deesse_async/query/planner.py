@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from .._types import Row
 from ..compile.coercion import coerce_value, value_kind
@@ -50,6 +51,7 @@ from .options import (
     parse_where,
     show,
 )
+from .shapes import response_model
 
 __all__ = ["Plan", "PreparedQuery", "Query", "QueryPlanner", "Strategy"]
 
@@ -388,6 +390,11 @@ class Query:
         plan, required = self._plan()
         return PreparedQuery(name, self, plan, required)
 
+    @property
+    def response_model(self) -> type[BaseModel]:
+        """A pydantic model of one row this query returns (``list[q.response_model]``)."""
+        return response_model(self.planner, self.planner.schema, self.node)
+
     def to_sql(self) -> str:
         """The SQL this query runs (several statements for the batched strategy), with
         the access rules of its view merged in when they can run without awaiting."""
@@ -420,6 +427,11 @@ class PreparedQuery:
     def strategy(self) -> str:
         """The strategy the plan uses ("lateral" or "batched")."""
         return self.plan.strategy
+
+    @property
+    def response_model(self) -> type[BaseModel]:
+        """A pydantic model of one row this query returns (``list[q.response_model]``)."""
+        return self.query.response_model
 
     def to_sql(self) -> str:
         """The SQL this prepared query runs (access rules merged in, as ``Query.to_sql``)."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.lowlevel
 import sqlalchemy as sa
@@ -15,21 +15,25 @@ import sqlalchemy as sa
 from .._types import ManageRule
 from ..compile.schema import Schema
 from ..dialects import DIALECTS, Dialect
+from ..dialects.base import Isolation, isolation_level
 from ..drivers import Connection, Pool, PoolOptions, codecs_for, create_pool
 from ..drivers.base import shielded, stored
 from ..drivers.url import DatabaseURL
-from ..errors import ConnectionError, DeesseError, did_you_mean
+from ..errors import ConfigError, ConnectionError, DeesseError, did_you_mean
 from ..query.access import ANONYMOUS, TRUSTED, Actor, run_callbacks
 from ..query.api import QueryNamespace
 from ..query.planner import QueryPlanner
 from .crud import CollectionAPI
 from .crud_statements import CollectionStatements
+from .retries import check_retries, retrying
 
 if TYPE_CHECKING:
     from typing import Self
 
 
 __all__ = ["BaseDatabase", "DatabaseView", "Transaction"]
+
+T = TypeVar("T")
 
 
 _COMMITTED = (
@@ -39,9 +43,10 @@ _COMMITTED = (
 
 
 @asynccontextmanager
-async def _in_transaction(pool: Pool) -> AsyncIterator[Connection]:
+async def _in_transaction(pool: Pool, begin: Sequence[str] = ()) -> AsyncIterator[Connection]:
     """A pooled connection inside BEGIN ... COMMIT; the cancellation rule of
-    docs/reliability.md ("What cancellation means") is kept here.
+    docs/reliability.md ("What cancellation means") is kept here. ``begin``: the
+    statements that open it (an isolation level), else the driver's own BEGIN.
 
     Before COMMIT is sent, anything (an error, a cancellation, also one that lands
     while BEGIN is in flight) rolls the whole transaction back and propagates. Once
@@ -53,7 +58,7 @@ async def _in_transaction(pool: Pool) -> AsyncIterator[Connection]:
     try:
         async with pool.acquire() as conn:
             try:
-                await conn.begin()
+                await _begin(conn, begin)
                 yield conn
                 # A cancellation requested during the block's last step lands here,
                 # before COMMIT: rolled back, as promised.
@@ -67,6 +72,13 @@ async def _in_transaction(pool: Pool) -> AsyncIterator[Connection]:
         if committed and _COMMITTED not in getattr(exc, "__notes__", ()):
             exc.add_note(_COMMITTED)
         raise
+
+
+async def _begin(conn: Connection, statements: Sequence[str]) -> None:
+    if not statements:
+        await conn.begin()
+    for sql in statements:
+        await conn.execute(sql)
 
 
 async def _commit(conn: Connection) -> None:
@@ -167,6 +179,32 @@ class _View:
         if callbacks:
             await run_callbacks(callbacks)
 
+    async def run_in_transaction(
+        self,
+        fn: Callable[[Transaction], Awaitable[T]],
+        retries: int = 3,
+        isolation: Isolation | None = "serializable",
+    ) -> T:
+        """``await fn(tx)`` in a transaction, re-run on a conflict with a concurrent one.
+
+        A serialization failure, a deadlock or a lock timeout (``TransactionConflict``)
+        rolls the attempt back and runs ``fn`` again in a new transaction, at most
+        ``retries`` more times, after a short jittered backoff; the last conflict
+        propagates. Any other exception propagates at once. ``ctx.on_commit`` callbacks
+        run once, after the attempt that committed. Returns what ``fn`` returned.
+        ``fn`` may run several times: keep side effects out of it (use on_commit).
+
+        >>> # async def transfer(tx): ...
+        >>> # await db.with_user(u).run_in_transaction(transfer, retries=5)
+        """
+        begin = self._db._begin_statements(isolation)
+        retries = check_retries(retries)
+        db, actor = self._db, self._actor
+        what = f"run_in_transaction({getattr(fn, '__qualname__', repr(fn))})"
+        result, callbacks = await retrying(lambda: _attempt(db, actor, begin, fn), retries, what)
+        await _after_commit(callbacks)
+        return result
+
 
 class BaseDatabase(_View):
     """A database's pool, CRUD and queries: ``async with db:`` opens the pool.
@@ -238,6 +276,11 @@ class BaseDatabase(_View):
     ) -> None:
         await self.close()
 
+    def _begin_statements(self, isolation: object) -> tuple[str, ...]:
+        """What opens a transaction at ``isolation`` (checked; ``()``: the default)."""
+        level = isolation_level(isolation)
+        return self.dialect.begin_isolated(level) if level is not None else ()
+
     def _require_pool(self) -> Pool:
         if self._pool is None:
             raise ConnectionError(
@@ -255,17 +298,21 @@ class BaseDatabase(_View):
         """A new transaction (internal; CRUD uses it)."""
         return _root_transaction(self, self._actor)
 
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(
+        self, isolation: Isolation | None = None
+    ) -> AbstractAsyncContextManager[Transaction]:
         """Run several operations atomically; an exception rolls all of them back.
 
         ``tx.transaction()`` inside it is a savepoint: its failure rolls back only its
         own work. The transaction keeps this view's user (``db.with_user(u).transaction()``).
+        ``isolation``: "serializable", "repeatable_read", "read_committed" or
+        "read_uncommitted" (None: the database's default); see docs/runtime.md.
 
         >>> # async with db.transaction() as tx:
         >>> #     user = await tx.users.create({...})
         >>> #     await tx.posts.create({"author_id": user["id"], ...})
         """
-        return _root_transaction(self, self._actor)
+        return _root_transaction(self, self._actor, self._begin_statements(isolation))
 
 
 class DatabaseView(_View):
@@ -294,9 +341,12 @@ class DatabaseView(_View):
         """A new transaction (internal)."""
         return _root_transaction(self._db, self._actor)
 
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(
+        self, isolation: Isolation | None = None
+    ) -> AbstractAsyncContextManager[Transaction]:
         """A transaction seen by this view's caller (as ``db.transaction()``)."""
-        return _root_transaction(self._db, self._actor)
+        db = self._db
+        return _root_transaction(db, self._actor, db._begin_statements(isolation))
 
 
 @dataclass(eq=False)
@@ -311,18 +361,43 @@ class _TxState:
 
 
 @asynccontextmanager
-async def _root_transaction(db: BaseDatabase, actor: Actor) -> AsyncIterator[Transaction]:
+async def _root_transaction(
+    db: BaseDatabase, actor: Actor, begin: Sequence[str] = ()
+) -> AsyncIterator[Transaction]:
     """BEGIN ... COMMIT; the ``on_commit`` callbacks run after the commit, never after a
     rollback."""
-    async with _in_transaction(db._require_pool()) as conn:
+    async with _in_transaction(db._require_pool(), begin) as conn:
         state = _TxState(conn, 0)
         try:
             yield Transaction(db, state, actor)
         finally:
             state.ended = True
-    if state.callbacks:
+    await _after_commit(state.callbacks)
+
+
+async def _attempt(
+    db: BaseDatabase,
+    actor: Actor,
+    begin: Sequence[str],
+    fn: Callable[[Transaction], Awaitable[T]],
+) -> tuple[T, list[Callable[[], Any]]]:
+    """One run of ``fn`` in a transaction of its own (``run_in_transaction``). Its
+    ``on_commit`` callbacks are returned, not run: only those of the attempt that
+    committed run, once, and only after the retrying is over (a callback's own error is
+    never taken for a conflict of the transaction's)."""
+    async with _in_transaction(db._require_pool(), begin) as conn:
+        state = _TxState(conn, 0)
         try:
-            await run_callbacks(state.callbacks)
+            result = await fn(Transaction(db, state, actor))
+        finally:
+            state.ended = True
+    return result, state.callbacks
+
+
+async def _after_commit(callbacks: list[Callable[[], Any]]) -> None:
+    if callbacks:
+        try:
+            await run_callbacks(callbacks)
         except asyncio.CancelledError as exc:  # the commit stands: say so
             exc.add_note(_COMMITTED)
             raise
@@ -385,10 +460,13 @@ class Transaction(_View):
         # Released: its callbacks now wait for the enclosing transaction's commit.
         self._state.callbacks.extend(state.callbacks)
 
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(
+        self, isolation: Isolation | None = None
+    ) -> AbstractAsyncContextManager[Transaction]:
         """A savepoint inside this transaction: an exception (or a cancellation) in the
         block rolls back the block's work only (and drops its ``on_commit`` callbacks),
         then propagates; the enclosing transaction goes on and decides for everything.
+        A savepoint has the enclosing transaction's isolation: ``isolation`` is refused.
 
         >>> # async with db.transaction() as tx:
         >>> #     await tx.tags.create({"name": "a"})
@@ -398,4 +476,25 @@ class Transaction(_View):
         >>> #     except UniqueViolation:
         >>> #         ...  # tx is still usable, "a" is still there
         """
+        if isolation is not None:
+            raise ConfigError(
+                f"tx.transaction(isolation={isolation!r}): a savepoint runs at the isolation "
+                "level of the transaction it is in; set it on the outermost one, "
+                f"db.transaction(isolation={isolation!r})"
+            )
         return self._savepoint()
+
+    async def run_in_transaction(
+        self,
+        fn: Callable[[Transaction], Awaitable[T]],
+        retries: int = 3,
+        isolation: Isolation | None = "serializable",
+    ) -> T:
+        """Refused: a conflict aborts the whole enclosing transaction, so only the
+        outermost transaction can be re-run (``db.run_in_transaction`` around it all)."""
+        raise ConfigError(
+            "run_in_transaction inside a transaction: a serialization failure or deadlock "
+            "aborts the whole enclosing transaction, so only the outermost one can be re-run. "
+            "Call db.run_in_transaction(fn) (or on db.with_user(u) / db.trusted()) around the "
+            "whole unit of work; inside a transaction, tx.transaction() is a savepoint"
+        )
