@@ -4,7 +4,9 @@ the mistakes a caller can make."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import typing
 from typing import Any
 
 import pytest
@@ -586,3 +588,33 @@ async def test_large_counts_and_sums_bind_as_64_bit(make_db: MakeDb) -> None:
             strategy=strategy,
         )
         assert got == [{"name": "ada", "n": 3, "s": 21}, {"name": "bob", "n": 1, "s": 1}]
+
+
+async def test_response_model_types_aggregates(make_db: MakeDb) -> None:
+    db, _ = await seeded(make_db)
+    q = db.query.users.find_many(
+        columns={"name": True},
+        aggregates={
+            "n": agg.count("posts"),
+            "total": agg.sum("posts", "score"),
+            "rated": agg.sum("posts", "rating"),
+            "mean": agg.avg("posts", "score"),
+            "latest": agg.max("posts", "created_at"),
+            "first_title": agg.min("posts", "title"),
+        },
+        with_={"posts": {"columns": {"title": True}, "aggregates": {"c": agg.count("comments")}}},
+    )
+    model = q.response_model
+    fields = model.model_fields
+    assert list(fields) == ["name", "n", "total", "rated", "mean", "latest", "first_title", "posts"]
+    assert fields["n"].annotation is int
+    assert fields["total"].annotation == int | None
+    assert fields["rated"].annotation == float | None
+    assert fields["mean"].annotation == float | None
+    assert fields["latest"].annotation == dt.datetime | None
+    assert fields["first_title"].annotation == str | None
+    (post_model,) = typing.get_args(fields["posts"].annotation)
+    assert post_model.model_fields["c"].annotation is int
+    rows = await q
+    assert [model.model_validate(r).model_dump() for r in rows] == rows
+    assert q.prepare().response_model is model
