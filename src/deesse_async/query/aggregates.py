@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
+from ..dialects import Dialect
 
 if TYPE_CHECKING:
     from .filters import FilterCompiler
@@ -168,26 +167,7 @@ class AggregateNode:
 # -- SQL ---------------------------------------------------------------------------------
 
 
-class AsDouble(FunctionElement[float]):
-    """``CAST(x AS DOUBLE PRECISION)`` (``AS DOUBLE`` on MySQL/MariaDB, where
-    SQLAlchemy skips a cast to a float type)."""
-
-    name = "as_double"
-    inherit_cache = True
-    type = sa.Double()
-
-
-@compiles(AsDouble)
-def _as_double(element: AsDouble, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS DOUBLE PRECISION)"
-
-
-@compiles(AsDouble, "mysql")
-def _as_double_mysql(element: AsDouble, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS DOUBLE)"
-
-
-def _value(node: AggregateNode, target: sa.FromClause) -> Any:
+def _value(node: AggregateNode, target: sa.FromClause, dialect: Dialect) -> Any:
     if node.function == "count":
         # BIGINT: asyncpg binds a compared value as int4 for an Integer (2**31 would fail).
         return sa.func.count(type_=sa.BigInteger())
@@ -196,7 +176,7 @@ def _value(node: AggregateNode, target: sa.FromClause) -> Any:
     if node.function == "avg":
         # The exact sum rounded once, then divided: the same float on every backend.
         count = sa.func.nullif(sa.func.count(column), sa.literal_column("0"))
-        return AsDouble(sa.func.sum(column)).op("/", return_type=sa.Double())(count)
+        return dialect.as_double(sa.func.sum(column)).op("/", return_type=sa.Double())(count)
     if node.function == "sum" and node.kind == "int":
         # NUMERIC (PostgreSQL) / DECIMAL (MySQL) back to a 64-bit integer.
         return sa.cast(sa.func.sum(column), sa.BigInteger())
@@ -212,7 +192,11 @@ def _first_only(rel: RelationInfo) -> bool:
 
 
 def aggregate_expressions(
-    node: Any, cc: CompiledCollection, table: sa.FromClause, compiler: FilterCompiler
+    node: Any,
+    cc: CompiledCollection,
+    table: sa.FromClause,
+    compiler: FilterCompiler,
+    dialect: Dialect,
 ) -> dict[str, Any]:
     """The aggregates of a query level (``node.aggregates``) over ``table`` (the level's
     alias of ``cc``): name -> correlated scalar subquery.
@@ -221,14 +205,18 @@ def aggregate_expressions(
     """
     out: dict[str, Any] = {}
     for name, a in node.aggregates:
-        out[name] = _expression(a, cc, table, compiler)
+        out[name] = _expression(a, cc, table, compiler, dialect)
     if out:
         compiler.computed[id(table)] = out
     return out
 
 
 def _expression(
-    a: AggregateNode, cc: CompiledCollection, parent: sa.FromClause, compiler: FilterCompiler
+    a: AggregateNode,
+    cc: CompiledCollection,
+    parent: sa.FromClause,
+    compiler: FilterCompiler,
+    dialect: Dialect,
 ) -> Any:
     schema: Schema = compiler.schema
     rel = cc.relations[a.relation]
@@ -255,5 +243,5 @@ def _expression(
     else:
         source = related.source
         conditions += filters
-    value = _value(a, target)
+    value = _value(a, target, dialect)
     return sa.select(value).select_from(source).where(*conditions).scalar_subquery()

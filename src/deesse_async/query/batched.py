@@ -148,7 +148,7 @@ def _root(node: QueryNode, ctx: PlanContext) -> Level:
     cc = ctx.schema[node.slug]
     compiler = ctx.compiler()
     table = compiler.alias(cc)
-    columns = selected(node, table, aggregate_expressions(node, cc, table, compiler))
+    columns = selected(node, table, aggregate_expressions(node, cc, table, compiler, ctx.dialect))
     keys, key_positions = _child_keys(node, table, len(columns))
     stmt = top_level(sa.select(*columns, *keys).select_from(table), node, table, compiler, ctx)
     return _level("", node, stmt, ctx, (), key_positions, many_parents=False)
@@ -205,7 +205,7 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
     cc = ctx.schema[node.slug]
     compiler = ctx.compiler()
     target = compiler.alias(cc)
-    computed = aggregate_expressions(node, cc, target, compiler)
+    computed = aggregate_expressions(node, cc, target, compiler, ctx.dialect)
     columns = selected(node, target, computed)
     keys, key_positions = _child_keys(node, target, len(columns))
     source, link_columns, _, forced = compiler.related(rel, target)

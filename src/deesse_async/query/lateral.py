@@ -59,7 +59,8 @@ def plan_lateral(node: QueryNode, ctx: PlanContext) -> LateralPlan:
     builder = _Builder(ctx, ctx.compiler())
     cc = ctx.schema[node.slug]
     table = builder.compiler.alias(cc)
-    columns = selected(node, table, aggregate_expressions(node, cc, table, builder.compiler))
+    computed = aggregate_expressions(node, cc, table, builder.compiler, ctx.dialect)
+    columns = selected(node, table, computed)
     rel_columns, source = builder.relation_columns(node, table, table)
     stmt = sa.select(*columns, *rel_columns).select_from(source)
     stmt = top_level(stmt, node, table, builder.compiler, ctx)
@@ -114,7 +115,7 @@ class _Builder:
         cc = self.ctx.schema[node.slug]
         target = self.compiler.alias(cc)
         related = self.compiler.related(rel, target)
-        computed = aggregate_expressions(node, cc, target, self.compiler)
+        computed = aggregate_expressions(node, cc, target, self.compiler, self.dialect)
         conditions = [related.of(parent)]
         conditions += self.compiler.target_filters(rel, cc, target, node.where)
         order = list(related.order) or order_expressions(node, target, computed)
@@ -139,7 +140,7 @@ class _Builder:
             limit = offset = None
         nested, source = self.relation_columns(node, view, source)
         if view is not target:  # the aggregates of the kept rows
-            computed = aggregate_expressions(node, cc, view, self.compiler)
+            computed = aggregate_expressions(node, cc, view, self.compiler, self.dialect)
         values = [
             *self.values(node, cc, view, computed),
             *(self.dialect.embed_json(n) for n in nested),
