@@ -28,6 +28,8 @@ from .errors import TransactionConflict as TransactionConflict
 from .errors import UniqueViolation as UniqueViolation
 from .errors import ValidationError as ValidationError
 from .query.access import AccessContext as AccessContext
+from .query.aggregates import Aggregate as Aggregate
+from .query.aggregates import agg as agg
 from .query.api import CollectionQuery as CollectionQuery
 from .query.api import QueryNamespace as QueryNamespace
 from .query.options import Placeholder as Placeholder
@@ -89,6 +91,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessContext",
     "AccessDenied",
+    "Aggregate",
     "Boolean",
     "CheckViolation",
     "Collection",
@@ -143,6 +146,7 @@ __all__ = [
     "UniqueViolation",
     "Uuid",
     "ValidationError",
+    "agg",
     "boolean",
     "collection",
     "date",

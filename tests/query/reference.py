@@ -15,10 +15,17 @@ report to the lead):
   rows whose predicate is TRUE; relation filters are EXISTS / NOT EXISTS (never UNKNOWN).
 - ``like``: ``%`` any sequence, ``_`` one character, case-sensitive, no escape character;
   ``ilike`` lower-cases both sides.
+- ``aggregates``: over the rows ``with`` would load for the relation (predefined filter,
+  the aggregate's ``where``; a one relation: its first row), no limit: ``count`` an int
+  (0 when none), ``sum``/``min``/``max`` over the non-NULL values (``None`` when none),
+  ``avg`` ``float(sum) / n``. A float sum (or mean) of several values is an ``Approx``:
+  databases add in their own order. Aggregate names work in the level's ``where`` and
+  ``order_by`` like columns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import operator
 import re
@@ -28,9 +35,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from deesse_async import Aggregate
 from deesse_async.compile.schema import RelationInfo, Schema
 
 __all__ = [
+    "Approx",
     "Dataset",
     "Extra",
     "Param",
@@ -45,7 +54,7 @@ __all__ = [
 Row = dict[str, Any]
 Truth = bool | None  # None is SQL's UNKNOWN
 
-OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
+OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras", "aggregates")
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
 PATTERNS = ("like", "ilike", "not_like", "not_ilike")
 # filters.py renders ESCAPE '\\' on every backend: a backslash makes % and _ literal.
@@ -78,10 +87,20 @@ class Extra:
         return f"<extra {self.name}>"
 
 
+class Approx(float):
+    """A float the library may compute in another order (a sum of floats): compared
+    with a relative tolerance, its type must still be ``float``."""
+
+    def __repr__(self) -> str:
+        return f"Approx({float(self)!r})"
+
+
 def map_params(tree: Any, replace: Callable[[Param], Any]) -> Any:
     """A copy of ``tree`` with every ``Param`` replaced by ``replace(param)``."""
     if isinstance(tree, Param):
         return replace(tree)
+    if isinstance(tree, Aggregate) and tree.where is not None:
+        return dataclasses.replace(tree, where=map_params(tree.where, replace))
     if isinstance(tree, Mapping):
         return {k: map_params(v, replace) for k, v in tree.items()}
     if isinstance(tree, list | tuple):
@@ -197,10 +216,32 @@ def _options(options: Mapping[str, Any], path: str) -> dict[str, Any]:
 def _select(
     ds: Dataset, slug: str, rows: Iterable[Row], opts: Mapping[str, Any], path: str
 ) -> list[Row]:
-    """Filter, order and page ``rows`` (full rows; projection comes later)."""
+    """Filter, order and page ``rows`` (full rows, plus the level's aggregates;
+    projection comes later)."""
+    aggregates = opts.get("aggregates") or {}
+    kinds = dict(ds.kinds[slug])
+    if aggregates:
+        for name, a in aggregates.items():
+            if name in kinds or name in ds.relations[slug]:
+                raise UnsupportedOption(f"{path}.aggregates.{name}: clashes with a column")
+            kinds[name] = _aggregate_kind(ds, slug, a)
+        rows = [
+            {
+                **r,
+                **{
+                    n: aggregate(ds, slug, r, a, f"{path}.aggregates.{n}")
+                    for n, a in aggregates.items()
+                },
+            }
+            for r in rows
+        ]
     where = opts.get("where")
-    kept = [r for r in rows if where is None or _where(ds, slug, r, where, f"{path}.where") is True]
-    ordered = _order(kept, opts.get("order_by"), ds.columns[slug], f"{path}.order_by")
+    kept = [
+        r
+        for r in rows
+        if where is None or _where(ds, slug, r, where, f"{path}.where", kinds) is True
+    ]
+    ordered = _order(kept, opts.get("order_by"), list(kinds), f"{path}.order_by")
     offset = opts.get("offset") or 0
     limit = opts.get("limit")
     return ordered[offset:] if limit is None else ordered[offset : offset + limit]
@@ -234,7 +275,50 @@ def _project(ds: Dataset, slug: str, row: Row, opts: Mapping[str, Any], path: st
         if not isinstance(extra, Extra):
             raise UnsupportedOption(f"{path}.extras.{name}: only known Extra objects are evaluable")
         out[name] = extra.python(row)
+    for name in opts.get("aggregates") or {}:
+        out[name] = row[name]
     return out
+
+
+# -- aggregates --------------------------------------------------------------------------
+
+
+def _aggregate_kind(ds: Dataset, slug: str, a: Any) -> str:
+    if a.function == "count":
+        return "int"
+    if a.function == "avg":
+        return "float"
+    target = ds.relations[slug][a.relation].target
+    return ds.kinds[target][a.column]
+
+
+def aggregate(ds: Dataset, slug: str, row: Row, a: Any, path: str) -> Any:
+    """The value of ``a`` (an ``agg.*(...)`` object) for ``row`` of ``slug``."""
+    rel = ds.relations[slug].get(a.relation)
+    if rel is None:
+        raise UnsupportedOption(f"{path}: unknown relation {a.relation!r}")
+    related = sorted(ds.related(rel, row), key=lambda r: r["id"])
+    if a.where is not None:
+        related = [
+            r for r in related if _where(ds, rel.target, r, a.where, f"{path}.where") is True
+        ]
+    if rel.cardinality == "one":
+        related = related[:1]
+    if a.function == "count":
+        return len(related)
+    values = [r[a.column] for r in related if r[a.column] is not None]
+    if not values:
+        return None
+    if a.function == "min":
+        return min(values)
+    if a.function == "max":
+        return max(values)
+    total = sum(values)
+    floats = isinstance(values[0], float)
+    if a.function == "sum":
+        return Approx(total) if floats and len(values) > 1 else total
+    mean = float(total) / len(values)
+    return Approx(mean) if floats and len(values) > 1 else mean
 
 
 def _columns(columns: Sequence[str], spec: Any, path: str) -> list[str]:
@@ -295,19 +379,30 @@ def _not(value: Truth) -> Truth:
     return None if value is None else not value
 
 
-def _where(ds: Dataset, slug: str, row: Row, where: Any, path: str) -> Truth:
+def _where(
+    ds: Dataset,
+    slug: str,
+    row: Row,
+    where: Any,
+    path: str,
+    kinds: Mapping[str, str] | None = None,
+) -> Truth:
+    """``kinds``: the columns' kinds and the level's aggregates' (in ``row`` too)."""
     if not isinstance(where, Mapping):
         raise UnsupportedOption(f"{path}: expected a dict, got {where!r}")
+    kinds = ds.kinds[slug] if kinds is None else kinds
     parts: list[Truth] = []
     for key, value in where.items():
         sub = f"{path}.{key}"
         if key in ("AND", "OR"):
-            items = [_where(ds, slug, row, item, f"{sub}[{i}]") for i, item in enumerate(value)]
+            items = [
+                _where(ds, slug, row, item, f"{sub}[{i}]", kinds) for i, item in enumerate(value)
+            ]
             parts.append(_and(items) if key == "AND" else _or(items))
         elif key == "NOT":
-            parts.append(_not(_where(ds, slug, row, value, sub)))
-        elif key in ds.kinds[slug]:
-            parts.append(_column(ds.kinds[slug][key], row[key], value, sub))
+            parts.append(_not(_where(ds, slug, row, value, sub, kinds)))
+        elif key in kinds:
+            parts.append(_column(kinds[key], row[key], value, sub))
         elif key in ds.relations[slug]:
             parts.append(_exists(ds, ds.relations[slug][key], row, value, sub))
         else:

@@ -6,6 +6,10 @@ data (plus misses and NULLs), and stay inside what the reference defines exactly
 or ``order_by`` on one relations, range comparisons on text only for ``ORDERABLE``
 columns, JSON columns only tested for NULL, extras only from ``EXTRAS``.
 
+Aggregates (``agg.*``) are drawn over every relation and fitting column; a level's
+``where`` compares only its integer aggregates (a float sum depends on the order of
+addition) and its ``order_by`` uses only counts (never NULL, whose order differs).
+
 ``draw_cases(dataset, n)`` runs a ``@given`` function to collect ``n`` trees
 deterministically (derandomized, no example database), so an async test can run them
 all against one seeded database.
@@ -23,6 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
+
+from deesse_async import Aggregate
+from deesse_async.query.aggregates import AGGREGATE_KINDS
 
 from .dataset import ORDERABLE
 from .reference import Dataset, Extra, Row, evaluate
@@ -128,6 +135,12 @@ class ValuePools:
                     continue
                 found = {r[column] for r in dataset.rows[slug] if r[column] is not None}
                 self.values[slug][column] = sorted(found, key=_sort_key)
+
+    def __repr__(self) -> str:
+        # Stable: hypothesis seeds a derandomized run from the strategies' repr, which
+        # would otherwise hold this object's address (a new corpus in every process).
+        sizes = ", ".join(f"{s}={len(r)}" for s, r in sorted(self.dataset.rows.items()))
+        return f"ValuePools({sizes})"
 
     def operators(self, slug: str, column: str) -> tuple[str, ...]:
         kind = self.dataset.kinds[slug][column]
@@ -277,6 +290,55 @@ def _order_by(draw: st.DrawFn, slug: str) -> dict[str, str]:
 
 
 @st.composite
+def aggregates_tree(draw: st.DrawFn, pools: ValuePools, slug: str) -> dict[str, Aggregate]:
+    """One or two aggregates over relations of ``slug`` (names never clash)."""
+    ds = pools.dataset
+    out: dict[str, Aggregate] = {}
+    for _ in range(draw(st.integers(1, 2))):
+        relation = draw(st.sampled_from(sorted(ds.relations[slug])))
+        target = ds.relations[slug][relation].target
+        fn = draw(st.sampled_from(("count", "count", "sum", "avg", "min", "max")))
+        column = None
+        if fn != "count":
+            kinds = AGGREGATE_KINDS[fn]
+            fitting = [
+                c
+                for c, k in sorted(ds.kinds[target].items())
+                if k in kinds and (k != "str" or c in ORDERABLE[target])
+            ]
+            column = draw(st.sampled_from(fitting))
+        where = draw(where_tree(pools, target, depth=1)) if _chance(draw, 40) else None
+        name = f"agg_{fn}_{relation}" + (f"_{column}" if column else "")
+        out[name] = Aggregate(fn, relation, column, where)  # type: ignore[arg-type]
+    return out
+
+
+def _int_aggregates(ds: Dataset, slug: str, aggregates: Mapping[str, Aggregate]) -> list[str]:
+    """Names of the aggregates whose value is an int (or None): safe to compare exactly."""
+    out = []
+    for name, a in aggregates.items():
+        target = ds.relations[slug][a.relation].target
+        if a.function == "count" or (
+            a.function != "avg" and ds.kinds[target][a.column or "id"] == "int"
+        ):
+            out.append(name)
+    return out
+
+
+@st.composite
+def _aggregate_filter(draw: st.DrawFn) -> Any:
+    # Mostly filters that keep some rows (counts are small: 0 .. 3 in the data).
+    ops = ("gte", "gte", "lte", "lte", "ne", "not_in", "eq", "gt", "lt", "in", "is_null")
+    op = draw(st.sampled_from(ops))
+    if op == "is_null":
+        return {op: draw(st.booleans())}
+    if op in ("in", "not_in"):
+        return {op: draw(st.lists(st.integers(0, 4), max_size=3, unique=True))}
+    value = draw(st.integers(0, 3))
+    return value if op == "eq" and draw(st.booleans()) else {op: value}
+
+
+@st.composite
 def options_tree(
     draw: st.DrawFn,
     pools: ValuePools,
@@ -301,14 +363,26 @@ def options_tree(
     if _chance(draw, 25):
         extras = draw(st.lists(st.sampled_from(EXTRAS[slug]), min_size=1, max_size=2, unique=True))
         opts["extras"] = {e.name: e for e in extras}
+    aggregates: dict[str, Aggregate] = {}
+    if _chance(draw, 30):
+        aggregates = opts["aggregates"] = draw(aggregates_tree(pools, slug))
     if _chance(draw, 40):
-        others = "with" in opts or "extras" in opts
+        others = "with" in opts or "extras" in opts or "aggregates" in opts
         opts["columns"] = draw(_columns(ds.columns[slug], others))
     if _chance(draw, 50):
         opts["where"] = draw(where_tree(pools, slug, depth=2 if depth == MAX_DEPTH else 1))
+    comparable = _int_aggregates(ds, slug, aggregates)
+    # Rarely at the top level: a filter on a count often leaves no row at all.
+    if comparable and _chance(draw, 15 if depth == MAX_DEPTH else 50):
+        name = draw(st.sampled_from(comparable))
+        opts["where"] = {**opts.get("where", {}), name: draw(_aggregate_filter())}
     if not one:
         if _chance(draw, 50):
             opts["order_by"] = draw(_order_by(slug))
+        counts = [n for n, a in aggregates.items() if a.function == "count"]
+        if counts and _chance(draw, 50):
+            first = {draw(st.sampled_from(counts)): draw(st.sampled_from(("asc", "desc")))}
+            opts["order_by"] = {**first, **opts.get("order_by", {})}
         if not first and _chance(draw, 35):
             opts["limit"] = draw(st.sampled_from((2, 1, 3, 0, 5)))
         if _chance(draw, 20):

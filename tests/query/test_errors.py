@@ -114,7 +114,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         {"order_by": {"nmae": "asc"}},
         "order_by.nmae: unknown column 'nmae' on 'users'; did you mean 'name'?",
     ),
-    ("nothing selected", {"columns": {}}, "nothing selected: columns={} and no with or extras"),
+    (
+        "nothing selected",
+        {"columns": {}},
+        "nothing selected: columns={} and no with, extras or aggregates",
+    ),
     (
         "quoted key",
         {"where": {'name" OR 1=1 --': "x"}},

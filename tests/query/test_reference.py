@@ -471,6 +471,8 @@ def test_generated_trees_are_valid_and_diverse(offline: Dataset) -> None:
     assert len(cases) == GENERATED
     assert [c.options for c in cases] == [c.options for c in draw_cases(offline, GENERATED)]
     seen: set[str] = set()
+    functions: set[str] = set()
+    ordered_by_count = False
     nonempty = 0
     for case in cases:
         nonempty += bool(rows_of(evaluate(offline, case.slug, case.options, first=case.first)))
@@ -478,12 +480,19 @@ def test_generated_trees_are_valid_and_diverse(offline: Dataset) -> None:
         assert not (case.first and "limit" in case.options)
         for slug, level, one in _levels(case.slug, case.options, offline):
             assert not (one and ("limit" in level or "order_by" in level)), level
-            assert set(level.get("order_by") or {}) <= set(ORDERABLE[slug])
+            aggregates = level.get("aggregates") or {}
+            counts = {n for n, a in aggregates.items() if a.function == "count"}
+            assert set(level.get("order_by") or {}) <= set(ORDERABLE[slug]) | counts
+            functions |= {a.function for a in aggregates.values()}
+            ordered_by_count |= bool(counts & set(level.get("order_by") or {}))
             assert set(level.get("extras") or {}) <= {e.name for e in EXTRAS[slug]}
             seen |= set(_keys(level.get("where")))
             seen |= {f"columns={level['columns']!r}"} if level.get("columns") == {} else set()
     assert OPERATORS <= seen
     assert "columns={}" in seen
     assert {"posts", "tags", "invited_by", "author"} <= seen  # relation filters
+    assert functions == {"count", "sum", "avg", "min", "max"}
+    assert ordered_by_count
+    assert any(k.startswith("agg_") for k in seen)  # where on an aggregate
     assert nonempty >= 0.75 * len(cases)
     assert max(tree_depth(c.options) for c in cases) == MAX_DEPTH

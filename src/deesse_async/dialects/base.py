@@ -212,6 +212,10 @@ class Dialect:
         """A nested relation's JSON as one value of its parent's JSON row (default: as is)."""
         return value
 
+    def as_double(self, expr: Any) -> Any:
+        """``expr`` as a double precision float (``agg.avg`` divides the exact sum)."""
+        return sa.cast(expr, sa.Double())
+
     # -- schema sync (sync/): type rules, checks, rebuilds, post-apply checks -------
     # How the sentinel reads column types here (sync/widening.py, sync/statement_risk.py).
     type_rules: ClassVar[TypeRules]

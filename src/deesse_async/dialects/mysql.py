@@ -56,6 +56,20 @@ def _compile_json_arrayagg(element: JsonArrayAgg, compiler: Any, **kw: Any) -> s
     return sql + ")"
 
 
+class CastDouble(FunctionElement[float]):
+    """``CAST(x AS DOUBLE)`` (MariaDB 10.4+, MySQL 8.0.17+), which SQLAlchemy does not
+    render: it skips a CAST to a float type on MySQL, with a warning."""
+
+    name = "cast_double"
+    inherit_cache = True
+    type = sa.Double()
+
+
+@compiles(CastDouble)
+def _compile_cast_double(element: CastDouble, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DOUBLE)"
+
+
 class MySQLDialect(Dialect):
     """MySQL 8 / MariaDB: no RETURNING we can rely on, DDL commits itself."""
 
@@ -115,6 +129,9 @@ class MySQLDialect(Dialect):
         # orders and limits (MariaDB's JSON_ARRAYAGG ... ORDER BY ... LIMIT).
         agg = JsonArrayAgg(self.json_row(values), order, limit, offset)
         return rows.add_columns(sa.func.coalesce(agg, sa.func.json_array()).label("data"))
+
+    def as_double(self, expr: Any) -> Any:
+        return CastDouble(expr)
 
     def kept_rows(
         self,

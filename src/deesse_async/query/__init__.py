@@ -1,6 +1,7 @@
 """Relational queries (``db.query``): options -> query tree -> plan -> SQL -> rows.
 
 - ``options.py``: find_many/find_first options parsed into a frozen query tree + values
+- ``aggregates.py``: ``agg.count/sum/avg/min/max`` and their correlated subqueries
 - ``planner.py``: ``QueryPlanner`` (plans cached by shape), ``Query``, ``PreparedQuery``
 - ``lateral.py`` / ``batched.py``: the two strategies, one statement or one per level
 - ``context.py`` (what planning needs), ``clauses.py`` (SELECT pieces both share),

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 from ..compile.coercion import coerce_value
 from ..compile.schema import CompiledCollection, Schema
 from ..errors import ConfigError, HookRecursionError, QueryError
+from .aggregates import AggregateNode
 from .options import (
     And,
     Cmp,
@@ -472,6 +473,17 @@ class ReadAccess:
             if isinstance(n.order_by, tuple):
                 order = f"{path}.order_by" if path else "order_by"
                 uses.extend((n.slug, c, f"{order}.{c}") for c, _ in n.order_by)
+            for name, a in n.aggregates:
+                # Aggregates read the related rows: the target's rules apply inside, and
+                # a hidden relation or column may not be aggregated (no oracle on it).
+                at = f"{path}.aggregates.{name}" if path else f"aggregates.{name}"
+                target = schema[n.slug].relations[a.relation].target
+                slugs.append(target)
+                slugs.extend(_filter_targets(a.where, target, schema))
+                uses.append((n.slug, a.relation, at))
+                if a.column is not None:
+                    uses.append((target, a.column, at))
+                uses.extend(_filter_uses(a.where, target, schema, f"{at}.where"))
             stack.extend(
                 (child, f"{path}.with.{name}" if path else f"with_.{name}")
                 for name, child in n.relations
@@ -568,14 +580,25 @@ class _Merger:
         relations = tuple(
             (name, self.node(child)) for name, child in node.relations if name not in gone
         )
-        padded = not columns and not relations and not node.extras
+        relation_info = self.schema[node.slug].relations
+        aggregates = tuple(
+            (name, self.aggregate(a, relation_info[a.relation].target))
+            for name, a in node.aggregates
+        )
+        padded = not columns and not relations and not node.extras and not aggregates
         return dataclasses.replace(
             node,
             columns=("id",) if padded else columns,
             where=where,
             relations=relations,
+            aggregates=aggregates,
             padded=padded,
         )
+
+    def aggregate(self, a: AggregateNode, target: str) -> AggregateNode:
+        """An aggregate over the related rows the caller may read only."""
+        where = _and(self.where(a.where, target), self.rule(target))
+        return dataclasses.replace(a, where=where)
 
     def where(self, f: Filter | None, slug: str) -> Filter | None:
         if f is None or isinstance(f, Cmp | InList | IsNull | Const):

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import QueryError, did_you_mean
+from .aggregates import Aggregate
 from .options import Placeholder, check_count, suggest
 from .pages import Page, check_first, run_page
 from .planner import Executor, Query, QueryPlanner, Strategy, build_query
@@ -52,6 +53,7 @@ class CollectionQuery:
         limit: int | Placeholder | None = None,
         offset: int | Placeholder | None = None,
         extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        aggregates: Mapping[str, Aggregate] | None = None,
         strategy: Strategy = "auto",
         **kwargs: Any,
     ) -> Query:
@@ -60,7 +62,8 @@ class CollectionQuery:
         >>> # await db.query.users.find_many(with_={"posts": {"limit": 3}}, limit=20)
         """
         given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
-                     limit=limit, offset=offset, extras=extras, **kwargs)  # fmt: skip
+                     limit=limit, offset=offset, extras=extras, aggregates=aggregates,
+                     **kwargs)  # fmt: skip
         options = self._options(given, _MANY)
         return build_query(
             self._planner, self._executor, self.slug, options, single=False, strategy=strategy
@@ -75,6 +78,7 @@ class CollectionQuery:
         order_by: Mapping[str, str] | Callable[[Any], Any] | None = None,
         offset: int | Placeholder | None = None,
         extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        aggregates: Mapping[str, Aggregate] | None = None,
         strategy: Strategy = "auto",
         **kwargs: Any,
     ) -> Query:
@@ -83,7 +87,7 @@ class CollectionQuery:
         >>> # await db.query.users.find_first(where={"id": 1}, with_={"posts": True})
         """
         given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
-                     offset=offset, extras=extras, **kwargs)  # fmt: skip
+                     offset=offset, extras=extras, aggregates=aggregates, **kwargs)  # fmt: skip
         options = self._options(given, _MANY)
         return build_query(
             self._planner, self._executor, self.slug, options, single=True, strategy=strategy
@@ -157,7 +161,7 @@ class CollectionQuery:
         return await run_page(query, size, after)
 
 
-_MANY = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
+_MANY = ("columns", "with", "where", "order_by", "limit", "offset", "extras", "aggregates")
 
 
 class QueryNamespace:

@@ -19,7 +19,8 @@ from .._types import DriverRow, Row
 from ..compile.schema import RelationInfo
 from ..dialects import CompiledSQL, Dialect
 from ..drivers.base import Connection
-from .clauses import extra_kinds, order_expressions, selected, top_level
+from .aggregates import aggregate_expressions
+from .clauses import order_expressions, selected, top_level, value_kinds, value_names
 from .context import PlanContext
 from .options import QueryNode
 
@@ -147,7 +148,7 @@ def _root(node: QueryNode, ctx: PlanContext) -> Level:
     cc = ctx.schema[node.slug]
     compiler = ctx.compiler()
     table = compiler.alias(cc)
-    columns = selected(node, table)
+    columns = selected(node, table, aggregate_expressions(node, cc, table, compiler, ctx.dialect))
     keys, key_positions = _child_keys(node, table, len(columns))
     stmt = top_level(sa.select(*columns, *keys).select_from(table), node, table, compiler, ctx)
     return _level("", node, stmt, ctx, (), key_positions, many_parents=False)
@@ -181,8 +182,8 @@ def _level(
     many_parents: bool,
 ) -> Level:
     cc = ctx.schema[node.slug]
-    names = [*node.columns, *(n for n, _ in node.extras)]
-    kinds = [*(cc.columns[c].kind for c in node.columns), *extra_kinds(node, cc)]
+    names = value_names(node)
+    kinds = value_kinds(node, cc)
     children = tuple(
         (_child(child_name, child, ctx), _getter(positions))
         for (child_name, child), positions in zip(node.relations, key_positions, strict=True)
@@ -204,13 +205,16 @@ def _child(name: str, node: QueryNode, ctx: PlanContext) -> Level:
     cc = ctx.schema[node.slug]
     compiler = ctx.compiler()
     target = compiler.alias(cc)
-    columns = selected(node, target)
+    computed = aggregate_expressions(node, cc, target, compiler, ctx.dialect)
+    columns = selected(node, target, computed)
     keys, key_positions = _child_keys(node, target, len(columns))
     source, link_columns, _, forced = compiler.related(rel, target)
     link_kinds = [ctx.schema[rel.source].columns[c].kind for c in rel.source_columns]
     filters = [ctx.dialect.key_filter(link_columns, link_kinds, KEYS)]
     filters += compiler.target_filters(rel, cc, target, node.where)
-    order = list(forced) or order_expressions(node, target, nulls_low=ctx.dialect.nulls_sort_low)
+    order = list(forced) or order_expressions(
+        node, target, computed, nulls_low=ctx.dialect.nulls_sort_low
+    )
     links = [c.label(f"__l{i}") for i, c in enumerate(link_columns)]
     start = len(columns) + len(keys)
     link = tuple(range(start, start + len(links)))

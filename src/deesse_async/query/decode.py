@@ -17,7 +17,7 @@ from .._types import Row
 from ..compile.limits import parse_stored_datetime
 from ..compile.schema import Kind, Schema
 from ..drivers.base import row_builder
-from .clauses import extra_kinds
+from .clauses import value_kinds, value_names
 from .options import QueryNode
 
 __all__ = ["JSON_DECODERS", "json_row_decoder"]
@@ -49,8 +49,8 @@ JSON_DECODERS: dict[Kind, Callable[[Any], Any] | None] = {
 def json_row_decoder(node: QueryNode, schema: Schema) -> Callable[[Any], Any]:
     """Decoder of one relation's JSON (a list of rows, a row, or null) for ``node``."""
     cc = schema[node.slug]
-    names = [*node.columns, *(n for n, _ in node.extras), *(n for n, _ in node.relations)]
-    kinds = [*(cc.columns[c].kind for c in node.columns), *extra_kinds(node, cc)]
+    names = [*value_names(node), *(n for n, _ in node.relations)]
+    kinds = value_kinds(node, cc)
     decoders: list[Callable[[Any], Any] | None] = [JSON_DECODERS[k] if k else None for k in kinds]
     children = [json_row_decoder(child, schema) for _, child in node.relations]
     build = row_builder(names[: len(decoders)], decoders)

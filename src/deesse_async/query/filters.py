@@ -71,7 +71,18 @@ class FilterCompiler:
     schema: Schema
     bind: Callable[[Any, Any], Any]  # (slot, column type) -> BindParameter
     predefined: Callable[[RelationInfo], Any] | None = None  # relation -> Filter | None
+    # Per table alias (by id): the level's aggregates, which its where compares by name
+    # like columns (aggregates.py).
+    computed: dict[int, dict[str, Any]] = field(default_factory=dict)
     _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def column(self, table: sa.FromClause, name: str) -> ColumnElement[Any]:
+        """A column of ``table``, or an aggregate of its level named ``name``."""
+        computed = self.computed.get(id(table))
+        if computed is not None and name in computed:
+            found: ColumnElement[Any] = computed[name]
+            return found
+        return table.c[name]
 
     def alias(self, cc: CompiledCollection) -> sa.FromClause:
         """A fresh alias of a collection's table (unique within the statement)."""
@@ -86,16 +97,16 @@ class FilterCompiler:
         from . import options as o
 
         if isinstance(f, o.Cmp):
-            column = table.c[f.column]
+            column = self.column(table, f.column)
             return _COMPARE[f.op](column, self.bind(f.value, column.type))  # type: ignore[no-any-return]
         if isinstance(f, o.InList):
             if not f.values:  # IN () is false, NOT IN () true (even for NULL values)
                 return sa.true() if f.negate else sa.false()
-            column = table.c[f.column]
+            column = self.column(table, f.column)
             binds = [self.bind(s, column.type) for s in f.values]
             return column.not_in(binds) if f.negate else column.in_(binds)
         if isinstance(f, o.IsNull):
-            column = table.c[f.column]
+            column = self.column(table, f.column)
             return column.is_not(None) if f.negate else column.is_(None)
         if isinstance(f, o.And):
             return sa.and_(*(self.compile(i, cc, table) for i in f.items))

@@ -25,7 +25,8 @@ from .._types import Row
 from ..compile.schema import CompiledCollection
 from ..dialects import CompiledSQL
 from ..drivers.base import Connection
-from .clauses import extra_kinds, order_expressions, selected, top_level
+from .aggregates import aggregate_expressions
+from .clauses import order_expressions, selected, top_level, value_kinds, value_names
 from .context import PlanContext
 from .decode import json_row_decoder
 from .filters import FilterCompiler
@@ -58,7 +59,8 @@ def plan_lateral(node: QueryNode, ctx: PlanContext) -> LateralPlan:
     builder = _Builder(ctx, ctx.compiler())
     cc = ctx.schema[node.slug]
     table = builder.compiler.alias(cc)
-    columns = selected(node, table)
+    computed = aggregate_expressions(node, cc, table, builder.compiler, ctx.dialect)
+    columns = selected(node, table, computed)
     rel_columns, source = builder.relation_columns(node, table, table)
     stmt = sa.select(*columns, *rel_columns).select_from(source)
     stmt = top_level(stmt, node, table, builder.compiler, ctx)
@@ -67,9 +69,8 @@ def plan_lateral(node: QueryNode, ctx: PlanContext) -> LateralPlan:
 
 def _top_decoder(node: QueryNode, ctx: PlanContext) -> Callable[[Sequence[Any]], Row]:
     cc = ctx.schema[node.slug]
-    names = [*node.columns, *(n for n, _ in node.extras)]
-    kinds = [*(cc.columns[c].kind for c in node.columns), *extra_kinds(node, cc)]
-    decode_values = ctx.codecs.dict_decoder(names, kinds)
+    names = value_names(node)
+    decode_values = ctx.codecs.dict_decoder(names, value_kinds(node, cc))
     relations = [(name, json_row_decoder(child, ctx.schema)) for name, child in node.relations]
     loads = json.loads
     start = len(names)
@@ -114,10 +115,11 @@ class _Builder:
         cc = self.ctx.schema[node.slug]
         target = self.compiler.alias(cc)
         related = self.compiler.related(rel, target)
+        computed = aggregate_expressions(node, cc, target, self.compiler, self.dialect)
         conditions = [related.of(parent)]
         conditions += self.compiler.target_filters(rel, cc, target, node.where)
         order = list(related.order) or order_expressions(
-            node, target, nulls_low=self.dialect.nulls_sort_low
+            node, target, computed, nulls_low=self.dialect.nulls_sort_low
         )
         rows = sa.select().select_from(related.source).where(*conditions).correlate(parent)
         limit, offset = self.ctx.limit_bind(node.limit), self.ctx.limit_bind(node.offset)
@@ -128,7 +130,7 @@ class _Builder:
             # inner query, and the nested relations are built over those rows only (else
             # the database builds them for every related row, or picks a plan that
             # avoids it, such as scanning the whole table in order).
-            keep = _referenced(node, target, order)
+            keep = _referenced(node, cc, target, order)
             name = self.compiler.fresh(f"k_{node.slug[:20]}")
             if node.single:  # the first candidate of a one relation
                 limit = sa.literal(1, sa.BigInteger())
@@ -139,7 +141,12 @@ class _Builder:
                 order = []  # one row kept (its order may name junction columns, now gone)
             limit = offset = None
         nested, source = self.relation_columns(node, view, source)
-        values = [*self.values(node, cc, view), *(self.dialect.embed_json(n) for n in nested)]
+        if view is not target:  # the aggregates of the kept rows
+            computed = aggregate_expressions(node, cc, view, self.compiler, self.dialect)
+        values = [
+            *self.values(node, cc, view, computed),
+            *(self.dialect.embed_json(n) for n in nested),
+        ]
         if view is target:
             rows = sa.select().select_from(source).where(*conditions).correlate(parent)
         else:
@@ -148,15 +155,21 @@ class _Builder:
             return self.one(values, rows, order, offset)
         return self.dialect.json_rows(values, rows, order, limit, offset)
 
-    def values(self, node: QueryNode, cc: CompiledCollection, target: sa.FromClause) -> list[Any]:
+    def values(
+        self,
+        node: QueryNode,
+        cc: CompiledCollection,
+        target: sa.FromClause,
+        computed: dict[str, Any],
+    ) -> list[Any]:
         """The row's values in JSON-safe form (as the dialect embeds each kind)."""
-        json_value = self.dialect.json_value
-        out = [json_value(cc.columns[c].kind, target.c[c]) for c in node.columns]
-        kinds = extra_kinds(node, cc)
-        out += [
-            json_value(k, build(target)) for (_, build), k in zip(node.extras, kinds, strict=True)
+        exprs = [
+            *(target.c[c] for c in node.columns),
+            *(build(target) for _, build in node.extras),
+            *(computed[name] for name, _ in node.aggregates),
         ]
-        return out
+        json_value = self.dialect.json_value
+        return [json_value(k, e) for e, k in zip(exprs, value_kinds(node, cc), strict=True)]
 
     def one(self, values: list[Any], rows: Any, order: list[Any], offset: Any) -> Any:
         """SELECT <the first related row as JSON> AS data (NULL when there is none)."""
@@ -173,9 +186,12 @@ def _several(rel: Any) -> bool:
     return rel.through is not None or tuple(rel.target_columns) != ("id",)
 
 
-def _referenced(node: QueryNode, target: sa.FromClause, order: list[Any]) -> list[str]:
+def _referenced(
+    node: QueryNode, cc: CompiledCollection, target: sa.FromClause, order: list[Any]
+) -> list[str]:
     """The columns of ``target`` a level reads once its rows are picked: its own columns,
-    the columns its extras and ORDER BY use, and the keys its nested relations join on."""
+    the columns its extras and ORDER BY use, and the keys its nested relations and
+    aggregates join on."""
     exprs = [*(build(target) for _, build in node.extras), *order]
     used = {id(e) for expr in exprs for e in visitors.iterate(expr)}
     names = dict.fromkeys(node.columns)
@@ -183,4 +199,6 @@ def _referenced(node: QueryNode, target: sa.FromClause, order: list[Any]) -> lis
     for _, child in node.relations:
         assert child.relation is not None
         names.update(dict.fromkeys(child.relation.source_columns))
+    for _, a in node.aggregates:
+        names.update(dict.fromkeys(cc.relations[a.relation].source_columns))
     return list(names)

@@ -19,6 +19,7 @@ from ..compile.coercion import coerce_value, show
 from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
 from ..errors import QueryError, did_you_mean
+from .aggregates import AGGREGATE_KINDS, Aggregate, AggregateNode
 
 __all__ = [
     "And",
@@ -204,7 +205,7 @@ COMPARE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "like", "ilike", "not_like"
 OPERATORS = (*COMPARE_OPS[:6], "in", "not_in", *COMPARE_OPS[6:], "is_null", "is_not_null")
 _TEXT_OPS = ("like", "ilike", "not_like", "not_ilike")
 _COMBINATORS = ("AND", "OR", "NOT")
-OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras")
+OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras", "aggregates")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,7 @@ class QueryNode:
     slug: str
     columns: tuple[str, ...]
     extras: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
+    aggregates: tuple[tuple[str, AggregateNode], ...] = ()  # (name, aggregate), aggregates.py
     where: Filter | None = None
     order_by: tuple[tuple[str, bool], ...] | Callable[[Any], Any] = ()  # (column, desc)
     limit: Slot | None = None
@@ -285,6 +287,12 @@ def suggest(name: Any, names: Any, label: str, aliases: Mapping[str, str] | None
     return (f"{hint} " if hint else "; ") + allowed(label, names)
 
 
+_NONE: Mapping[str, Kind] = {}
+# Kinds as the DSL's field types name them (messages).
+_KIND_NAMES = {"str": "text", "float": "number", "int": "integer", "bool": "boolean",
+               "datetime": "timestamp"}  # fmt: skip
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -318,18 +326,26 @@ class _Parser:
             raise QueryError("order_by is not accepted on a one relation", path=path)
         columns = self.columns(cc, options.get("columns"), _join(path, "columns"))
         extras = self.extras(cc, options.get("extras"), _join(path, "extras"))
+        aggregates = self.aggregates(
+            cc, options.get("aggregates"), _join(path, "aggregates"), [n for n, _ in extras]
+        )
         relations = self.relations(
             cc, options.get("with"), _join(path, "with" if path else "with_")
         )
-        if not columns and not extras and not relations:
-            raise QueryError("nothing selected: columns={} and no with or extras", path=path)
+        if not columns and not extras and not relations and not aggregates:
+            raise QueryError(
+                "nothing selected: columns={} and no with, extras or aggregates", path=path
+            )
         where = options.get("where")
+        computed = {name: a.kind for name, a in aggregates}
+        where_path = _join(path, "where")
         return QueryNode(
             slug=cc.slug,
             columns=columns,
             extras=extras,
-            where=None if where is None else self.where(cc, where, _join(path, "where")),
-            order_by=self.order_by(cc, options.get("order_by"), _join(path, "order_by")),
+            aggregates=aggregates,
+            where=None if where is None else self.where(cc, where, where_path, computed),
+            order_by=self.order_by(cc, options.get("order_by"), _join(path, "order_by"), computed),
             limit=self.count(options.get("limit"), _join(path, "limit")),
             offset=self.count(options.get("offset"), _join(path, "offset")),
             relations=relations,
@@ -383,6 +399,90 @@ class _Parser:
             out.append((name, UserCallable(fn, f"{path}.{name}")))
         return tuple(out)
 
+    def aggregates(
+        self, cc: CompiledCollection, spec: Any, path: str, extras: list[str]
+    ) -> tuple[tuple[str, AggregateNode], ...]:
+        if spec is None:
+            return ()
+        if not isinstance(spec, Mapping):
+            raise QueryError(
+                "expected a dict of name -> agg.count(...) | agg.sum(...) | agg.avg(...) | "
+                f"agg.min(...) | agg.max(...), got {type(spec).__name__}",
+                path=path,
+            )
+        out = []
+        for name, spec_item in spec.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise QueryError(f"aggregate name {name!r} must be an identifier", path=path)
+            sub = f"{path}.{name}"
+            if name.startswith("__") or name in (*_COMBINATORS, "RAW"):
+                raise QueryError(
+                    f"aggregate name {name!r} is reserved (AND, OR, NOT, RAW and names "
+                    "starting with '__' are not aggregate names); rename it",
+                    path=sub,
+                )
+            taken = (
+                "a column" if name in cc.columns
+                else "a relation" if name in cc.relations
+                else "an extra" if name in extras
+                else None
+            )  # fmt: skip
+            if taken is not None:
+                raise QueryError(
+                    f"aggregate name {name!r} is taken: it is {taken} of {cc.slug!r}; an "
+                    "aggregate is used in where/order_by by its name, so rename it",
+                    path=sub,
+                )
+            if not isinstance(spec_item, Aggregate):
+                raise QueryError(
+                    f"expected agg.count(...), agg.sum(...), agg.avg(...), agg.min(...) or "
+                    f"agg.max(...) (from deesse_async import agg), got {show(spec_item)}",
+                    path=sub,
+                )
+            out.append((name, self.aggregate(cc, spec_item, sub)))
+        return tuple(out)
+
+    def aggregate(self, cc: CompiledCollection, a: Aggregate, path: str) -> AggregateNode:
+        if a.function not in ("count", *AGGREGATE_KINDS):
+            raise QueryError(
+                f"unknown aggregate function {a.function!r}; use agg.count, agg.sum, agg.avg, "
+                "agg.min or agg.max",
+                path=path,
+            )
+        info = cc.relations.get(a.relation) if isinstance(a.relation, str) else None
+        if info is None:
+            raise QueryError(
+                f"agg.{a.function}: unknown relation {a.relation!r} on {cc.slug!r}"
+                + did_you_mean(str(a.relation), list(cc.relations)),
+                path=path,
+            )
+        target = self.schema[info.target]
+        kind: Kind = "int"
+        if a.function != "count":
+            column = target.columns.get(a.column) if isinstance(a.column, str) else None
+            if column is None:
+                hint = did_you_mean(str(a.column), list(target.columns))
+                raise QueryError(
+                    f"agg.{a.function}: unknown column {a.column!r} on {target.slug!r} "
+                    f"(relation {a.relation!r}){hint}",
+                    path=path,
+                )
+            allowed = AGGREGATE_KINDS[a.function]
+            if column.kind not in allowed:
+                what = "a number" if a.function in ("sum", "avg") else "a comparable"
+                raise QueryError(
+                    f"agg.{a.function} takes {what} column ("
+                    + ", ".join(_KIND_NAMES.get(k, k) for k in allowed)
+                    + f"); {a.column!r} of {target.slug!r}"
+                    f" is a {_KIND_NAMES.get(column.kind, column.kind)} column",
+                    path=path,
+                )
+            kind = "float" if a.function == "avg" else column.kind
+        where = None
+        if a.where is not None:
+            where = self.where(target, a.where, f"{path}.where")
+        return AggregateNode(a.function, a.relation, a.column, where, kind)
+
     def relations(
         self, cc: CompiledCollection, spec: Any, path: str
     ) -> tuple[tuple[str, QueryNode], ...]:
@@ -418,7 +518,7 @@ class _Parser:
         return tuple(out)
 
     def order_by(
-        self, cc: CompiledCollection, spec: Any, path: str
+        self, cc: CompiledCollection, spec: Any, path: str, computed: Mapping[str, Kind] = _NONE
     ) -> tuple[tuple[str, bool], ...] | Callable[[Any], Any]:
         if spec is None:
             return ()
@@ -428,10 +528,15 @@ class _Parser:
             raise QueryError("expected {column: 'asc' | 'desc'} or a callable(table)", path=path)
         out = []
         for column, direction in spec.items():
-            if column not in cc.columns:
+            if column not in cc.columns and column not in computed:
+                what = "column or aggregate" if computed else "column"
                 raise QueryError(
-                    f"unknown column {column!r} on {cc.slug!r}"
-                    + suggest(column, cc.columns, "columns"),
+                    f"unknown {what} {column!r} on {cc.slug!r}"
+                    + suggest(
+                        column,
+                        [*cc.columns, *computed],
+                        "columns, aggregates" if computed else "columns",
+                    ),
                     path=f"{path}.{column}",
                 )
             if direction not in ("asc", "desc"):
@@ -452,7 +557,11 @@ class _Parser:
 
     # -- where --------------------------------------------------------------------
 
-    def where(self, cc: CompiledCollection, where: Any, path: str) -> Filter:
+    def where(
+        self, cc: CompiledCollection, where: Any, path: str, computed: Mapping[str, Kind] = _NONE
+    ) -> Filter:
+        """A where-dict over ``cc``; ``computed``: the level's aggregates (name -> kind),
+        compared like columns."""
         _check_nesting(path)
         if not isinstance(where, Mapping):
             raise QueryError(f"expected a dict, got {type(where).__name__}", path=path)
@@ -462,7 +571,9 @@ class _Parser:
             if not isinstance(key, str):
                 raise QueryError(f"keys must be strings, got {key!r}", path=path)
             if key in _COMBINATORS:
-                items.append(self.combinator(key, value, lambda v, p: self.where(cc, v, p), sub))
+                items.append(
+                    self.combinator(key, value, lambda v, p: self.where(cc, v, p, computed), sub)
+                )
             elif key == "RAW":
                 if not callable(value):
                     raise QueryError(
@@ -473,12 +584,16 @@ class _Parser:
                 items.append(self.column_filter(cc, key, value, sub))
             elif key in cc.relations:
                 items.append(self.relation_filter(cc, key, value, sub))
+            elif key in computed:
+                items.append(self.value_filter(key, computed[key], value, sub))
             else:
-                options = [*cc.columns, *cc.relations, *_COMBINATORS, "RAW"]
+                options = [*cc.columns, *cc.relations, *computed, *_COMBINATORS, "RAW"]
+                what = "column, relation or aggregate" if computed else "column or relation"
                 raise QueryError(
-                    f"unknown column or relation {key!r} on {cc.slug!r}"
+                    f"unknown {what} {key!r} on {cc.slug!r}"
                     + (f"{hint} " if (hint := did_you_mean(key, options)) else "; ")
-                    + f"{allowed('columns', cc.columns)}; {allowed('relations', cc.relations)}",
+                    + f"{allowed('columns', cc.columns)}; {allowed('relations', cc.relations)}"
+                    + (f"; {allowed('aggregates', computed)}" if computed else ""),
                     path=sub,
                 )
         if not items:  # {} filters nothing, as in Drizzle
@@ -504,7 +619,10 @@ class _Parser:
         return RelationFilter(name, self.where(target, value, path), negate=False)
 
     def column_filter(self, cc: CompiledCollection, column: str, value: Any, path: str) -> Filter:
-        kind = cc.columns[column].kind
+        return self.value_filter(column, cc.columns[column].kind, value, path)
+
+    def value_filter(self, column: str, kind: Kind, value: Any, path: str) -> Filter:
+        """A column's (or an aggregate's) filter: a value or an operator dict."""
         if isinstance(value, Mapping):
             return self.operators(column, kind, value, path)
         return self.apply(column, kind, "eq", value, path)

@@ -220,14 +220,15 @@ def _extra_type(expression: Any) -> Any:
 
 
 def _aggregate_fields(schema: Schema, node: QueryNode) -> dict[str, Any]:
-    """AGGREGATES: the one place where aggregate values get their types.
-
-    Row key -> type for each ``aggregates=`` entry of ``node`` (API.md §3): ``count`` is
-    ``int``; ``sum``/``avg``/``min``/``max`` are the column's read type (``Decimal`` stays
-    ``Decimal``) ``| None`` (None over no related rows). Until the aggregate nodes land
-    (branch ``agg``), their values are typed ``Any``.
-    """
-    return {name: Any for name, _ in getattr(node, "aggregates", ())}
+    """Row key -> type for each ``aggregates=`` entry of ``node`` (API.md §3), from the
+    aggregate's ``kind`` (``aggregates.py``): ``count`` is ``int``; ``sum`` the column's
+    type (``int`` or ``float``), ``avg`` ``float``, ``min``/``max`` the column's read
+    type, each ``| None`` (None over no related rows)."""
+    out: dict[str, Any] = {}
+    for name, a in node.aggregates:
+        read_type = READ_TYPES[a.kind]
+        out[name] = read_type | None if a.nullable else read_type
+    return out
 
 
 def _describe(node: QueryNode, types: dict[str, Any], gone: frozenset[str]) -> str:
