@@ -218,3 +218,27 @@ async def test_last_page_and_empty_table(make_db: MakeDb) -> None:
     assert page["has_more"] and len(page["items"]) == 3
     last = await db.query.users.find_page(columns={"name": True}, first=3, after=page["next"])
     assert last == {"items": [{"name": "u003"}], "next": None, "has_more": False}
+
+
+async def test_ordering_by_an_aggregate_is_a_query_error(make_db: MakeDb) -> None:
+    """Keyset pages and streams continue after the last row's column values: ordering by
+    an aggregate is refused with a QueryError naming it (it was a KeyError)."""
+    from deesse_async import agg
+
+    db: Database = await make_db(BLOG)
+    await seed(db, 3)
+    aggs = {"n": agg.count("posts")}
+    with pytest.raises(
+        QueryError, match=r"order_by\.n: find_page cannot order by the aggregate 'n'"
+    ):
+        await db.query.users.find_page(aggregates=aggs, order_by={"n": "desc"})
+    with pytest.raises(QueryError, match=r"order_by\.n: stream cannot order by the aggregate 'n'"):
+        async for _ in db.query.users.stream(aggregates=aggs, order_by={"n": "desc"}):
+            pass
+    # Aggregates themselves are fine in pages and streams, beside a column order.
+    page = await db.query.users.find_page(aggregates=aggs, order_by={"name": "asc"}, first=50)
+    expected = await db.query.users.find_many(aggregates=aggs, order_by={"name": "asc"})
+    assert page["items"] == expected and not page["has_more"]
+    assert [r async for r in db.query.users.stream(aggregates=aggs, chunk_size=1)] == (
+        await db.query.users.find_many(aggregates=aggs)
+    )

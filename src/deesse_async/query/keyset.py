@@ -65,7 +65,15 @@ def key_columns(schema: Schema, node: QueryNode, what: str) -> tuple[KeyColumn, 
         )
     cc = schema[node.slug]
     out = []
+    aggregates = {name for name, _ in node.aggregates}
     for name, desc in node.order_by:
+        if name in aggregates:
+            raise QueryError(
+                f"{what} cannot order by the aggregate {name!r}: the next chunk starts after "
+                "the last row's column values; order by columns (filtering by the aggregate "
+                "in where is fine)",
+                path=f"order_by.{name}",
+            )
         kind = cc.columns[name].kind
         if kind == "json":
             raise QueryError(
