@@ -123,6 +123,26 @@ async def test_inside_a_transaction_it_sees_the_transaction(make_db: MakeDb) -> 
     assert await db.users.count() == 6
 
 
+@pytest.mark.backends("postgresql", "mysql")
+async def test_a_repeatable_read_transaction_streams_one_snapshot(make_db: MakeDb) -> None:
+    """Keyset chunks are separate statements; inside a repeatable-read transaction they all
+    read the transaction's snapshot: a row committed by another connection half-way
+    through the loop is not seen (under read committed, it is)."""
+    db = await make_db(BLOG)
+    await seed(db, 5)
+    for isolation, sees_late in (("repeatable_read", False), ("read_committed", True)):
+        async with db.transaction(isolation=isolation) as tx:
+            names = []
+            async for row in tx.query.users.stream(columns={"name": True}, chunk_size=2):
+                names.append(row["name"])
+                if len(names) == 1:  # chunk 1 read: another connection commits a row
+                    await db.users.create(
+                        {"name": f"late-{isolation}", "email": f"{isolation}@x.io"}
+                    )
+        assert (f"late-{isolation}" in names) is sees_late, (isolation, names)
+        assert len(names) == await db.users.count() - (0 if sees_late else 1)
+
+
 @pytest.mark.parametrize("who", VIEWERS)
 async def test_access_rules_apply_as_in_find_many(make_db: MakeDb, who: str) -> None:
     marked: list[Any] = []
