@@ -187,6 +187,22 @@ EXPECTED = {
         'TypedDict "BlogPostsRow" has no key "titel"',
         '"titel" is not a defined key in "BlogPostsRow"',
     ),
+    "misspelt key of a streamed row": (
+        'TypedDict "UsersRow" has no key "emial"',
+        '"emial" is not a defined key in "UsersRow"',
+    ),
+    "misspelt key of a page item": (
+        'TypedDict "UsersRow" has no key "nme"',
+        '"nme" is not a defined key in "UsersRow"',
+    ),
+    "misspelt page key": (
+        'TypedDict "UsersPage" has no key "itemz"',
+        '"itemz" is not a defined key in "UsersPage"',
+    ),
+    "first is an int": (
+        'Argument "first" to "find_page" of "UsersQueries" has incompatible type "str"',
+        'parameter "first" of type "int"',
+    ),
     "no such collection": (
         '"TypedDatabase" has no attribute "posts"',
         'Cannot access attribute "posts" for class "TypedDatabase"',
@@ -266,6 +282,21 @@ async def test_correct_use_runs_and_rows_match_the_typed_dicts(
     assert (out["day"], out["counted"], out["as_ann"]) == (datetime.date(2024, 5, 1), 2, 1)
     assert (out["retried"], out["fields"]) == (len("first of two"), ["name"])
     assert out["user"]["settings"] == {"theme": ["dark", 1]}
+    # stream, find_page and aggregates: the rows are the typed rows.
+    assert out["streamed"] == ["ann@example.com", "bob@example.com"]
+    assert out["chunk_sizes"] == [1]
+    assert out["in_tx"] == ["Bob"]
+    _valid(types.UsersPage, out["page"])
+    assert set(out["page"]) == set(types.UsersPage.__annotations__)
+    assert (out["pages"], out["more"], out["page"]["next"]) == ([["Ann"], ["Bob"]], False, None)
+    _valid(list[types.UsersRow], [{**u} for u in out["with_counts"]])
+    assert set(out["with_counts"][0]) == set(types.UsersRow.__annotations__) - {
+        "posts", "comments"
+    } | {"post_count", "top_views"}  # fmt: skip
+    assert out["post_counts"] == [
+        ("Ann", 1, 3), ("Bob", 0, None), ("Ann", 1, None), ("Bob", 0, None),
+    ]  # fmt: skip
+    assert (out["page_counts"], out["on_primary"], out["replica_name"]) == ([1, 0], 2, "Bob")
 
 
 @pytest.mark.anyio
@@ -358,28 +389,67 @@ def _parameters(function: Any) -> list[str]:
     return [p.name for p in signature.parameters.values() if p.kind not in kinds]
 
 
-def test_protocols_match_the_real_objects(sample_modules: ModuleType) -> None:
+def _takes_any_keyword(function: Any) -> bool:
+    kinds = {p.kind for p in inspect.signature(function).parameters.values()}
+    return inspect.Parameter.VAR_KEYWORD in kinds
+
+
+def _public(obj: Any) -> set[str]:
+    return {name for name in dir(obj) if not name.startswith("_")}
+
+
+# What the views have and TypedDatabase leaves out on purpose: internals of the
+# executor protocol, and db.collection(slug) (db.<slug> is the typed spelling).
+UNTYPED_VIEW_MEMBERS = {"acquire", "acquire_read", "atomic", "collection"}
+
+
+@pytest.mark.anyio
+@pytest.mark.backends("sqlite")
+async def test_protocols_match_the_real_objects(
+    make_db: MakeDb, sample_modules: ModuleType
+) -> None:
     """Every method the typed module declares exists on the object it types, with the
-    same parameters (a renamed option would make the stubs lie)."""
+    same parameters (a renamed option would make the stubs lie), and every public method
+    of the query namespace and of the views is declared (a new one must be typed)."""
     types = sys.modules["db_types"]
-    db = define_config(provider="sqlite://:memory:", collections=[Users, Tags, BlogPosts, Comments])
+    db = await make_db([Users, Tags, BlogPosts, Comments])
     query = db.query.users.find_many(where={"id": deesse_async.placeholder("id")})
-    real = {
-        types.TypedDatabase: db,
-        types.UsersCollection: db.users,
-        types.UsersQueries: db.query.users,
-        types.TypedQuery: query,
-        types.TypedPreparedQuery: query.prepare(),
-    }
-    for protocol, obj in real.items():
-        members = _members(protocol)
-        assert members, protocol
-        for name, declared in members.items():
-            assert hasattr(obj, name), (protocol.__name__, name)
-            if inspect.isfunction(declared):
-                actual = _parameters(getattr(obj, name))
-                assert _parameters(declared)[1:] == actual, (protocol.__name__, name)
-    assert _parameters(types.UsersQueries.find_first)[1:] == _parameters(db.query.users.find_first)
+    async with db.transaction() as tx:
+        real = {
+            types.TypedDatabase: [db, db.with_user(None), db.primary(), tx],
+            types.UsersCollection: [db.users],
+            types.UsersQueries: [db.query.users],
+            types.TypedQuery: [query],
+            types.TypedPreparedQuery: [query.prepare()],
+            types.TypedRowStream: [db.query.users.stream()],
+        }
+        for protocol, objs in real.items():
+            members = _members(protocol)
+            assert members, protocol
+            for obj in objs:
+                for name, declared in members.items():
+                    assert hasattr(obj, name), (protocol.__name__, name, obj)
+                    if not inspect.isfunction(declared):
+                        continue
+                    actual = _parameters(getattr(obj, name))
+                    # An option the method takes through **kwargs (aggregates= on stream
+                    # and find_page) is declared; the real one must accept it.
+                    extra = [p for p in _parameters(declared)[1:] if p not in actual]
+                    assert set(extra) <= {"aggregates"}, (protocol.__name__, name, extra)
+                    if extra:
+                        assert _takes_any_keyword(getattr(obj, name)), (protocol.__name__, name)
+                    wanted = [p for p in _parameters(declared)[1:] if p not in extra]
+                    assert wanted == actual, (protocol.__name__, name)
+        # The other way: nothing public is left untyped.
+        assert _public(db.query.users) - {"slug"} <= set(_members(types.UsersQueries))
+        assert _public(db.query.users.stream()) <= set(_members(types.TypedRowStream))
+        for view in (db.with_user(None), db.replica(), tx):
+            untyped = _public(view) - set(_members(types.TypedDatabase)) - UNTYPED_VIEW_MEMBERS
+            assert untyped == set(), type(view).__name__
+    # read_routing() is the Database's, not a view's: it stays on the untyped app_db.
+    assert not hasattr(tx, "read_routing") and not hasattr(types.TypedDatabase, "read_routing")
+    assert {"stream", "find_page"} <= set(_members(types.UsersQueries))
+    assert list(types.UsersPage.__annotations__) == list(deesse_async.Page.__annotations__)
 
 
 def test_output_is_deterministic_sorted_and_ruff_clean(project: Path) -> None:

@@ -28,3 +28,9 @@ async def mistakes(app_db: Any) -> None:
     prepared = db.query.blog_posts.find_many().prepare()
     (await prepared.execute())[0]["titel"]  # error: misspelt key of a prepared query row
     await db.posts.count()  # error: no such collection
+    async for streamed in db.query.users.stream():
+        streamed["emial"]  # error: misspelt key of a streamed row
+    page = await db.query.users.find_page(first=20)
+    page["items"][0]["nme"]  # error: misspelt key of a page item
+    page["itemz"]  # error: misspelt page key
+    await db.query.users.find_page(first="20")  # error: first is an int

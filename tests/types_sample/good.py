@@ -8,11 +8,27 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from db_types import BlogPostsRow, CommentsRead, TypedDatabase, UsersRead, UsersRow, typed
+from db_types import (
+    BlogPostsRow,
+    CommentsRead,
+    TypedDatabase,
+    UsersOrderBy,
+    UsersPage,
+    UsersRead,
+    UsersRow,
+    typed,
+)
 
-from deesse_async import placeholder
+from deesse_async import agg, placeholder
+
+
+class UsersWithCounts(UsersRow):
+    """A users row with the aggregates the query asks for (docs/types.md)."""
+
+    post_count: int
+    top_views: int | None
 
 
 async def add_tag(db: TypedDatabase, label: str) -> uuid.UUID:
@@ -84,6 +100,52 @@ async def scenario(app_db: Any) -> dict[str, Any]:
         await tx.tags.create({"label": "in a transaction"})
     as_ann: int = await db.with_user({"id": ann["id"]}).users.count()
     retried: int = await db.run_in_transaction(tag_twice, retries=2)
+    bob = await db.users.create({"name": "Bob", "email": "bob@example.com"})
+
+    # stream: rows typed as find_many's, one at a time or a chunk (a list) at a time.
+    streamed: list[str] = []
+    async for row in db.query.users.stream(order_by={"email": "asc"}, chunk_size=1):
+        streamed.append(row["email"])
+    chunk_sizes: list[int] = []
+    async with db.query.blog_posts.stream(with_={"author": True}, chunk_size=1) as stream:
+        async for chunk in stream.chunks():
+            chunk_sizes.append(len(chunk))
+            titles = [p["title"] for p in chunk]
+            assert titles
+    async with db.transaction(isolation="repeatable_read") as tx:
+        in_tx = [u["name"] async for u in tx.query.users.stream(limit=1, offset=1)]
+
+    # find_page: a page of rows and the token of the next one.
+    page: UsersPage = await db.query.users.find_page(order_by={"name": "asc"}, first=1)
+    pages = [[u["name"] for u in page["items"]]]
+    while page["next"] is not None:
+        page = await db.query.users.find_page(
+            order_by={"name": "asc"}, first=1, after=page["next"]
+        )
+        pages.append([u["name"] for u in page["items"]])
+    more: bool = page["has_more"]
+
+    # aggregates: their keys are not in UsersRow; a TypedDict subclass declares them.
+    counts = {"post_count": agg.count("posts"), "top_views": agg.max("posts", "views")}
+    with_counts = cast(
+        list[UsersWithCounts],
+        await db.query.users.find_many(
+            aggregates=counts,
+            order_by=cast(UsersOrderBy, {"post_count": "desc"}),  # an aggregate's name
+        ),
+    )
+    post_counts = [(u["name"], u["post_count"], u["top_views"]) for u in with_counts]
+    async for u in db.query.users.stream(aggregates=counts, order_by={"id": "asc"}):
+        streamed_count: int = cast(UsersWithCounts, u)["post_count"]
+        post_counts.append((u["name"], streamed_count, None))
+    counted_page = await db.query.users.find_page(aggregates=counts, first=5)
+    page_counts = [cast(UsersWithCounts, u)["post_count"] for u in counted_page["items"]]
+
+    # Views choosing where reads go (the primary without replicas=).
+    on_primary: int = await db.primary().users.count()
+    on_replica = await db.replica().query.users.find_first(where={"id": bob["id"]})
+    replica_name = on_replica["name"] if on_replica is not None else None
+
     shape = db.query.users.find_many(columns={"name": True}).response_model
     fields = sorted(shape.model_fields)
     deleted = await db.comments.delete(comments[1]["id"])
@@ -108,4 +170,15 @@ async def scenario(app_db: Any) -> dict[str, Any]:
         "retried": retried,
         "fields": fields,
         "deleted": deleted,
+        "streamed": streamed,
+        "chunk_sizes": chunk_sizes,
+        "in_tx": in_tx,
+        "page": page,
+        "pages": pages,
+        "more": more,
+        "with_counts": with_counts,
+        "post_counts": post_counts,
+        "page_counts": page_counts,
+        "on_primary": on_primary,
+        "replica_name": replica_name,
     }

@@ -93,6 +93,26 @@ class TypedQuery(Protocol[_T_co]):
     def response_model(self) -> type[BaseModel]: ...
 
     def to_sql(self) -> str: ...
+
+
+class TypedRowStream(Protocol[_T]):
+    """``stream(...)``: ``async for row in it``, ``async with it as rows``, or
+    ``.chunks()`` for lists of rows."""
+
+    def __aiter__(self) -> AsyncIterator[_T]: ...
+
+    def chunks(self) -> AsyncIterator[list[_T]]: ...
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> TypedRowStream[_T]: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 '''
 
 
@@ -139,11 +159,19 @@ def _imports(body: str) -> str:
         if _uses(body, name)
     ]
     lines += [
-        "from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence",
+        "from collections.abc import (",
+        "    AsyncIterator,",
+        "    Awaitable,",
+        "    Callable,",
+        "    Generator,",
+        "    Mapping,",
+        "    Sequence,",
+        ")",
         "from contextlib import AbstractAsyncContextManager",
+        "from types import TracebackType",
         f"from typing import {', '.join(typing)}",
         "",
-        "from deesse_async import ConfigError, Placeholder",
+        "from deesse_async import Aggregate, ConfigError, Placeholder",
         "from pydantic import BaseModel" + (", JsonValue" if _uses(body, "JsonValue") else ""),
         "",
         "# Not typing's: pydantic (a FastAPI response_model) takes only this one on 3.11.",
@@ -293,6 +321,11 @@ def _collection_types(cc: CompiledCollection, names: dict[str, str]) -> list[str
             total=False,
         ),
         _typeddict(
+            f"{stem}Page",
+            f"What ``db.query.{slug}.find_page`` returns.",
+            [("items", f"list[{stem}Row]"), ("next", "str | None"), ("has_more", "bool")],
+        ),
+        _typeddict(
             f"{stem}With",
             f"``with_=``: the ``{slug}`` relations to load.",
             [(n, f"bool | {names[r.target]}Options") for n, r in relations],
@@ -347,6 +380,7 @@ def _options(slug: str, names: dict[str, str]) -> str:
         ("limit", "int | Placeholder"),
         ("offset", "int | Placeholder"),
         ("extras", "Mapping[str, Callable[[Any], Any]]"),
+        ("aggregates", "Mapping[str, Aggregate]"),
     ]
     doc = f"The options of a ``{slug}`` relation in ``with_`` (find_many's, nested)."
     return _typeddict(f"{stem}Options", doc, items, total=False)
@@ -397,13 +431,31 @@ def _protocols(cc: CompiledCollection, names: dict[str, str]) -> list[str]:
         "limit: int | Placeholder | None = None",
         "offset: int | Placeholder | None = None",
         "extras: Mapping[str, Callable[[Any], Any]] | None = None",
+        "aggregates: Mapping[str, Aggregate] | None = None",
         'strategy: Strategy = "auto"',
     ]
     first = [o for o in options if not o.startswith("limit")]
+    # Keyset reads: order_by is column names, no placeholders; pages take no limit/offset.
+    keyset = [
+        f"order_by: {stem}OrderBy | None = None" if o.startswith("order_by") else o
+        for o in options
+    ]
+    stream = [
+        o.replace(" | Placeholder", "") if o.startswith(("limit", "offset")) else o
+        for o in keyset
+    ]
+    page = [o for o in keyset if not o.startswith(("limit", "offset"))]
     queries = _methods(
         [
             _method("find_many", ["*", *options], f"TypedQuery[list[{row}]]"),
             _method("find_first", ["*", *first], f"TypedQuery[{row} | None]"),
+            _method("stream", ["*", *stream, "chunk_size: int = 1000"], f"TypedRowStream[{row}]"),
+            _method(
+                "find_page",
+                ["*", *page, "first: int = 20", "after: str | None = None"],
+                f"{stem}Page",
+                is_async=True,
+            ),
         ]
     )
     return [
