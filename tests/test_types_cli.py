@@ -291,12 +291,13 @@ async def test_correct_use_runs_and_rows_match_the_typed_dicts(
     assert (out["pages"], out["more"], out["page"]["next"]) == ([["Ann"], ["Bob"]], False, None)
     _valid(list[types.UsersRow], [{**u} for u in out["with_counts"]])
     assert set(out["with_counts"][0]) == set(types.UsersRow.__annotations__) - {
-        "posts", "comments"
+        "comments"
     } | {"post_count", "top_views"}  # fmt: skip
     assert out["post_counts"] == [
         ("Ann", 1, 3), ("Bob", 0, None), ("Ann", 1, None), ("Bob", 0, None),
     ]  # fmt: skip
     assert (out["page_counts"], out["on_primary"], out["replica_name"]) == ([1, 0], 2, "Bob")
+    assert out["n_comments"] == [2]  # agg.count in with_: the post's two comments
 
 
 @pytest.mark.anyio

@@ -103,9 +103,8 @@ async def scenario(app_db: Any) -> dict[str, Any]:
     bob = await db.users.create({"name": "Bob", "email": "bob@example.com"})
 
     # stream: rows typed as find_many's, one at a time or a chunk (a list) at a time.
-    streamed: list[str] = []
-    async for row in db.query.users.stream(order_by={"email": "asc"}, chunk_size=1):
-        streamed.append(row["email"])
+    users = db.query.users.stream(order_by={"email": "asc"}, chunk_size=1)
+    streamed: list[str] = [row["email"] async for row in users]
     chunk_sizes: list[int] = []
     async with db.query.blog_posts.stream(with_={"author": True}, chunk_size=1) as stream:
         async for chunk in stream.chunks():
@@ -119,9 +118,7 @@ async def scenario(app_db: Any) -> dict[str, Any]:
     page: UsersPage = await db.query.users.find_page(order_by={"name": "asc"}, first=1)
     pages = [[u["name"] for u in page["items"]]]
     while page["next"] is not None:
-        page = await db.query.users.find_page(
-            order_by={"name": "asc"}, first=1, after=page["next"]
-        )
+        page = await db.query.users.find_page(order_by={"name": "asc"}, first=1, after=page["next"])
         pages.append([u["name"] for u in page["items"]])
     more: bool = page["has_more"]
 
@@ -132,9 +129,11 @@ async def scenario(app_db: Any) -> dict[str, Any]:
         await db.query.users.find_many(
             aggregates=counts,
             order_by=cast(UsersOrderBy, {"post_count": "desc"}),  # an aggregate's name
+            with_={"posts": {"aggregates": {"n_comments": agg.count("comments")}}},
         ),
     )
     post_counts = [(u["name"], u["post_count"], u["top_views"]) for u in with_counts]
+    n_comments = [cast(dict[str, int], p)["n_comments"] for p in with_counts[0].get("posts", [])]
     async for u in db.query.users.stream(aggregates=counts, order_by={"id": "asc"}):
         streamed_count: int = cast(UsersWithCounts, u)["post_count"]
         post_counts.append((u["name"], streamed_count, None))
@@ -179,6 +178,7 @@ async def scenario(app_db: Any) -> dict[str, Any]:
         "with_counts": with_counts,
         "post_counts": post_counts,
         "page_counts": page_counts,
+        "n_comments": n_comments,
         "on_primary": on_primary,
         "replica_name": replica_name,
     }

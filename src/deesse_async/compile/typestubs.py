@@ -437,12 +437,10 @@ def _protocols(cc: CompiledCollection, names: dict[str, str]) -> list[str]:
     first = [o for o in options if not o.startswith("limit")]
     # Keyset reads: order_by is column names, no placeholders; pages take no limit/offset.
     keyset = [
-        f"order_by: {stem}OrderBy | None = None" if o.startswith("order_by") else o
-        for o in options
+        f"order_by: {stem}OrderBy | None = None" if o.startswith("order_by") else o for o in options
     ]
     stream = [
-        o.replace(" | Placeholder", "") if o.startswith(("limit", "offset")) else o
-        for o in keyset
+        o.replace(" | Placeholder", "") if o.startswith(("limit", "offset")) else o for o in keyset
     ]
     page = [o for o in keyset if not o.startswith(("limit", "offset"))]
     queries = _methods(
