@@ -103,6 +103,7 @@ class CollectionQuery:
         limit: int | None = None,
         offset: int | None = None,
         extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        aggregates: Mapping[str, Aggregate] | None = None,
         strategy: Strategy = "auto",
         chunk_size: int = 1000,
         **kwargs: Any,
@@ -116,7 +117,7 @@ class CollectionQuery:
         size = check_chunk_size(chunk_size)
         cap = None if limit is None else check_count(limit, "limit")
         given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
-                     offset=offset, extras=extras, **kwargs)  # fmt: skip
+                     offset=offset, extras=extras, aggregates=aggregates, **kwargs)  # fmt: skip
         options = self._options(given, _MANY)
         query = build_query(
             self._planner, self._executor, self.slug, options, single=False, strategy=strategy
@@ -131,6 +132,7 @@ class CollectionQuery:
         where: Mapping[str, Any] | None = None,
         order_by: Mapping[str, str] | None = None,
         extras: Mapping[str, Callable[[Any], Any]] | None = None,
+        aggregates: Mapping[str, Aggregate] | None = None,
         strategy: Strategy = "auto",
         first: int = 20,
         after: str | None = None,
@@ -144,7 +146,7 @@ class CollectionQuery:
         """
         size = check_first(first)
         given = dict(columns=columns, with_=with_, where=where, order_by=order_by,
-                     extras=extras, **kwargs)  # fmt: skip
+                     extras=extras, aggregates=aggregates, **kwargs)  # fmt: skip
         for key in ("limit", "offset"):
             if key in given:
                 raise QueryError(
