@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import decimal
 import json
 import sqlite3
 import uuid
@@ -94,6 +95,10 @@ CODECS = Codecs(
         "uuid": _decode_uuid,
         "json": json.loads,
     },
+    # sqlite3 binds no Decimal. As a float (as SQLAlchemy's SQLite dialect does) it keeps
+    # its numeric meaning in arithmetic and comparisons, exact to ~15 significant digits;
+    # as text it would compare greater than every number.
+    literals={decimal.Decimal: float},
 )
 
 # Extended result codes -> IntegrityError subclass (docs/reliability.md lists the

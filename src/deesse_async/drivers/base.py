@@ -14,7 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
@@ -77,10 +77,17 @@ class Codecs:
 
     encoders: dict[Kind, Encoder]
     decoders: dict[Kind, Decoder]
+    # Literals of no kind (a Decimal in RAW/extras) the driver cannot bind as they are.
+    literals: dict[type, Encoder] = field(default_factory=dict)
 
     def encode(self, kind: Kind, value: Any) -> Any:
         """Python value -> driver parameter (``None`` stays ``None``)."""
         return None if value is None else self.encoders[kind](value)
+
+    def encode_literal(self, value: Any) -> Any:
+        """A literal of no kind (``Decimal``, ``bytes``) -> driver parameter."""
+        encoder = self.literals.get(type(value))
+        return value if encoder is None else encoder(value)
 
     def row_decoder(self, kinds: Sequence[Kind]) -> Callable[[DriverRow], list[Any]]:
         """A function turning one driver row into Python values, built once per shape."""

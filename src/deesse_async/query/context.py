@@ -60,6 +60,8 @@ class PlanContext:
                 kind = type_kind(compiled.types.get(name)) or value_kind(value)
                 if kind is not None:
                     values[name] = self.codecs.encode(kind, coerce_value(kind, value))
+                else:
+                    values[name] = self.codecs.encode_literal(value)
             except (TypeError, ValueError) as exc:
                 raise QueryError(
                     f"a literal value in a RAW/extras/order_by expression: {show(value)} ({exc})"
