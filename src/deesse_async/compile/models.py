@@ -39,7 +39,7 @@ from .limits import (
 )
 from .schema import ColumnInfo, Junction, Kind
 
-__all__ = ["build_models"]
+__all__ = ["build_models", "field_attribute"]
 
 
 def _checked(check: Any) -> Any:
@@ -122,6 +122,46 @@ def _dedupe(ids: list[Any] | None) -> list[Any] | None:
     return None if ids is None else list(dict.fromkeys(ids))
 
 
+# BaseModel's own attributes (``copy``, ``json``, ``model_dump``...) cannot be pydantic
+# field names, nor can leading underscores (private attributes): such keys get another
+# attribute name and the key as alias (the models validate and serialize by alias).
+_TAKEN = frozenset(dir(BaseModel))
+
+
+def field_attribute(key: str, used: set[str]) -> str:
+    """The model attribute name of the row key ``key`` (``key`` itself unless taken by
+    ``BaseModel``, private, or already in ``used``); the caller adds it to ``used``.
+
+    >>> field_attribute("title", set()), field_attribute("copy", set())
+    ('title', 'f_copy')
+    """
+    if not key.startswith("_") and key not in _TAKEN and key not in used:
+        return key
+    name = f"f_{key.lstrip('_')}"
+    while name in used or name in _TAKEN:
+        name += "_"
+    return name
+
+
+def _aliased(fields: dict[str, Any]) -> dict[str, Any]:
+    """``key -> (type, default)`` as pydantic fields: an attribute name per key, with
+    the key as alias where they differ."""
+    out: dict[str, Any] = {}
+    used = set(fields)  # a field named "f_copy" keeps its name; "copy" gets "f_copy_"
+    for key, (py, default) in fields.items():
+        attribute = field_attribute(key, used - {key})
+        if attribute != key:
+            used.add(attribute)
+            py = Annotated[py, PydanticField(alias=key)]
+        out[attribute] = (py, default)
+    return out
+
+
+# Keys are the user's: "model_x" is a fine field name (no protected namespace), and a
+# model dumps by alias (the field's name).
+_CONFIG = ConfigDict(protected_namespaces=(), serialize_by_alias=True)
+
+
 def _model_name(slug: str, suffix: str) -> str:
     return "".join(part.capitalize() for part in slug.split("_") if part) + suffix
 
@@ -157,11 +197,11 @@ def build_models(
     if c.timestamps:
         read["created_at"] = (dt.datetime, ...)
         read["updated_at"] = (dt.datetime, ...)
-    write_config = ConfigDict(extra="forbid")
+    write_config = ConfigDict(_CONFIG, extra="forbid")  # type: ignore[misc]
     return (
-        create_model(_model_name(c.slug, "Create"), __config__=write_config, **create),
-        create_model(_model_name(c.slug, "Update"), __config__=write_config, **update),
-        create_model(_model_name(c.slug, "Read"), **read),
+        create_model(_model_name(c.slug, "Create"), __config__=write_config, **_aliased(create)),
+        create_model(_model_name(c.slug, "Update"), __config__=write_config, **_aliased(update)),
+        create_model(_model_name(c.slug, "Read"), __config__=_CONFIG, **_aliased(read)),
     )
 
 

@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic import Field as PydanticField
 
 from ..compile.coercion import type_kind
-from ..compile.models import READ_TYPES
+from ..compile.models import READ_TYPES, field_attribute
 from ..compile.schema import Schema
 from .access import gone_keys
 from .options import QueryNode
@@ -85,20 +85,6 @@ def _pascal(slug: str) -> str:
     return "".join(part.capitalize() for part in slug.split("_") if part)
 
 
-# BaseModel's own attributes, and leading underscores (pydantic's private attributes),
-# cannot be field names: such keys get an attribute name and the key as alias.
-_TAKEN = frozenset(dir(BaseModel))
-
-
-def _attribute(key: str, used: set[str]) -> str:
-    if not key.startswith("_") and key not in _TAKEN and key not in used:
-        return key
-    name = f"f_{key.lstrip('_')}"
-    while name in used or name in _TAKEN:
-        name += "_"
-    return name
-
-
 def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation.__name__
@@ -138,7 +124,8 @@ class ShapeModels:
 
     def _build(self, node: QueryNode) -> type[RowModel]:
         cc = self.schema[node.slug]
-        read_fields = cc.read_model.model_fields
+        # The read model's fields by row key (a key such as "copy" has an alias).
+        read_fields = {f.alias or a: f for a, f in cc.read_model.model_fields.items()}
         # key -> type; every key of a row is present (its value may be None).
         types: dict[str, Any] = {c: read_fields[c].annotation for c in node.columns}
         for name, build in node.extras:
@@ -168,7 +155,7 @@ class ShapeModels:
         hidden: list[tuple[str, str]] = []
         used: set[str] = set()
         for key, annotation in types.items():
-            attribute = _attribute(key, used)
+            attribute = field_attribute(key, used)
             used.add(attribute)
             if key in gone:
                 spec = _maybe_hidden_spec()

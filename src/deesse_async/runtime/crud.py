@@ -84,7 +84,7 @@ def _errors(
     for e in exc.errors(include_url=False):
         msg = e["msg"]
         if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
-            fields = list(model.model_fields)
+            fields = [f.alias or n for n, f in model.model_fields.items()]  # "copy": an alias
             key = str(e["loc"][0])
             msg = f"unknown field {key!r}" + suggest(key, fields, "fields")
         out.append({"loc": prefix + tuple(e["loc"]), "msg": msg, "type": e["type"]})
@@ -599,7 +599,8 @@ def _by_id(row: Row) -> Any:
 def _given_keys(data: Any) -> frozenset[str]:
     """The keys a caller wrote (field write rules judge these, not defaults)."""
     if isinstance(data, BaseModel):
-        return frozenset(data.model_fields_set)
+        fields = type(data).model_fields  # by field name ("copy" is an alias)
+        return frozenset(fields[n].alias or n for n in data.model_fields_set)
     if isinstance(data, Mapping):
         return frozenset(k for k in data if isinstance(k, str))
     return frozenset()

@@ -187,13 +187,18 @@ def _check_field(slug: str, name: Any, value: Any, system: tuple[str, ...]) -> F
     where = f"collection {slug!r}, field {name!r}"
     if not isinstance(name, str) or not IDENTIFIER.match(name) or len(name) > MAX_NAME:
         raise ConfigError(
-            f"{where}: a field name must be a letter or '_' followed by letters, digits or '_' "
+            f"{where}: a field name must be a letter followed by letters, digits or '_' "
             f"(at most {MAX_NAME} characters)"
         )
     if name.startswith("__"):
         raise ConfigError(
             f"{where}: a field name may not start with '__' (the library labels its own "
             "columns so); rename it"
+        )
+    if name.startswith("_"):
+        raise ConfigError(
+            f"{where}: field names cannot start with '_': pydantic treats them as private; "
+            "rename it"
         )
     if name in system:
         raise ConfigError(f"{where}: {name!r} is a system field the library adds; rename it")
