@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from deesse_async import collection, field, number, required, text
+from deesse_async import collection, field, number, placeholder, required, text
 from tests.conftest import MakeDb
 
 pytestmark = pytest.mark.anyio
@@ -74,3 +74,17 @@ async def test_a_decimal_in_a_nested_extra(make_db: MakeDb) -> None:
         extras={"d": lambda t: t.c.score - Decimal("0.5")},
     )
     assert row is not None and float(row["d"]) == 4.0
+
+
+async def test_a_decimal_placeholder_value_in_raw_and_extras(make_db: MakeDb) -> None:
+    db = await _db(make_db)
+    prepared = db.query.items.find_many(
+        columns={"name": True},
+        where={"RAW": lambda t: t.c.score > placeholder("min")},
+        extras={"scaled": lambda t: t.c.score * placeholder("k")},
+        order_by={"name": "asc"},
+    ).prepare("decimal_placeholders")
+    rows = await prepared.execute({"min": Decimal("1.5"), "k": Decimal("2")})
+    assert [(r["name"], float(r["scaled"])) for r in rows] == [("a", 4.0), ("b", 9.0)]
+    rows = await prepared.execute(min=Decimal("3"), k=Decimal("0.5"))
+    assert [(r["name"], float(r["scaled"])) for r in rows] == [("b", 2.25)]

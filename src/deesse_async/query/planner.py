@@ -236,12 +236,14 @@ class Binder:
     literal values are encoded when it is made, each execution only checks and encodes
     the placeholders' values."""
 
-    __slots__ = ("_encode", "_literals", "_required", "_steps")
+    __slots__ = ("_encode", "_literal", "_literals", "_required", "_steps")
 
     def __init__(self, codecs: Codecs, values: Values, required: frozenset[str]) -> None:
         encode = self._encode = codecs.encode
+        self._literal = codecs.encode_literal  # a Decimal in RAW/extras, on SQLite
         self._literals = {
-            k: (encode(kind, v) if kind else v) for k, (v, kind) in values.items.items()
+            k: (encode(kind, v) if kind else codecs.encode_literal(v))
+            for k, (v, kind) in values.items.items()
         }
         self._required = required
         # (name, declared kind or None, used as limit/offset)
@@ -265,8 +267,10 @@ class Binder:
             # A placeholder only used inside RAW/extras has no column: its type says.
             try:
                 kind = declared or value_kind(value)
-                if kind is None or value is None:
+                if value is None:
                     out[name] = value
+                elif kind is None:
+                    out[name] = self._literal(value)
                 else:
                     out[name] = encode(kind, coerce_value(kind, value))
             except (TypeError, ValueError) as exc:
