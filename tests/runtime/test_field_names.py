@@ -14,12 +14,14 @@ import pytest
 from fastapi import FastAPI
 
 from deesse_async import (
+    AccessDenied,
     ConfigError,
     ValidationError,
     collection,
     define_config,
     field,
     integer,
+    relation,
     required,
     text,
 )
@@ -144,3 +146,51 @@ def test_a_leading_underscore_is_refused(name: str) -> None:
         r"pydantic treats them as private; rename it",
     ):
         collection(slug="things", fields={"n": field(type=text()), name: field(type=text())})
+
+
+async def test_relations_named_like_basemodel_attributes(make_db: MakeDb) -> None:
+    tags = collection(slug="tags", fields={"name": required(field(type=text()))})
+    links = collection(
+        slug="links",
+        fields={
+            "json": field(type=relation("tags", many=True, related_name="json_links")),
+            "schema": field(type=relation("tags", related_name="schema_links")),
+        },
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        db = await make_db([tags, links])
+    a, b = await db.tags.create_many([{"name": "a"}, {"name": "b"}])
+    link = await db.links.create({"json": [b["id"], a["id"]], "schema_id": a["id"]})
+    assert (link["json"], link["schema_id"]) == (sorted([a["id"], b["id"]]), a["id"])
+    link = await db.links.update(link["id"], {"json": [b["id"]]})
+    assert link["json"] == [b["id"]]
+    q = db.query.links.find_many(
+        columns={"id": True}, with_={"json": {"columns": {"name": True}}, "schema": True}
+    )
+    rows = await q
+    assert rows[0]["json"] == [{"name": "b"}] and rows[0]["schema"]["name"] == "a"
+    assert q.response_model.model_validate(rows[0]).model_dump() == rows[0]
+
+
+async def test_a_field_write_rule_sees_the_field_name_of_a_model_instance(
+    make_db: MakeDb,
+) -> None:
+    """A model instance's set fields are attributes ("f_copy"); the rule is on "copy"."""
+    secrets = collection(
+        slug="secrets",
+        fields={
+            "copy": field(type=text(), access={"create": lambda ctx: False}),
+            "dict": field(type=text()),
+        },
+    )
+    db = await make_db([secrets])
+    model = db.schema["secrets"].create_model
+    user = db.with_user({"id": 1})
+    with pytest.raises(AccessDenied, match="writing the field 'copy' is denied"):
+        await user.secrets.create(model(copy="no"))
+    with pytest.raises(AccessDenied, match="writing the field 'copy' is denied"):
+        await user.secrets.create({"copy": "no"})
+    row = await user.secrets.create(model(dict="yes"))
+    assert (row["dict"], row["copy"]) == ("yes", None)
+    assert await db.secrets.count() == 1
