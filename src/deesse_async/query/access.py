@@ -21,8 +21,8 @@ from typing import Any, Literal, TypeVar
 from ..compile.coercion import coerce_value
 from ..compile.schema import CompiledCollection, Schema
 from ..errors import ConfigError, HookRecursionError, QueryError
-from .aggregates import AggregateNode
 from .options import (
+    AggregateNode,
     And,
     Cmp,
     Const,

@@ -19,7 +19,7 @@ from .._types import DriverRow, Row
 from ..compile.schema import RelationInfo
 from ..dialects import CompiledSQL, Dialect
 from ..drivers.base import Connection
-from .aggregates import aggregate_expressions
+from .aggregate_sql import aggregate_expressions
 from .clauses import order_expressions, selected, top_level, value_kinds, value_names
 from .context import PlanContext
 from .options import QueryNode

@@ -25,7 +25,7 @@ from .._types import Row
 from ..compile.schema import CompiledCollection
 from ..dialects import CompiledSQL
 from ..drivers.base import Connection
-from .aggregates import aggregate_expressions
+from .aggregate_sql import aggregate_expressions
 from .clauses import order_expressions, selected, top_level, value_kinds, value_names
 from .context import PlanContext
 from .decode import json_row_decoder

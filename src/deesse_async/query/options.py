@@ -19,9 +19,10 @@ from ..compile.coercion import coerce_value, show
 from ..compile.limits import INT64_MAX
 from ..compile.schema import CompiledCollection, Kind, RelationInfo, Schema
 from ..errors import QueryError, did_you_mean
-from .aggregates import AGGREGATE_KINDS, Aggregate, AggregateNode
+from .aggregates import AGGREGATE_KINDS, PYTHON_TYPES, Aggregate, AggregateFunction
 
 __all__ = [
+    "AggregateNode",
     "And",
     "Cmp",
     "Const",
@@ -206,6 +207,29 @@ OPERATORS = (*COMPARE_OPS[:6], "in", "not_in", *COMPARE_OPS[6:], "is_null", "is_
 _TEXT_OPS = ("like", "ilike", "not_like", "not_ilike")
 _COMBINATORS = ("AND", "OR", "NOT")
 OPTION_KEYS = ("columns", "with", "where", "order_by", "limit", "offset", "extras", "aggregates")
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateNode:
+    """A parsed aggregate in the query tree: over ``relation`` of the level's collection,
+    ``column`` of its target (None for count), the target rows filtered by ``where``;
+    ``kind`` is how its value decodes."""
+
+    function: AggregateFunction
+    relation: str
+    column: str | None
+    where: Filter | None
+    kind: Kind
+
+    @property
+    def python_type(self) -> type:
+        """The Python type of the value (``int`` for count; see ``nullable``)."""
+        return PYTHON_TYPES[self.kind]
+
+    @property
+    def nullable(self) -> bool:
+        """Whether the value may be ``None`` (no related rows): all but ``count``."""
+        return self.function != "count"
 
 
 @dataclass(frozen=True, slots=True)
