@@ -3,10 +3,7 @@ answers what the page says to two users and an anonymous visitor."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import re
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -15,33 +12,21 @@ from typing import Any
 import httpx  # the test extra installs httpx and fastapi: missing is a failure, not a skip
 import pytest
 
+from tests import doc_apps
+
 pytestmark = pytest.mark.anyio
 
-DOC = Path(__file__).parent.parent / "docs" / "access.md"
 ADA = {"Authorization": "Bearer ada-token"}  # admin
 BOB = {"Authorization": "Bearer bob-token"}  # member
 ANON: dict[str, str] = {}
 
 
 def example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    found = [b for b in blocks if b.startswith("# app.py\n")]
-    assert len(found) == 1, "docs/access.md has no (or several) ```python blocks starting # app.py"
-    return found[0]
+    return doc_apps.example("access.md")
 
 
 def load(folder: Path) -> ModuleType:
-    path = folder / "app.py"
-    path.write_text(example())
-    spec = importlib.util.spec_from_file_location("access_doc_app", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # pydantic/FastAPI resolve annotations through it
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+    return doc_apps.load("access.md", folder, "access_doc_app")
 
 
 @pytest.fixture(scope="module")

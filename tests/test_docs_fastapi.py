@@ -4,10 +4,8 @@ every 200 answer validates against the schema it publishes."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +15,8 @@ import httpx  # the test extra installs httpx, fastapi and jsonschema: missing i
 import jsonschema
 import pytest
 
+from tests import doc_apps
+
 pytestmark = pytest.mark.anyio
 
 DOC = Path(__file__).parent.parent / "docs" / "fastapi.md"
@@ -25,24 +25,11 @@ PROBLEM = "application/problem+json"
 
 
 def example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    found = [b for b in blocks if b.startswith("# app.py\n")]
-    assert len(found) == 1, "docs/fastapi.md has no (or several) ```python blocks starting # app.py"
-    return found[0]
+    return doc_apps.example("fastapi.md")
 
 
 def load(folder: Path) -> ModuleType:
-    path = folder / "app.py"
-    path.write_text(example())
-    spec = importlib.util.spec_from_file_location("fastapi_doc_app", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # pydantic/FastAPI resolve annotations through it
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+    return doc_apps.load("fastapi.md", folder, "fastapi_doc_app")
 
 
 @pytest.fixture
