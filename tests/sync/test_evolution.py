@@ -45,9 +45,9 @@ pytestmark = pytest.mark.anyio
 
 # CI default per backend, measured on this 2-core machine (2026-11-30): 200 steps took
 # 112 s on SQLite and 151 s on PostgreSQL, 300 took 67 s on MariaDB (whose plans stop
-# half-way most often). Cut to keep the whole CI run under 20 minutes; run more locally
+# half-way most often). Cut to keep the whole CI run near 20 minutes; run more locally
 # with DEESSE_EVOLUTION_STEPS=1000 (and DEESSE_EVOLUTION_SEED to vary the walk).
-CI_STEPS = {"sqlite": 120, "postgresql": 120, "mysql": 200}
+CI_STEPS = {"sqlite": 100, "postgresql": 100, "mysql": 160}
 STEPS = os.environ.get("DEESSE_EVOLUTION_STEPS")
 SEED = os.environ.get("DEESSE_EVOLUTION_SEED")
 CI_SEED = 20261129
