@@ -54,11 +54,6 @@ PGBOUNCER_DESELECTED = {
     "test_walking_every_order_gives_find_many_rows": "same SQL as postgresql",
     "test_access_rules_apply_as_in_find_many": "same SQL as postgresql",
     "test_access_rules_apply": "same SQL as postgresql",
-    # KNOWN DEFECT (issue 11, open): a stream cancelled from outside while a chunk's
-    # query is in flight through PgBouncer left the pool's only connection busy for more
-    # than 10 s once in CI (2026-11-30; passed in the three runs before). To be fixed in
-    # the cancellation path behind a pooler, then this line removed.
-    "test_leaving_the_loop_early_releases_the_connection": "known defect, see above",
 }
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -10,6 +10,7 @@ a statement that got a transaction of its own, the schema tools, and bad setting
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -300,6 +301,34 @@ async def test_a_statement_cancelled_in_its_own_transaction_stores_nothing(
         # The one pooled connection is usable, in no transaction, and sees the schema.
         assert (await db.notes.read(row["id"]))["n"] == 1
         assert await db.notes.count() == 1
+    for path, prepared in await _server_state(pgbouncer_url):
+        assert (path, prepared) == ('"$user", public', 0)
+
+
+async def test_reads_cancelled_at_any_moment_give_the_only_connection_back(
+    pgbouncer_url: str, schema: str
+) -> None:
+    """A read behind the pooler is three round trips (BEGIN + SET LOCAL, the statement,
+    COMMIT); a cancellation may land in any of them, or while PgBouncer forwards the
+    cancel request. Whatever the moment, the pool's only connection comes back at once,
+    outside a transaction. (A cancellation during COMMIT once lost it: the pool's
+    rollback ran, then the cancellation skipped the return.)"""
+    url = f"{pgbouncer_url}?schema={schema}&pooler=transaction"
+    db = define_config(url, [notes()], pool_size=1)
+    rng = random.Random(11)
+    async with db:
+        await db.push()
+        await db.notes.create_many([{"title": f"t{i}", "n": i} for i in range(20)])
+        cancelled = 0
+        for _ in range(150):
+            # A cancel scope, as in Starlette or a task group: it stays cancelled, so
+            # it strikes again at every checkpoint (a bare Task.cancel() strikes once).
+            with anyio.move_on_after(rng.uniform(0, 0.006)) as scope:
+                await db.query.notes.find_many(order_by={"n": "desc"})
+            cancelled += scope.cancelled_caught
+            with anyio.fail_after(5):
+                assert await db.notes.count() == 20
+        assert cancelled > 20  # the moments drawn did land inside reads
     for path, prepared in await _server_state(pgbouncer_url):
         assert (path, prepared) == ('"$user", public', 0)
 

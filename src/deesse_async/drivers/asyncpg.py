@@ -336,14 +336,17 @@ class AsyncpgPool(Pool):
     async def _release(self, conn: AsyncpgConnection, broken: bool) -> None:
         # Errors are dropped: the caller's result (or error) stands; a connection whose
         # state is unknown is never lent again.
+        # The connection goes back whatever happens here: a cancellation of the borrower
+        # (raised by ``shielded`` once the rollback has run) must not lose it.
         raw = conn._raw
-        if not broken and raw.is_in_transaction():
-            # Left inside a transaction (a rollback that could not run): undo it first.
-            try:
-                await shielded(raw.execute("ROLLBACK"))
-            except Exception:
-                broken = True
-        self._slots.release(conn, broken=broken)
+        try:
+            if not broken and raw.is_in_transaction():
+                # Left inside a transaction (a rollback that could not run): undo it first.
+                with contextlib.suppress(Exception):
+                    await shielded(raw.execute("ROLLBACK"))
+        finally:
+            # Still in a transaction: the rollback failed or never ran; never lent again.
+            self._slots.release(conn, broken=broken or raw.is_in_transaction())
 
     async def close(self) -> None:
         await self._slots.close()
