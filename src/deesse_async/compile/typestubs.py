@@ -54,6 +54,7 @@ JsonScalar: TypeAlias = str | int | float | bool | None
 JsonInput: TypeAlias = Mapping[str, Any] | Sequence[Any] | JsonScalar
 Direction: TypeAlias = Literal["asc", "desc"]
 Strategy: TypeAlias = Literal["auto", "lateral", "batched"]
+StreamMode: TypeAlias = Literal["auto", "cursor", "keyset"]
 Isolation: TypeAlias = Literal[ISOLATION]
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -447,7 +448,11 @@ def _protocols(cc: CompiledCollection, names: dict[str, str]) -> list[str]:
         [
             _method("find_many", ["*", *options], f"TypedQuery[list[{row}]]"),
             _method("find_first", ["*", *first], f"TypedQuery[{row} | None]"),
-            _method("stream", ["*", *stream, "chunk_size: int = 1000"], f"TypedRowStream[{row}]"),
+            _method(
+                "stream",
+                ["*", *stream, "chunk_size: int = 1000", 'mode: StreamMode = "auto"'],
+                f"TypedRowStream[{row}]",
+            ),
             _method(
                 "find_page",
                 ["*", *page, "first: int = 20", "after: str | None = None"],

@@ -110,6 +110,10 @@ class Dialect:
     # own order, which its indexes serve); where this is set, a nullable ORDER BY column
     # gets an ``x IS NULL`` key in front (query/clauses.py).
     nulls_sort_low: ClassVar[bool] = False
+    # ``stream(mode="cursor")``: its driver reads one statement's rows a chunk at a time
+    # on the server while other statements run beside it (asyncpg cursors). asyncmy's
+    # unbuffered results tie the connection up until read to the end; SQLite has no server.
+    server_cursors: ClassVar[bool] = False
 
     def begin_isolated(self, isolation: Isolation) -> tuple[str, ...]:
         """The statements that open a transaction at ``isolation``, run in order.

@@ -36,6 +36,7 @@ class PostgreSQLDialect(Dialect):
     sa_names = ("postgresql",)
     sqlglot_name = "postgres"
     lateral = True
+    server_cursors = True
     # auto: a per-parent LIMIT in a LATERAL subquery lets the planner walk the primary
     # key backwards and filter (no (fk, order) index): 2-3x slower than batched on a wide
     # fan-out, 1.1-1.3x on a narrow one.

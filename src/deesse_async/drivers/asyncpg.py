@@ -9,7 +9,7 @@ import json
 import re
 import ssl
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -51,6 +51,8 @@ __all__ = [
 
 T = TypeVar("T")
 DRIVER = "asyncpg"
+# A stream's cursor transaction: one snapshot, nothing written.
+_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 def _datetime(value: dt.datetime) -> dt.datetime:
@@ -192,10 +194,14 @@ class AsyncpgConnection(Connection):
     statement run outside a transaction gets a transaction of its own to carry them.
     """
 
-    __slots__ = ("_begin", "_local", "_raw", "broken", "codecs", "errors", "wrote")
+    __slots__ = ("_begin", "_local", "_raw", "broken", "codecs", "errors", "pooled", "wrote")
+    server_cursors = True
 
-    def __init__(self, raw: Any, translate: Translate, local: str | None = None) -> None:
+    def __init__(
+        self, raw: Any, translate: Translate, local: str | None = None, pooled: bool = False
+    ) -> None:
         self._raw = raw
+        self.pooled = pooled
         self.broken = False
         self.wrote = False  # a self-committing write succeeded on this borrow
         self.codecs = CODECS
@@ -256,6 +262,33 @@ class AsyncpgConnection(Connection):
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         with self.errors:
             await self._run(sql, self._raw.executemany(sql, params))
+
+    async def cursor(
+        self, sql: str, params: Sequence[Any], size: int
+    ) -> AsyncGenerator[Sequence[DriverRow], None]:
+        """``Connection.cursor``: an asyncpg cursor (a named portal, fetched ``size`` rows
+        per round trip); other statements may run on the connection between chunks."""
+        raw = self._raw
+        own = not raw.is_in_transaction()
+        if own:  # one snapshot for the cursor and whatever runs beside it (relations)
+            with self.errors:
+                await raw.execute(f"{_SNAPSHOT}; {self._local}" if self._local else _SNAPSHOT)
+        try:
+            with self.errors:
+                cur = await raw.cursor(sql, *params)
+            while True:
+                with self.errors:
+                    rows = await cur.fetch(size)
+                if rows:
+                    yield rows
+                if len(rows) < size:
+                    return
+        finally:
+            if own:  # read only: ROLLBACK ends it as COMMIT would, also after an error
+                try:
+                    await shielded(raw.execute("ROLLBACK"))
+                except Exception:
+                    self.broken = True
 
     async def begin(self) -> None:
         with self.errors:
@@ -404,9 +437,9 @@ class _Connector:
                     self._use(pooled)
                     self._known = None
                     if raw is not None:
-                        return AsyncpgConnection(raw, self._bound, self._local)
+                        return AsyncpgConnection(raw, self._bound, self._local, self.pooled)
         raw = await self._asyncpg.connect(**self._args)
-        return AsyncpgConnection(raw, self._bound, self._local)
+        return AsyncpgConnection(raw, self._bound, self._local, self.pooled)
 
 
 def _connect_args(url: DatabaseURL, options: PoolOptions, pooled: bool) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -227,10 +227,25 @@ class Connection(ABC):
 
     codecs: Codecs
     broken: bool
+    # ``cursor`` works: the rows of one statement read a chunk at a time on the server.
+    server_cursors: bool = False
+    # Behind a transaction-mode pooler (each transaction may get another server).
+    pooled: bool = False
+    # A read replica's (runtime/routing.py).
+    replica: bool = False
 
     @abstractmethod
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         """Run a statement and return its rows."""
+
+    def cursor(
+        self, sql: str, params: Sequence[Any], size: int
+    ) -> AsyncGenerator[Sequence[DriverRow], None]:
+        """The rows of ``sql`` in chunks of ``size`` through a server-side cursor (only
+        where ``server_cursors``): in this connection's open transaction, else in a
+        read-only snapshot transaction of its own that ends with the iteration. Close
+        the iterator (``contextlib.aclosing``) before giving the connection back."""
+        raise NotImplementedError(f"{type(self).__name__} has no server-side cursors")
 
     @abstractmethod
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:

@@ -10,7 +10,7 @@ from .aggregates import Aggregate
 from .options import Placeholder, check_count, suggest
 from .pages import Page, check_first, run_page
 from .planner import Executor, Query, QueryPlanner, Strategy, build_query
-from .stream import RowStream, check_chunk_size
+from .stream import RowStream, StreamMode, check_chunk_size
 
 __all__ = ["CollectionQuery", "QueryNamespace"]
 
@@ -106,10 +106,15 @@ class CollectionQuery:
         aggregates: Mapping[str, Aggregate] | None = None,
         strategy: Strategy = "auto",
         chunk_size: int = 1000,
+        mode: StreamMode = "auto",
         **kwargs: Any,
     ) -> RowStream:
-        """The rows ``find_many`` would return, read ``chunk_size`` at a time (keyset
-        chunks: memory stays flat, no connection is held between chunks).
+        """The rows ``find_many`` would return, read ``chunk_size`` at a time: memory
+        stays flat. ``mode="cursor"``: one statement through a server-side cursor, one
+        snapshot, the connection held until the loop ends (PostgreSQL); ``"keyset"``:
+        each chunk a short query after the previous chunk's last row, no connection held
+        between chunks (every backend, poolers); ``"auto"``: a cursor on PostgreSQL except
+        behind a pooler or on a replica, else keyset (query/stream.py).
 
         >>> # async for user in db.query.users.stream(with_={"posts": True}):
         >>> #     ...
@@ -122,7 +127,7 @@ class CollectionQuery:
         query = build_query(
             self._planner, self._executor, self.slug, options, single=False, strategy=strategy
         )
-        return RowStream(query, size, cap)
+        return RowStream(query, size, cap, mode)
 
     async def find_page(
         self,

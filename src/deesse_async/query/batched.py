@@ -9,7 +9,8 @@ applies. Children are stitched onto parents through a dict, in O(rows).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,19 @@ class BatchedPlan:
         rows = _rows(level, raw)
         await _load_children(conn, level, raw, rows, params, self.dialect)
         return rows
+
+    async def chunks(
+        self, conn: Connection, params: dict[str, Any], size: int
+    ) -> AsyncGenerator[list[Row], None]:
+        """The stitched rows ``size`` at a time: the top level through a server-side
+        cursor, each chunk's relations loaded (batched) before it is handed out."""
+        level = self.root
+        cursor = conn.cursor(level.sql.sql, level.sql.params(params), size)
+        async with aclosing(cursor) as raw_chunks:
+            async for raw in raw_chunks:
+                rows = _rows(level, raw)
+                await _load_children(conn, level, raw, rows, params, self.dialect)
+                yield rows
 
 
 def _collect_sql(level: Level, out: list[str]) -> None:

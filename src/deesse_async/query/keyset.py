@@ -16,7 +16,8 @@ no connection, and it works behind a transaction-mode pooler.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -24,10 +25,11 @@ from typing import Any
 from .._types import Row
 from ..compile.coercion import coerce_value
 from ..compile.schema import Kind, Schema
+from ..drivers.base import Connection
 from ..errors import QueryError
 from .access import AccessContext, ReadAccess, ReadRules, call, check_depth, strip_padding
 from .options import And, Cmp, Const, Filter, IsNull, Or, QueryNode, Slot, Values, show
-from .planner import Plan, Query, after_read, run_plan
+from .planner import Plan, Query, after_read, plan_chunks, run_plan
 
 __all__ = ["KeyColumn", "KeysetReader", "key_columns"]
 
@@ -265,6 +267,12 @@ class KeysetReader:
             rows = await run_plan(plan, conn, params)
         names = [f"{KEY}{i}" for i in range(len(self.keys))]
         key_values = [tuple(row.pop(n) for n in names) for row in rows]
+        return await self._finish(rows, merged, padded), key_values
+
+    async def _finish(self, rows: list[Row], merged: QueryNode, padded: bool) -> list[Row]:
+        """A chunk as ``find_many`` hands its rows out: padding stripped, ``after_read``
+        hooks run, ``on_commit`` callbacks settled."""
+        q = self.q
         if padded:
             strip_padding(merged, rows)
         if q.planner.has_read_hooks:
@@ -273,7 +281,24 @@ class KeysetReader:
         if self.pending:
             pending, self.pending = self.pending, []
             await q.executor._settle(pending)
-        return rows, key_values
+        return rows
+
+    async def cursor_chunks(
+        self, conn: Connection, size: int, limit: int | None
+    ) -> AsyncGenerator[list[Row], None]:
+        """The whole query (at most ``limit`` rows) as one statement read through a
+        server-side cursor on ``conn``, ``size`` rows per chunk."""
+        q = self.q
+        node, values = q.node, _copy(q.values)
+        if limit is not None:
+            node = replace(node, limit=values.slot(limit, "int", "limit"))
+        plan, required, merged, padded = self._plan(node, values)
+        params = q.planner.params(values, None, required)
+        if self.rules is not None:
+            params.update(self.rules.params)
+        async with aclosing(plan_chunks(plan, conn, params, size)) as chunks:
+            async for rows in chunks:
+                yield await self._finish(rows, merged, padded)
 
 
 def check_key_value(col: KeyColumn, value: Any, path: str) -> Any:

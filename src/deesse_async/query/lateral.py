@@ -14,7 +14,8 @@ so rows equal the batched strategy's exactly.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,16 @@ class LateralPlan:
         raw = await conn.fetch(self.statement.sql, self.statement.params(params))
         decode = self.decode
         return [decode(r) for r in raw]
+
+    async def chunks(
+        self, conn: Connection, params: dict[str, Any], size: int
+    ) -> AsyncGenerator[list[Row], None]:
+        """The decoded rows ``size`` at a time, read through a server-side cursor."""
+        decode = self.decode
+        cursor = conn.cursor(self.statement.sql, self.statement.params(params), size)
+        async with aclosing(cursor) as raw_chunks:
+            async for raw in raw_chunks:
+                yield [decode(r) for r in raw]
 
 
 def plan_lateral(node: QueryNode, ctx: PlanContext) -> LateralPlan:

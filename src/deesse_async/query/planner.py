@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -68,6 +69,10 @@ class Plan(Protocol):
     def sql(self) -> str: ...
 
     async def run(self, conn: Connection, params: dict[str, Any]) -> list[Row]: ...
+
+    def chunks(
+        self, conn: Connection, params: dict[str, Any], size: int
+    ) -> AsyncGenerator[list[Row], None]: ...
 
 
 class Executor(Protocol):
@@ -293,10 +298,26 @@ async def run_plan(plan: Plan, conn: Connection, params: dict[str, Any]) -> list
     try:
         return await plan.run(conn, params)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise QueryError(
-            f"a value the database returned does not decode as its declared type ({exc}); "
-            "check the SQLAlchemy type of your extras/RAW expressions (cast or type_=)"
-        ) from exc
+        raise _undecodable(exc) from exc
+
+
+async def plan_chunks(
+    plan: Plan, conn: Connection, params: dict[str, Any], size: int
+) -> AsyncGenerator[list[Row], None]:
+    """``run_plan`` a chunk at a time, through a server-side cursor (``conn.cursor``)."""
+    try:
+        async with aclosing(plan.chunks(conn, params, size)) as chunks:
+            async for rows in chunks:
+                yield rows
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _undecodable(exc) from exc
+
+
+def _undecodable(exc: Exception) -> QueryError:
+    return QueryError(
+        f"a value the database returned does not decode as its declared type ({exc}); "
+        "check the SQLAlchemy type of your extras/RAW expressions (cast or type_=)"
+    )
 
 
 def _few_rows(node: QueryNode, values: Values) -> bool:

@@ -1,17 +1,32 @@
 """``stream``: every row of a query, read ``chunk_size`` rows at a time.
 
 Memory stays flat whatever the number of rows: one chunk (with its nested relations) is
-in memory at a time. Chunks are keyset reads (``keyset.py``): each one borrows a
-connection, reads the rows after the previous chunk's last row, and gives the connection
-back before a single row is handed out. Nothing is held between chunks, so leaving the
-loop early (``break``, an exception, a cancelled request) has nothing to release.
+in memory at a time. Two ways to read (``mode=``):
+
+- ``"cursor"``: the query is one statement read through a server-side cursor
+  (PostgreSQL), in one read-only repeatable-read transaction (or the caller's), so the
+  stream is one snapshot, in any order; each chunk's relations are loaded beside it. The
+  connection is held from the first row to the end of the loop.
+- ``"keyset"`` (``keyset.py``): each chunk borrows a connection, reads the rows after the
+  previous chunk's last row, and gives the connection back before a single row is handed
+  out. Nothing is held between chunks; each chunk is its own snapshot. Every backend,
+  and behind a transaction-mode pooler.
+- ``"auto"`` (the default): a cursor where the backend has them, except behind a pooler
+  (a long transaction would hold one of its few server connections) and on a replica
+  (a long statement there meets recovery conflicts); keyset chunks elsewhere.
+
+Leaving the loop early (``break``, an exception, a cancelled request) ends the cursor and
+gives its connection back: at once for an exception or a cancellation, and for a
+``break`` as soon as the loop's iterator is dropped (or at the end of ``async with``).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from .._types import Row
 from ..errors import QueryError
@@ -19,9 +34,11 @@ from .keyset import KeysetReader, key_columns
 from .options import show
 from .planner import Query
 
-__all__ = ["MAX_CHUNK_SIZE", "RowStream", "check_chunk_size"]
+__all__ = ["MAX_CHUNK_SIZE", "MODES", "RowStream", "StreamMode", "check_chunk_size"]
 
 MAX_CHUNK_SIZE = 100_000
+StreamMode = Literal["auto", "cursor", "keyset"]
+MODES: tuple[StreamMode, ...] = ("auto", "cursor", "keyset")
 
 
 def check_chunk_size(chunk_size: Any) -> int:
@@ -46,19 +63,45 @@ class RowStream:
     >>> #     ...
     """
 
-    __slots__ = ("_chunk_size", "_limit", "_open", "_query")
+    __slots__ = ("_chunk_size", "_limit", "_mode", "_open", "_query")
 
-    def __init__(self, query: Query, chunk_size: int, limit: int | None) -> None:
+    def __init__(
+        self, query: Query, chunk_size: int, limit: int | None, mode: StreamMode = "auto"
+    ) -> None:
         self._query = query
         self._chunk_size = chunk_size
         self._limit = limit
-        self._open: list[AsyncGenerator[Any, None]] = []
+        # The loops started and not finished (weakly: a loop left by ``break`` and
+        # dropped is closed by the event loop, which gives its cursor's connection back).
+        self._open: weakref.WeakSet[AsyncGenerator[Any, None]] = weakref.WeakSet()
         if query.values.placeholders:
             raise QueryError("stream() takes values, not placeholders")
-        key_columns(query.planner.schema, query.node, "stream")  # refuse a bad order now
+        dialect = query.planner.dialect
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {show(mode)}; modes: {', '.join(MODES)}", path="mode")
+        if mode == "cursor" and not dialect.server_cursors:
+            raise QueryError(
+                f"{dialect.display_name} has no server-side cursors that other statements "
+                "can run beside; use mode='keyset' (or 'auto')",
+                path="mode",
+            )
+        if mode == "keyset" or not dialect.server_cursors:
+            mode = "keyset"
+            key_columns(query.planner.schema, query.node, "stream")  # refuse a bad order now
+        self._mode: StreamMode = mode
 
     async def _chunks(self) -> AsyncGenerator[list[Row], None]:
         q = self._query
+        if self._mode != "keyset":
+            reader = KeysetReader(q, ())
+            await reader.open()
+            async with q.executor.acquire_read() as conn:
+                if self._mode == "cursor" or not (conn.pooled or conn.replica):
+                    cursor = reader.cursor_chunks(conn, self._chunk_size, self._limit)
+                    async with aclosing(cursor) as chunks:
+                        async for rows in chunks:
+                            yield rows
+                    return
         keys = key_columns(q.planner.schema, q.node, "stream")
         reader = KeysetReader(q, keys)
         await reader.open()
@@ -84,8 +127,7 @@ class RowStream:
             await chunks.aclose()
 
     def _start(self, gen: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
-        self._open = [g for g in self._open if getattr(g, "ag_frame", None) is not None]
-        self._open.append(gen)
+        self._open.add(gen)
         return gen
 
     def __aiter__(self) -> AsyncIterator[Row]:
@@ -99,9 +141,10 @@ class RowStream:
         return self._start(self._chunks())
 
     async def aclose(self) -> None:
-        """Close the loops started on this stream (they hold no connection between
-        chunks; this ends them at once rather than at garbage collection)."""
-        gens, self._open = self._open, []
+        """Close the loops started on this stream and not finished: a cursor's
+        connection goes back to the pool now rather than when the loop is dropped."""
+        gens = list(self._open)
+        self._open.clear()
         for gen in gens:
             await gen.aclose()
 

@@ -40,7 +40,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -369,6 +369,22 @@ class _Failover(Connection):
     @broken.setter
     def broken(self, value: bool) -> None:
         self._conn.broken = value
+
+    @property
+    def server_cursors(self) -> bool:  # type: ignore[override]
+        return self._conn.server_cursors
+
+    @property
+    def pooled(self) -> bool:  # type: ignore[override]
+        return self._conn.pooled
+
+    replica = True  # a long cursor here meets recovery conflicts: streams read keyset chunks
+
+    def cursor(
+        self, sql: str, params: Sequence[Any], size: int
+    ) -> AsyncGenerator[Sequence[DriverRow], None]:
+        # No failover once rows are handed out: a lost replica ends the stream.
+        return self._conn.cursor(sql, params, size)
 
     async def _move(self, exc: ConnectionError) -> None:
         if self._moved:
