@@ -2,6 +2,7 @@
 nested relation from PostgreSQL.
 
     python benchmarks/stream.py                        # 1,000,000 users, 1 post each
+    python benchmarks/stream.py --modes keyset         # one way of reading only
     python benchmarks/stream.py --rows 200000 --compare-rows 50000
     python benchmarks/stream.py --url postgresql://postgres@127.0.0.1:5432/test
 
@@ -14,6 +15,8 @@ process of its own:
   reset after connecting) and the time at every tenth of the rows. Flat means the last
   tenths stay within 10 % of the first (and each tenth takes about as long as the first:
   every chunk is an index range scan, not a scan from the top).
+  Run once per ``--modes`` entry: ``cursor`` (one statement through a server-side
+  cursor) and ``keyset`` (one short query per chunk); their times are compared.
 - ``find_many``: the same query on the first ``--compare-rows`` rows at once (a list),
   then ``stream`` over the same rows, for contrast.
 """
@@ -102,14 +105,16 @@ async def child(args: argparse.Namespace) -> None:
         base = rss_kib("VmRSS")
         reset_peak_rss()
         start = time.perf_counter()
-        out: dict[str, Any] = {"mode": args.child, "base_kib": base}
+        out: dict[str, Any] = {"mode": args.mode, "base_kib": base}
         if args.child == "find_many":
             rows = await db.query.users.find_many(with_=NESTED, limit=args.compare_rows)
             out.update(rows=len(rows), peak_kib=rss_kib("VmHWM"))
         else:
             n = args.rows if args.child == "stream" else args.compare_rows
             step, points, count = max(n // 10, 1), [], 0
-            stream = db.query.users.stream(with_=NESTED, limit=n, chunk_size=args.chunk_size)
+            stream = db.query.users.stream(
+                with_=NESTED, limit=n, chunk_size=args.chunk_size, mode=args.mode
+            )
             async for _row in stream:
                 count += 1
                 if count % step == 0:
@@ -120,10 +125,10 @@ async def child(args: argparse.Namespace) -> None:
         print(json.dumps(out))
 
 
-def run(args: argparse.Namespace, mode: str) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", mode, "--url", args.url, "--schema",
+def run(args: argparse.Namespace, what: str, mode: str = "auto") -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", what, "--url", args.url, "--schema",
            args.schema, "--rows", str(args.rows), "--compare-rows", str(args.compare_rows),
-           "--chunk-size", str(args.chunk_size)]  # fmt: skip
+           "--chunk-size", str(args.chunk_size), "--mode", mode]  # fmt: skip
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -140,21 +145,30 @@ def main() -> None:
     parser.add_argument("--compare-rows", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--child", choices=["stream", "find_many", "stream_small"])
+    parser.add_argument("--mode", default="auto", choices=["auto", "cursor", "keyset"])
+    parser.add_argument("--modes", default="cursor,keyset", help="stream modes to measure")
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(args))
         return
     args.compare_rows = min(args.compare_rows, args.rows)
     asyncio.run(seed(args))
-    s = run(args, "stream")
-    print(f"stream(): {s['rows']:,} users with their posts, chunk_size={args.chunk_size}, "
-          f"{s['seconds']} s; RSS after connecting {mib(s['base_kib'])}")  # fmt: skip
-    print("      rows read      RSS now   peak so far   seconds")
-    for count, now, peak, seconds in s["points"]:
-        print(f"  {count:>13,}  {mib(now)}  {mib(peak)}  {seconds:8.2f}")
-    nows = [now for _, now, _, _ in s["points"]]
-    spread = (max(nows) - min(nows)) / min(nows) * 100
-    print(f"  RSS over the run: min {mib(min(nows))}, max {mib(max(nows))} ({spread:.1f} % spread)")
+    seconds = {}
+    for mode in args.modes.split(","):
+        s = run(args, "stream", mode)
+        seconds[mode] = s["seconds"]
+        print(f"stream(mode={mode!r}): {s['rows']:,} users with their posts, "
+              f"chunk_size={args.chunk_size}, {s['seconds']} s; "
+              f"RSS after connecting {mib(s['base_kib'])}")  # fmt: skip
+        print("      rows read      RSS now   peak so far   seconds")
+        for count, now, peak, secs in s["points"]:
+            print(f"  {count:>13,}  {mib(now)}  {mib(peak)}  {secs:8.2f}")
+        nows = [now for _, now, _, _ in s["points"]]
+        spread = (max(nows) - min(nows)) / min(nows) * 100
+        print(f"  RSS over the run: min {mib(min(nows))}, max {mib(max(nows))} "
+              f"({spread:.1f} % spread)\n")  # fmt: skip
+    if "cursor" in seconds and "keyset" in seconds:
+        print(f"time, keyset / cursor: {seconds['keyset'] / seconds['cursor']:.2f}x\n")
     f = run(args, "find_many")
     small = run(args, "stream_small")
     print(
