@@ -32,7 +32,7 @@ listen_port = {listen}
 unix_socket_dir =
 auth_type = trust
 auth_file = {auth_file}
-pool_mode = transaction
+pool_mode = {pool_mode}
 default_pool_size = {pool_size}
 min_pool_size = 0
 reserve_pool_size = 0
@@ -47,10 +47,10 @@ admin_users = {user}
 
 
 @contextlib.contextmanager
-def pgbouncer(postgres_url: str) -> Iterator[str]:
+def pgbouncer(postgres_url: str, pool_mode: str = "transaction") -> Iterator[str]:
     """Start PgBouncer in front of ``postgres_url``; yield the URL through it (same
     user and database, PgBouncer's host and port). Skips locally, fails under CI=true
-    when PgBouncer is not installed."""
+    when PgBouncer is not installed. ``pool_mode``: ``transaction`` or ``session``."""
     from tests.runtime.servers import (
         _die_with_parent,
         _stop,
@@ -78,6 +78,7 @@ def pgbouncer(postgres_url: str) -> Iterator[str]:
                 listen=listen,
                 auth_file=auth_file,
                 pool_size=SERVER_POOL_SIZE,
+                pool_mode=pool_mode,
                 user=user,
             )
         )

@@ -57,8 +57,10 @@ def define_config(
     ``max_replica_lag`` seconds (default 5), or down, is skipped. See docs/production.md.
     ``pooler="transaction"`` (or ``?pooler=transaction`` in a PostgreSQL URL): a
     transaction-mode pooler such as PgBouncer is in front of the server; no prepared
-    statement or setting outlives a transaction. Without it, a pooler is found when
-    the first connection is opened (docs/production.md).
+    statement or setting outlives a transaction. ``pooler="session"``: a session-mode
+    pooler (or none) is: connections keep their statement cache and settings, and no
+    detection runs. Without either, a pooler is found when the first connection is
+    opened, and treated as a transaction-mode one (docs/production.md).
 
     >>> from deesse_async import collection, field, text
     >>> Tags = collection(slug="tags", fields={"name": field(type=text())})
@@ -190,7 +192,7 @@ _MAX_SECONDS = 365 * 24 * 3600
 def _pooled(url: DatabaseURL, pooler: str | None, given: dict[str, Any]) -> DatabaseURL:
     """``url`` with ``pooler=`` applied; a statement cache cannot be had behind one."""
     url = with_pooler(url, pooler)
-    if url.pooler is not None and given.get("statement_cache_size"):
+    if url.pooler == "transaction" and given.get("statement_cache_size"):
         raise ConfigError(
             "define_config: statement_cache_size keeps prepared statements on the server "
             "connection, which a transaction-mode pooler hands to other clients; drop "

@@ -13,7 +13,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -333,6 +333,53 @@ async def test_reads_cancelled_at_any_moment_give_the_only_connection_back(
         assert (path, prepared) == ('"$user", public', 0)
 
 
+@pytest.fixture(scope="module")
+def session_pgbouncer_url() -> Iterator[str]:
+    """A second PgBouncer, in session mode (each client keeps its server connection)."""
+    from tests.pgbouncer import pgbouncer
+
+    with pgbouncer(POSTGRES_URL, pool_mode="session") as url:
+        yield url
+
+
+async def test_a_session_mode_pooler_keeps_the_statement_cache_when_told(
+    session_pgbouncer_url: str, schema: str
+) -> None:
+    """PgBouncer does not say its pool mode, so a session-mode pooler is found as a
+    pooler and gets the transaction-mode treatment (no statement cache). ``pooler=
+    "session"`` says otherwise: no detection, named statements cached, and ``?schema=``
+    set once per connection (PgBouncer refuses it at startup) instead of per statement."""
+    url = f"{session_pgbouncer_url}?schema={schema}"
+    found = define_config(url, [notes()], pool_size=2)
+    async with found:
+        await found.push()
+        await found.notes.create({"title": "a", "n": 1})
+        assert found._pool is not None and found._pool.behind_pooler  # the safe side
+    told = define_config(url, [notes()], pool_size=2, pooler="session")
+    async with told:
+        assert told._pool is not None
+        for i in range(3):
+            await told.notes.create({"title": f"b{i}", "n": i})
+            assert len(await told.query.notes.find_many(where={"n": {"gte": 0}})) == i + 2
+        assert not told._pool.behind_pooler
+        async with told.acquire() as conn:
+            assert not conn.pooled
+            [(path, prepared)] = await conn.fetch(
+                "SELECT current_setting('search_path'),"
+                " (SELECT count(*) FROM pg_prepared_statements)"
+            )
+        assert path.replace('"', "") == f"{schema}, public"
+        assert prepared > 0  # asyncpg's named statements live on: the cache works
+        # The schema tools take the schema per transaction, through the same pooler.
+        await told.push()
+        titles = [r["title"] async for r in told.query.notes.stream(mode="cursor")]
+        assert titles == ["a", "b0", "b1", "b2"]
+    # Also with the URL option, and the keyword and the URL must agree.
+    assert define_config(f"{url}&pooler=session", [notes()]).url.pooler == "session"
+    with pytest.raises(ConfigError, match="disagrees"):
+        define_config(f"{url}&pooler=session", [notes()], pooler="transaction")
+
+
 async def test_schema_tools_work_through_pgbouncer(pgbouncer_url: str, schema: str) -> None:
     url = f"{pgbouncer_url}?schema={schema}&pooler=transaction"
     db = define_config(url, [notes()])
@@ -408,7 +455,7 @@ async def test_migrations_generate_and_apply_through_pgbouncer(
     [
         ("sqlite://:memory:", {"pooler": "transaction"}, r"for PostgreSQL .* drop pooler="),
         ("mysql://u@h/db", {"pooler": "transaction"}, r"is mysql: drop pooler="),
-        ("postgresql://u@h/db", {"pooler": "session"}, r"'session' is not supported"),
+        ("postgresql://u@h/db", {"pooler": "sesion"}, r"'sesion' is not supported.*'session'"),
         ("postgresql://u@h/db", {"pooler": "statement"}, r"statement-mode pooling cannot"),
         ("postgresql://u@h/db?pooler=statement", {}, r"statement-mode pooling cannot"),
         ("postgresql://u@h/db?pooler=yes", {}, r"pooler='yes' is not supported"),

@@ -419,13 +419,17 @@ class _Connector:
         self._url = url
         self._options = options
         self._bound = bound
-        self._known = asyncio.Lock() if not _pooled(url) else None  # None: known
+        # None: known (given, or found by an earlier pool at this address).
+        self._known = asyncio.Lock() if url.pooler is None and not _pooled(url) else None
         self._use(_pooled(url))
 
     def _use(self, pooled: bool) -> None:
         self.pooled = pooled
         self._args = _connect_args(self._url, self._options, pooled)
-        self._local = _set_local(_search_path(self._url, only_schema=False)) if pooled else None
+        path = _search_path(self._url, only_schema=False)
+        self._local = _set_local(path) if pooled else None
+        # A session-mode pooler refuses the search_path at startup, and keeps a SET.
+        self._session = _set_session(path) if self._url.pooler == "session" else None
 
     async def connect(self) -> AsyncpgConnection:
         if self._known is not None:
@@ -439,6 +443,12 @@ class _Connector:
                     if raw is not None:
                         return AsyncpgConnection(raw, self._bound, self._local, self.pooled)
         raw = await self._asyncpg.connect(**self._args)
+        if self._session is not None:
+            try:
+                await raw.execute(self._session)
+            except BaseException:
+                raw.terminate()
+                raise
         return AsyncpgConnection(raw, self._bound, self._local, self.pooled)
 
 
@@ -455,7 +465,9 @@ def _connect_args(url: DatabaseURL, options: PoolOptions, pooled: bool) -> dict[
         # Behind a transaction-mode pooler: no named statement (each one is parsed
         # again with its Bind, in the same Sync) and no session setting.
         "statement_cache_size": 0 if pooled else options.statement_cache_size,
-        "server_settings": {"search_path": path} if path and not pooled else {},
+        "server_settings": (
+            {"search_path": path} if path and not pooled and url.pooler is None else {}
+        ),
     }
 
 
@@ -469,7 +481,9 @@ def _address(url: DatabaseURL) -> str:
 
 def _pooled(url: DatabaseURL) -> bool:
     """``pooler="transaction"`` given, or a pooler found at the URL's address."""
-    return url.pooler is not None or _DETECTED.get(_address(url), False)
+    if url.pooler is not None:
+        return url.pooler == "transaction"
+    return _DETECTED.get(_address(url), False)
 
 
 async def _first_connection(asyncpg: Any, args: dict[str, Any]) -> tuple[Any, bool]:
@@ -515,6 +529,10 @@ def _set_local(path: str | None) -> str | None:
     return f"SET LOCAL search_path TO {path}" if path else None
 
 
+def _set_session(path: str | None) -> str | None:
+    return f"SET search_path TO {path}" if path else None
+
+
 async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) -> dict[str, Any]:
     """asyncpg ``connect()`` arguments for a schema engine (see ``engines.py``).
 
@@ -535,7 +553,7 @@ async def schema_connect_args(url: DatabaseURL, *, only_schema: bool = False) ->
         args["statement_cache_size"] = 0
         return args
     path = _search_path(url, only_schema=only_schema)
-    if path:
+    if path and url.pooler is None:  # "session": set per transaction (schema_transaction_sql)
         args["server_settings"] = {"search_path": path}
     return args
 
@@ -545,7 +563,7 @@ def schema_transaction_sql(url: DatabaseURL, *, only_schema: bool = False) -> tu
     pooler, the ``?schema=`` search_path (a session setting would land on a server
     connection other clients get)."""
     local = _set_local(_search_path(url, only_schema=only_schema))
-    return (local,) if local and _pooled(url) else ()
+    return (local,) if local and (_pooled(url) or url.pooler == "session") else ()
 
 
 def schema_engine_url(url: DatabaseURL) -> sa.URL:

@@ -6,7 +6,8 @@ string takes a fixed set of options per backend (anything else is a ``ConfigErro
 - PostgreSQL: ``schema`` (Prisma's convention: first in the ``search_path``), ``sslmode``
   (``disable|prefer|require|verify-ca|verify-full``, libpq's meanings), ``sslrootcert``,
   ``sslcert``, ``sslkey``, ``pooler`` (``transaction``: a transaction-mode pooler such
-  as PgBouncer sits in front of the server; see ``with_pooler``).
+  as PgBouncer sits in front of the server; ``session``: a session-mode one, or none,
+  and no detection; see ``with_pooler``).
 - MySQL/MariaDB: ``ssl_mode`` (``DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY``,
   the mysql client's meanings), ``ssl_ca``, ``ssl_cert``, ``ssl_key``.
 - SQLite: ``mode`` (``ro`` opens the file read-only, ``rw``, ``rwc`` the default).
@@ -80,8 +81,8 @@ _TLS_FILES: dict[str, str] = {
 }
 _SQLITE_MODES = ("ro", "rw", "rwc")
 
-Pooler = Literal["transaction"]
-POOLERS: tuple[Pooler, ...] = ("transaction",)
+Pooler = Literal["transaction", "session"]
+POOLERS: tuple[Pooler, ...] = ("transaction", "session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,10 @@ class DatabaseURL:
     @property
     def pooler(self) -> Pooler | None:
         """``"transaction"`` when a transaction-mode pooler (PgBouncer) is in front of
-        the server (``?pooler=transaction`` or ``define_config(pooler=...)``)."""
-        return "transaction" if self.options.get("pooler") == "transaction" else None
+        the server, ``"session"`` when a session-mode one (or none) is: connections keep
+        their session and no detection runs (``?pooler=`` or ``define_config(pooler=)``)."""
+        value = self.options.get("pooler")
+        return value if value in POOLERS else None
 
 
 def parse_url(provider: str) -> DatabaseURL:
@@ -237,7 +240,8 @@ def _check_pooler(value: object, where: str) -> None:
     if value not in POOLERS:
         raise ConfigError(
             f"{where}{value!r} is not supported: use 'transaction' for a transaction-mode "
-            "pooler such as PgBouncer (a session-mode pooler needs nothing)"
+            "pooler such as PgBouncer, or 'session' for a session-mode one (or for none: "
+            "it skips the detection)"
         )
 
 
