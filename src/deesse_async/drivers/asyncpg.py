@@ -172,7 +172,9 @@ def _network_error(exc: BaseException, url: str) -> DeesseError | None:
         # no free connection within pool_timeout.
         return ConnectionError(
             f"no connection to PostgreSQL at {url} in time: the server did not answer within "
-            "connect_timeout, or every pooled connection stayed busy for pool_timeout"
+            "connect_timeout, or every pooled connection stayed busy for pool_timeout (open "
+            "transactions and cursor streams hold theirs until they end: end them sooner or "
+            "raise pool_size)"
         )
     if isinstance(exc, OSError):
         return ConnectionError(
