@@ -221,6 +221,17 @@ async def test_inside_a_transaction_it_sees_the_transaction(make_db: MakeDb) -> 
         names = [r["name"] async for r in tx.query.users.stream(chunk_size=2)]
         assert names[-1] == "in-tx" and len(names) == 6
     assert await db.users.count() == 6
+    # Other statements of the transaction run between the rows (a cursor's portal stays
+    # open beside them), and the stream sees its transaction's writes.
+    for mode in modes(db):
+        async with db.transaction() as tx:
+            seen = 0
+            stream = tx.query.users.stream(with_={"posts": True}, chunk_size=2, mode=mode)
+            async for row in stream:
+                await tx.posts.create({"title": f"{mode} {row['id']}", "author_id": row["id"]})
+                seen += len(await tx.query.posts.find_many(where={"author_id": row["id"]}))
+            assert seen == await tx.posts.count()
+        assert await db.posts.count(where={"title": {"like": f"{mode} %"}}) == 6
 
 
 @pytest.mark.backends("postgresql", "mysql")
