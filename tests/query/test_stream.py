@@ -282,6 +282,23 @@ async def test_access_rules_apply_as_in_find_many(make_db: MakeDb, who: str) -> 
         assert [u["id"] for u in got] == [u["id"] for u in everything]
 
 
+async def test_before_read_hooks_run_once_per_loop_in_every_mode(make_db: MakeDb) -> None:
+    calls: list[Any] = []
+
+    def before_read(ctx: Any, options: Any) -> None:
+        calls.append(dict(options))
+
+    db = await make_db(world_collections(hooks={"users": {"before_read": [before_read]}}))
+    await seed_world(db)
+    for mode in ("auto", *modes(db)):
+        calls.clear()
+        rows = await collect(
+            db.query.users.stream(chunk_size=1, mode=mode, order_by={"name": "asc"})
+        )
+        assert len(rows) > 2
+        assert calls == [{"order_by": {"name": "asc"}}], mode
+
+
 async def test_ordering_by_a_hidden_field_is_refused(make_db: MakeDb) -> None:
     db = await make_db(world_collections())
     w = await seed_world(db)

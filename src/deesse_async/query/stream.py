@@ -92,9 +92,9 @@ class RowStream:
 
     async def _chunks(self) -> AsyncGenerator[list[Row], None]:
         q = self._query
+        reader = KeysetReader(q, ())
+        await reader.open()  # before_read hooks and read rules: once per loop
         if self._mode != "keyset":
-            reader = KeysetReader(q, ())
-            await reader.open()
             async with q.executor.acquire_read() as conn:
                 if self._mode == "cursor" or not (conn.pooled or conn.replica):
                     cursor = reader.cursor_chunks(conn, self._chunk_size, self._limit)
@@ -102,9 +102,7 @@ class RowStream:
                         async for rows in chunks:
                             yield rows
                     return
-        keys = key_columns(q.planner.schema, q.node, "stream")
-        reader = KeysetReader(q, keys)
-        await reader.open()
+        reader.keys = key_columns(q.planner.schema, q.node, "stream")
         remaining, last, first = self._limit, None, True
         while remaining is None or remaining > 0:
             size = self._chunk_size if remaining is None else min(self._chunk_size, remaining)
