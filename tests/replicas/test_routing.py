@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from deesse_async import ConfigError, Database, define_config
+from deesse_async import ConfigError, Database, SerializationFailure, define_config
 
 from .conftest import MakeDb, Notes, Replication
 
@@ -357,3 +357,23 @@ async def test_a_read_cancelled_by_a_recovery_conflict_is_re_run_on_the_primary(
     assert len(logged) == 1, caplog.text
     assert "User was holding a relation lock" in logged[0]  # the server's DETAIL
     assert not lines(caplog, "is down")
+
+
+async def test_a_serialization_failure_in_a_transaction_is_still_raised(
+    replicated: tuple[Replication, MakeDb],
+) -> None:
+    _, make = replicated
+    db = await opened(make)
+    # Write skew under SERIALIZABLE: each reads what the other writes.
+    with pytest.raises(SerializationFailure) as raised:
+        async with db.transaction("serializable") as first:
+            await first.notes.count()
+            async with db.transaction("serializable") as second:
+                await second.notes.count()
+                await second.notes.create({"body": "second"})
+            await first.notes.create({"body": "first"})
+    assert raised.value.code == "40001"
+    rows = await db.primary().query.notes.find_many()
+    assert sorted(row["body"] for row in rows) == ["marker", "second"]  # first rolled back
+    routing = db.read_routing()
+    assert routing is not None and routing.replicas[0].conflicts == 0
