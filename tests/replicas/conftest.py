@@ -8,10 +8,11 @@ primary (replicated to the standby) and databases configured with ``replicas=``.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,34 @@ class Replication:
             return await conn.fetchval(sql)
         finally:
             await conn.close()
+
+    @contextlib.asynccontextmanager
+    async def standby_settings(self, **settings: str) -> AsyncIterator[None]:
+        """``ALTER SYSTEM SET`` on the standby (reloaded) for the block, reset after it:
+        the standby is shared by the session, and postgresql.auto.conf outlives restarts."""
+        for name, value in settings.items():
+            await self.standby_sql(f"ALTER SYSTEM SET {name} = '{value}'")
+        await self.standby_sql("SELECT pg_reload_conf()")
+        try:
+            await self._reloaded(settings, "configuration file")
+            yield
+        finally:
+            await self.ensure_standby_running()
+            for name in settings:
+                await self.standby_sql(f"ALTER SYSTEM RESET {name}")
+            await self.standby_sql("SELECT pg_reload_conf()")
+            await self._reloaded(settings, "default")
+
+    async def _reloaded(self, names: Iterable[str], source: str) -> None:
+        """Wait for a reload to reach new sessions (it is asynchronous): the settings'
+        source is postgresql.auto.conf ("configuration file") or "default" again. Not for
+        settings given on the command line (``PostgresServer.settings``): those win."""
+        deadline = time.monotonic() + 10
+        for name in names:
+            sql = f"SELECT source FROM pg_settings WHERE name = '{name}'"
+            while await self.standby_sql(sql) != source:
+                assert time.monotonic() < deadline, f"the standby did not reload {name}"
+                await anyio.sleep(0.02)
 
     async def ensure_standby_running(self) -> None:
         """Start the standby again if a test stopped it; resume its replay."""

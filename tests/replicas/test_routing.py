@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
+import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from deesse_async import ConfigError, Database, define_config
+from deesse_async import ConfigError, Database, SerializationFailure, define_config
 
 from .conftest import MakeDb, Notes, Replication
 
@@ -290,3 +291,89 @@ async def test_a_replica_down_at_startup_fails_nothing(
 def test_bad_replica_configuration(provider: str, options: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         define_config(provider, [Notes], **options)
+
+
+async def sleeping_on_standby(replication: Replication, database: str) -> None:
+    """Until a statement of ``database`` sleeps in pg_sleep on the standby: executing,
+    so holding its locks (not still being parsed)."""
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity "
+        f"WHERE wait_event = 'PgSleep' AND datname = '{database}'"
+    )
+
+    async def sleeping() -> bool:
+        return bool(await replication.standby_sql(sql))
+
+    await eventually(sleeping)
+
+
+async def test_a_read_cancelled_by_a_recovery_conflict_is_re_run_on_the_primary(
+    replicated: tuple[Replication, MakeDb], caplog: pytest.LogCaptureFixture
+) -> None:
+    replication, make = replicated
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    db = await opened(make)
+    name = str(db.url.url.database)
+    note = await db.notes.create({"body": "second"})
+    # Sleeps on the standby only: there, a read that holds its lock on notes for seconds.
+    nap = sa.func.pg_sleep(sa.case((sa.func.pg_is_in_recovery(), 30), else_=0))
+    slow = {**STANDBY, "nap": lambda notes: nap}
+
+    async def cancelled_on_the_standby() -> list[dict[str, Any]]:
+        reading = asyncio.create_task(elsewhere(db.query.notes.find_many(extras=slow)))
+        await sleeping_on_standby(replication, name)
+        # The primary locks the table: replaying the lock cancels the standby's read
+        # ("canceling statement due to conflict with recovery", SQLSTATE 40001).
+        primary = await asyncpg.connect(replication.primary.database_url(name))
+        try:
+            async with primary.transaction():
+                await primary.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")
+        finally:
+            await primary.close()
+        with anyio.fail_after(20):
+            return await reading
+
+    async with replication.standby_settings(max_standby_streaming_delay="0"):
+        before = db.read_routing()
+        assert before is not None and before.replicas[0].state == "up"
+        rows = await cancelled_on_the_standby()
+        assert {row["id"] for row in rows} >= {note["id"]}
+        assert {row["standby"] for row in rows} == {False}  # served by the primary
+        after = db.read_routing()
+        assert after is not None
+        replica = after.replicas[0]
+        assert after.primary_reads == before.primary_reads + 1
+        assert replica.reads == before.replicas[0].reads  # the re-run read is the primary's
+        assert replica.conflicts == before.replicas[0].conflicts + 1
+        # One conflict does not make the replica unhealthy: the next read uses it.
+        assert replica.state == "up", replica
+        assert (await elsewhere(snapshot(db)))[1] is True
+        # Another one: counted, not logged again within the minute.
+        rows = await cancelled_on_the_standby()
+        assert {row["standby"] for row in rows} == {False}
+        again = db.read_routing()
+        assert again is not None and again.replicas[0].conflicts == replica.conflicts + 1
+    logged = lines(caplog, "conflict with recovery")
+    assert len(logged) == 1, caplog.text
+    assert "User was holding a relation lock" in logged[0]  # the server's DETAIL
+    assert not lines(caplog, "is down")
+
+
+async def test_a_serialization_failure_in_a_transaction_is_still_raised(
+    replicated: tuple[Replication, MakeDb],
+) -> None:
+    _, make = replicated
+    db = await opened(make)
+    # Write skew under SERIALIZABLE: each reads what the other writes.
+    with pytest.raises(SerializationFailure) as raised:
+        async with db.transaction("serializable") as first:
+            await first.notes.count()
+            async with db.transaction("serializable") as second:
+                await second.notes.count()
+                await second.notes.create({"body": "second"})
+            await first.notes.create({"body": "first"})
+    assert raised.value.code == "40001"
+    rows = await db.primary().query.notes.find_many()
+    assert sorted(row["body"] for row in rows) == ["marker", "second"]  # first rolled back
+    routing = db.read_routing()
+    assert routing is not None and routing.replicas[0].conflicts == 0

@@ -29,6 +29,15 @@ skipped with one log line (logger ``deesse_async.replicas``) when that happens a
 when it is back, never one per query. A read on a replica whose connection is lost
 (the standby just went down) is re-run on the primary: a read outside a transaction
 holds nothing that another server cannot answer.
+
+So is a read the standby cancels because replaying the primary's WAL needed what it
+held ("canceling statement due to conflict with recovery": a replayed lock, a vacuum
+removing rows its snapshot still sees) once ``max_standby_streaming_delay`` ran out.
+PostgreSQL reports that as SQLSTATE 40001 or 40P01, the codes of a serialization
+failure and a deadlock; a read outside a transaction on a read-only standby can meet
+neither any other way. The replica stays up (it is healthy: the statement lost a race
+with the replay); ``ReplicaStatus.conflicts`` counts such reads, and the log says so at
+most once a minute per replica.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ from .._types import DriverRow
 from ..dialects import Dialect
 from ..drivers import Connection, ConstraintNames, ExecResult, Pool, PoolOptions, create_pool
 from ..drivers.url import DatabaseURL
-from ..errors import ConnectionError, DeesseError
+from ..errors import ConnectionError, DeesseError, TransactionConflict
 
 __all__ = ["ReadMode", "ReadRouter", "ReadRouting", "ReplicaStatus", "wrote"]
 
@@ -65,6 +74,10 @@ State = Literal["starting", "up", "down", "lagging", "not a standby"]
 # When this context's last write finished (time.monotonic()); -inf: it wrote nothing.
 _LAST_WRITE: ContextVar[float] = ContextVar("deesse_async_last_write", default=-math.inf)
 _HISTORY = 4096  # primary positions kept (at 0.1 s a poll: about 7 minutes)
+# SQLSTATEs of "canceling statement due to conflict with recovery" on a hot standby
+# (serialization_failure; deadlock_detected for a buffer-pin deadlock with the replay).
+_RECOVERY_CONFLICTS = ("40001", "40P01")
+_CONFLICT_LOG_EVERY = 60.0  # seconds between two log lines about one replica's conflicts
 
 
 def wrote() -> None:
@@ -81,6 +94,9 @@ class ReplicaStatus:
     lag: float  # seconds (inf: unknown)
     reads: int  # reads it served since the database was opened
     detail: str  # why it is not "up"
+    # Reads it started that a recovery conflict cancelled: re-run on the primary (counted
+    # in ``ReadRouting.primary_reads``, not in ``reads``); the replica stays "up".
+    conflicts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +108,17 @@ class ReadRouting:
 
 
 class _Replica:
-    __slots__ = ("as_of", "detail", "monitor", "pool", "reads", "state", "url")
+    __slots__ = (
+        "as_of",
+        "conflicts",
+        "conflicts_logged",
+        "detail",
+        "monitor",
+        "pool",
+        "reads",
+        "state",
+        "url",
+    )
 
     def __init__(self, url: DatabaseURL) -> None:
         self.url = url
@@ -102,6 +128,8 @@ class _Replica:
         self.detail = ""
         self.as_of = -math.inf  # holds every write committed before this monotonic time
         self.reads = 0
+        self.conflicts = 0
+        self.conflicts_logged = (-math.inf, 0)  # when the last line was logged, the count then
 
 
 class ReadRouter:
@@ -262,6 +290,24 @@ class ReadRouter:
         """A read found the replica's connection gone: down until a poll says otherwise."""
         self._set_state(r, "down", str(exc))
 
+    def conflicted(self, r: _Replica, exc: DeesseError) -> None:
+        """The standby cancelled a read to replay the WAL: counted, logged at most once
+        a minute; the replica stays in use (one statement lost a race, nothing is down)."""
+        r.conflicts += 1
+        now = time.monotonic()
+        at, count = r.conflicts_logged
+        if now - at < _CONFLICT_LOG_EVERY:
+            return
+        r.conflicts_logged = (now, r.conflicts)
+        logger.warning(
+            "deesse_async: replica %s cancelled a read on a conflict with recovery (%s); "
+            "re-run on the primary (%d such read(s) since the last line). Frequent: raise "
+            "max_standby_streaming_delay on the standby, or turn on hot_standby_feedback",
+            r.url.display,
+            " ".join(str(exc.__cause__ or exc).split()),  # the server's words, one line
+            r.conflicts - count,
+        )
+
     # -- routing -------------------------------------------------------------------
 
     def choose(self, mode: ReadMode) -> _Replica | None:
@@ -296,7 +342,7 @@ class ReadRouter:
         return ReadRouting(
             self.primary_reads,
             tuple(
-                ReplicaStatus(r.url.display, r.state, now - r.as_of, r.reads, r.detail)
+                ReplicaStatus(r.url.display, r.state, now - r.as_of, r.reads, r.detail, r.conflicts)
                 for r in self._replicas
             ),
         )
@@ -350,7 +396,9 @@ class _ReplicaRead:
 
 class _Failover(Connection):
     """A replica's connection that re-runs a statement on the primary when the
-    replica's connection is lost; every later statement of the read goes there too."""
+    replica's connection is lost or the standby cancels it on a recovery conflict;
+    every later statement of the read goes there too. Reads run no transaction here:
+    re-running a statement elsewhere is always safe."""
 
     def __init__(
         self, router: ReadRouter, r: _Replica, conn: Connection, read: _ReplicaRead
@@ -386,10 +434,15 @@ class _Failover(Connection):
         # No failover once rows are handed out: a lost replica ends the stream.
         return self._conn.cursor(sql, params, size)
 
-    async def _move(self, exc: ConnectionError) -> None:
+    async def _move(self, exc: DeesseError) -> None:
         if self._moved:
             raise exc
-        self._router.lost(self._replica, exc)
+        if isinstance(exc, ConnectionError):
+            self._router.lost(self._replica, exc)
+        elif isinstance(exc, TransactionConflict) and exc.code in _RECOVERY_CONFLICTS:
+            self._router.conflicted(self._replica, exc)
+        else:  # a lock timeout: the primary may hold the same lock
+            raise exc
         self._replica.reads -= 1
         self._router.primary_reads += 1
         self._conn = await self._read.borrow_primary()
@@ -398,21 +451,21 @@ class _Failover(Connection):
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> Sequence[DriverRow]:
         try:
             return await self._conn.fetch(sql, params)
-        except ConnectionError as exc:
+        except (ConnectionError, TransactionConflict) as exc:
             await self._move(exc)
         return await self._conn.fetch(sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
         try:
             return await self._conn.execute(sql, params)
-        except ConnectionError as exc:
+        except (ConnectionError, TransactionConflict) as exc:
             await self._move(exc)
         return await self._conn.execute(sql, params)
 
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         try:
             await self._conn.executemany(sql, params)
-        except ConnectionError as exc:
+        except (ConnectionError, TransactionConflict) as exc:
             await self._move(exc)
             await self._conn.executemany(sql, params)
 
