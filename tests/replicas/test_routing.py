@@ -165,6 +165,32 @@ async def test_views_compose(replicated: tuple[Replication, MakeDb]) -> None:
     assert "reads=primary" in repr(db.primary())
 
 
+async def test_streams_on_the_standby_read_keyset_chunks_unless_a_cursor_is_asked(
+    replicated: tuple[Replication, MakeDb],
+) -> None:
+    """A routed stream reads short keyset chunks on the standby (a long cursor there
+    meets recovery conflicts); ``mode="cursor"`` runs one there when asked; on the
+    primary, ``auto`` is a cursor."""
+    _, make = replicated
+    db = await opened(make)
+    await db.notes.create_many([{"body": f"n{i}"} for i in range(5)])
+    expected, _ = await elsewhere(snapshot(db.primary()))
+
+    async def streamed(view: Any, mode: str) -> tuple[set[int], set[bool]]:
+        rows = [r async for r in view.query.notes.stream(extras=STANDBY, chunk_size=2, mode=mode)]
+        return {r["id"] for r in rows}, {r["standby"] for r in rows}
+
+    async def replayed() -> bool:
+        return (await elsewhere(snapshot(db.replica())))[0] == expected
+
+    await eventually(replayed)
+    before = db.read_routing().replicas[0].reads
+    assert await elsewhere(streamed(db, "auto")) == (expected, {True})
+    assert db.read_routing().replicas[0].reads - before >= 3  # one per chunk
+    assert await elsewhere(streamed(db.replica(), "cursor")) == (expected, {True})
+    assert await elsewhere(streamed(db.primary(), "auto")) == (expected, {False})
+
+
 async def test_standby_killed_then_restarted(
     replicated: tuple[Replication, MakeDb], caplog: pytest.LogCaptureFixture
 ) -> None:
