@@ -2,6 +2,9 @@
 
 sqlite3 binds no ``Decimal``; the SQLite codecs bind it as a float (SQLAlchemy's own
 SQLite dialect does the same), so arithmetic and comparisons keep their numeric meaning.
+
+An extra typed ``sa.Numeric`` comes back as a ``Decimal`` with its exact digits at every
+level, with both strategies, on every path (docs/queries.md, "Limits").
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ async def test_a_decimal_literal_alone_and_in_a_raw_where(make_db: MakeDb) -> No
         extras={"half": lambda t: sa.literal(Decimal("0.50"))},
     )
     assert [r["name"] for r in rows] == ["b"]
-    # Numeric: Decimal from PostgreSQL and MariaDB, float from SQLite (docs/queries.md)
-    assert rows[0]["half"] == Decimal("0.5")
+    # typed Numeric: a Decimal on every backend (SQLite's is its double's repr)
+    assert type(rows[0]["half"]) is Decimal and rows[0]["half"] == Decimal("0.5")
     # A Decimal compared with a number stays a numeric comparison on SQLite too.
     rows = await db.query.items.find_many(
         columns={"name": True},
