@@ -66,6 +66,7 @@ _LAX: dict[Kind, TypeAdapter[Any]] = {
     "date": TypeAdapter(dt.date),
     "uuid": TypeAdapter(uuid.UUID),
     "str": TypeAdapter(str),
+    "decimal": TypeAdapter(decimal.Decimal),
 }
 _WHAT: dict[Kind, str] = {
     "int": "an integer",
@@ -75,8 +76,9 @@ _WHAT: dict[Kind, str] = {
     "date": "a date",
     "uuid": "a UUID",
     "str": "a string",
+    "decimal": "a decimal number",
 }
-_NUMBERS: frozenset[Kind] = frozenset(("int", "float"))
+_NUMBERS: frozenset[Kind] = frozenset(("int", "float", "decimal"))
 
 
 def _lax(kind: Kind, value: Any) -> Any:
@@ -169,6 +171,13 @@ def _uuid(v: Any) -> uuid.UUID:
     return out
 
 
+def _decimal(v: Any) -> decimal.Decimal:
+    if type(v) is decimal.Decimal:
+        return v
+    out: decimal.Decimal = _lax("decimal", v)
+    return out
+
+
 _COERCE: dict[Kind, Callable[[Any], Any]] = {
     "str": _str,
     "int": _int,
@@ -178,6 +187,7 @@ _COERCE: dict[Kind, Callable[[Any], Any]] = {
     "date": _date,
     "uuid": _uuid,
     "json": check_json,
+    "decimal": _decimal,  # a value bound to a sa.Numeric in RAW/extras
 }
 
 
@@ -222,12 +232,13 @@ _KINDS_BY_TYPE: tuple[tuple[type | tuple[type, ...], Kind], ...] = (
 
 
 # SQLAlchemy type of an extra's expression -> how its value is decoded (first match wins:
-# Double is a Float, BigInteger an Integer).
+# Double is a Float, BigInteger an Integer, Float a Numeric).
 _TYPE_KINDS: tuple[tuple[type[Any], Kind], ...] = (
     (sa.Boolean, "bool"),
     (sa.DateTime, "datetime"),
     (sa.Date, "date"),
     (sa.Float, "float"),
+    (sa.Numeric, "decimal"),  # Numeric, DECIMAL: asdecimal (type_kind)
     (sa.Integer, "int"),
     (sa.Uuid, "uuid"),
     (sa.JSON, "json"),
@@ -236,5 +247,12 @@ _TYPE_KINDS: tuple[tuple[type[Any], Kind], ...] = (
 
 
 def type_kind(type_: Any) -> Kind | None:
-    """The kind a SQLAlchemy type's values decode as (None: passed through as they come)."""
-    return next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None)
+    """The kind a SQLAlchemy type's values decode as (None: passed through as they come).
+
+    A ``Numeric(asdecimal=False)`` is passed through: SQLAlchemy makes it a float, but
+    PostgreSQL's and MariaDB's drivers return a ``Decimal`` for it.
+    """
+    kind = next((k for t, k in _TYPE_KINDS if isinstance(type_, t)), None)
+    if kind == "decimal" and not type_.asdecimal:
+        return None
+    return kind

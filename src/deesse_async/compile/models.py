@@ -8,6 +8,7 @@ pydantic with a field path, before any SQL is sent.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import uuid as uuidlib
 from typing import Annotated, Any, Literal
 
@@ -82,6 +83,7 @@ READ_TYPES: dict[Kind, Any] = {
     "date": dt.date,
     "uuid": uuidlib.UUID,
     "json": JsonValue,
+    "decimal": decimal.Decimal,  # extras only (no field has this kind)
 }
 
 

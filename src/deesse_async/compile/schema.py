@@ -26,7 +26,8 @@ __all__ = [
 ]
 
 # How a column's values travel between Python and the driver (drivers/ has one codec each).
-Kind = Literal["str", "float", "int", "bool", "datetime", "date", "uuid", "json"]
+# "decimal" is no field's: it is the kind of an extra typed sa.Numeric (a Decimal).
+Kind = Literal["str", "float", "int", "bool", "datetime", "date", "uuid", "json", "decimal"]
 
 FIELD_KINDS: dict[str, Kind] = {
     "text": "str",

@@ -74,6 +74,14 @@ def _decode_uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
+def _decode_decimal(value: Any) -> decimal.Decimal:
+    # SQLite has no decimal: a NUMERIC value is a REAL (or an INTEGER), and the lateral
+    # strategy's JSON carries it as the double's 17 significant digits. Either way the
+    # double becomes the Decimal of its shortest repr (0.1 -> Decimal("0.1"), not the
+    # 0.1000000000000000055... the double holds): exact to ~15-17 significant digits.
+    return decimal.Decimal(repr(float(value)))
+
+
 CODECS = Codecs(
     encoders={
         "str": str,
@@ -84,6 +92,7 @@ CODECS = Codecs(
         "date": lambda v: v.isoformat(),
         "uuid": lambda v: v.hex,  # SQLAlchemy's Uuid stores 32 hex digits off PostgreSQL
         "json": json.dumps,
+        "decimal": float,  # as the literal below
     },
     decoders={
         "str": None,
@@ -94,11 +103,13 @@ CODECS = Codecs(
         "date": dt.date.fromisoformat,
         "uuid": _decode_uuid,
         "json": json.loads,
+        "decimal": _decode_decimal,
     },
     # sqlite3 binds no Decimal. As a float (as SQLAlchemy's SQLite dialect does) it keeps
     # its numeric meaning in arithmetic and comparisons, exact to ~15 significant digits;
     # as text it would compare greater than every number.
     literals={decimal.Decimal: float},
+    json_decoders={"decimal": _decode_decimal},
 )
 
 # Extended result codes -> IntegrityError subclass (docs/reliability.md lists the

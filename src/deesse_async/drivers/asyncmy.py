@@ -28,6 +28,7 @@ from .base import (
     commits_itself,
     conflict_error,
     database_error,
+    decode_decimal,
     integrity_error,
     missing_table,
     quoted_names,
@@ -84,6 +85,7 @@ CODECS = Codecs(
         "date": lambda v: v,
         "uuid": lambda v: v.hex,  # CHAR(32), as SQLAlchemy's Uuid stores it
         "json": json.dumps,
+        "decimal": lambda v: v,
     },
     decoders={
         "str": None,
@@ -94,6 +96,7 @@ CODECS = Codecs(
         "date": _decode_date,
         "uuid": _decode_uuid,
         "json": json.loads,
+        "decimal": decode_decimal,  # DECIMAL comes back as Decimal
     },
 )
 

@@ -30,6 +30,7 @@ from .base import (
     commits_itself,
     conflict_error,
     database_error,
+    decode_decimal,
     integrity_error,
     missing_table,
     shielded,
@@ -76,6 +77,7 @@ CODECS = Codecs(
         "date": lambda v: v,
         "uuid": lambda v: v,
         "json": json.dumps,
+        "decimal": lambda v: v,
     },
     decoders={
         "str": None,
@@ -86,6 +88,7 @@ CODECS = Codecs(
         "date": None,
         "uuid": _uuid,
         "json": json.loads,
+        "decimal": decode_decimal,  # numeric comes back as Decimal
     },
 )
 

@@ -10,6 +10,7 @@ call (statements, borrowing from the pool, opening it).
 from __future__ import annotations
 
 import asyncio
+import decimal
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -50,6 +51,7 @@ __all__ = [
     "Translate",
     "commits_itself",
     "conflict_error",
+    "decode_decimal",
     "integrity_error",
     "shielded",
     "stored",
@@ -71,6 +73,21 @@ class ExecResult(NamedTuple):
     lastrowid: int | None
 
 
+def decode_decimal(value: Any) -> decimal.Decimal:
+    """A value of an extra typed ``sa.Numeric`` -> ``Decimal``, digits kept.
+
+    The driver's ``Decimal`` as it is; the text of a number (the lateral strategy's JSON
+    carries decimals as text) exactly; a float (a database that computed a double
+    although SQLAlchemy typed the expression Numeric) by its shortest repr.
+    """
+    if type(value) is decimal.Decimal:
+        return value
+    try:
+        return decimal.Decimal(repr(value) if type(value) is float else value)
+    except decimal.InvalidOperation:  # an ArithmeticError: run_plan reports ValueError
+        raise ValueError(f"{value!r} is not a decimal number") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Codecs:
     """Value conversion between Python and one driver, per column kind."""
@@ -79,6 +96,9 @@ class Codecs:
     decoders: dict[Kind, Decoder]
     # Literals of no kind (a Decimal in RAW/extras) the driver cannot bind as they are.
     literals: dict[type, Encoder] = field(default_factory=dict)
+    # Kinds whose value inside the lateral strategy's JSON this driver reads its own way,
+    # over query/decode.py's JSON_DECODERS (SQLite: a decimal is the text of a double).
+    json_decoders: dict[Kind, Decoder] = field(default_factory=dict)
 
     def encode(self, kind: Kind, value: Any) -> Any:
         """Python value -> driver parameter (``None`` stays ``None``)."""

@@ -2,8 +2,11 @@
 
 The lateral strategy receives related rows as positional JSON arrays; each value is
 turned back into what the driver would have returned for the column (aware UTC
-``datetime``, ``date``, ``uuid.UUID``, ``bool``, ``float``), so both strategies give
-equal rows.
+``datetime``, ``date``, ``uuid.UUID``, ``bool``, ``float``, ``Decimal``), so both
+strategies give equal rows.
+
+A decimal goes into the JSON as text (``json_form``): as a JSON number, ``json.loads``
+would make it a float and lose digits (0.10, 12345678901234567890.12).
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
+
 from .._types import Row
 from ..compile.limits import parse_stored_datetime
 from ..compile.schema import Kind, Schema
-from ..drivers.base import row_builder
+from ..dialects import Dialect
+from ..drivers.base import Codecs, decode_decimal, row_builder
 from .clauses import value_kinds, value_names
 from .options import QueryNode
 
-__all__ = ["JSON_DECODERS", "json_row_decoder"]
+__all__ = ["JSON_DECODERS", "json_form", "json_row_decoder"]
 
 
 # PostgreSQL's JSON spells its infinite timestamps out; read them as the driver does.
@@ -43,16 +49,31 @@ JSON_DECODERS: dict[Kind, Callable[[Any], Any] | None] = {
     "date": dt.date.fromisoformat,
     "uuid": uuid.UUID,  # with dashes (PostgreSQL) or 32 hex digits (SQLite, MySQL)
     "json": None,  # embedded as JSON on every backend
+    "decimal": decode_decimal,  # text (json_form); SQLite's codecs read it their way
 }
 
 
-def json_row_decoder(node: QueryNode, schema: Schema) -> Callable[[Any], Any]:
+def json_form(dialect: Dialect, kind: Kind | None, expr: Any) -> Any:
+    """A value of kind ``kind`` as it goes into a JSON row.
+
+    The dialect's form (``Dialect.json_value``), except a decimal: text, so that it
+    never passes through a float on its way out of the JSON. The text of the dialect's
+    float form: the numeric's own digits and scale on PostgreSQL and MariaDB, and on
+    SQLite (where a NUMERIC value is a REAL) the double's 17 significant digits.
+    """
+    if kind == "decimal":
+        return sa.cast(dialect.json_value("float", expr), sa.Text())
+    return dialect.json_value(kind, expr)
+
+
+def json_row_decoder(node: QueryNode, schema: Schema, codecs: Codecs) -> Callable[[Any], Any]:
     """Decoder of one relation's JSON (a list of rows, a row, or null) for ``node``."""
     cc = schema[node.slug]
     names = [*value_names(node), *(n for n, _ in node.relations)]
     kinds = value_kinds(node, cc)
-    decoders: list[Callable[[Any], Any] | None] = [JSON_DECODERS[k] if k else None for k in kinds]
-    children = [json_row_decoder(child, schema) for _, child in node.relations]
+    table = {**JSON_DECODERS, **codecs.json_decoders} if codecs.json_decoders else JSON_DECODERS
+    decoders: list[Callable[[Any], Any] | None] = [table[k] if k else None for k in kinds]
+    children = [json_row_decoder(child, schema, codecs) for _, child in node.relations]
     build = row_builder(names[: len(decoders)], decoders)
     row: Callable[[Any], Row] = build
     if children:

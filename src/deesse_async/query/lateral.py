@@ -29,7 +29,7 @@ from ..drivers.base import Connection
 from .aggregate_sql import aggregate_expressions
 from .clauses import order_expressions, selected, top_level, value_kinds, value_names
 from .context import PlanContext
-from .decode import json_row_decoder
+from .decode import json_form, json_row_decoder
 from .filters import FilterCompiler
 from .options import QueryNode
 
@@ -82,7 +82,9 @@ def _top_decoder(node: QueryNode, ctx: PlanContext) -> Callable[[Sequence[Any]],
     cc = ctx.schema[node.slug]
     names = value_names(node)
     decode_values = ctx.codecs.dict_decoder(names, value_kinds(node, cc))
-    relations = [(name, json_row_decoder(child, ctx.schema)) for name, child in node.relations]
+    relations = [
+        (name, json_row_decoder(child, ctx.schema, ctx.codecs)) for name, child in node.relations
+    ]
     loads = json.loads
     start = len(names)
 
@@ -179,8 +181,8 @@ class _Builder:
             *(build(target) for _, build in node.extras),
             *(computed[name] for name, _ in node.aggregates),
         ]
-        json_value = self.dialect.json_value
-        return [json_value(k, e) for e, k in zip(exprs, value_kinds(node, cc), strict=True)]
+        dialect = self.dialect
+        return [json_form(dialect, k, e) for e, k in zip(exprs, value_kinds(node, cc), strict=True)]
 
     def one(self, values: list[Any], rows: Any, order: list[Any], offset: Any) -> Any:
         """SELECT <the first related row as JSON> AS data (NULL when there is none)."""
